@@ -1,0 +1,160 @@
+"""Read a folder of articles (``.txt``, ``.md``, ``.html``) into cleaned :class:`Document` s.
+
+A file that cannot be read (binary, undecodable, empty after cleaning) is skipped with a
+warning naming it; the rest of the corpus is still loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .cleaning import clean_article
+from .errors import CorpusError
+from .text import parse_date
+from .types import Document
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+
+
+@dataclass
+class CorpusScan:
+    """The article files of a corpus folder with their content hashes."""
+
+    root: Path
+    files: dict[str, Path] = field(default_factory=dict)  # source (relative path) -> file
+    hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of the bytes
+
+
+def scan_corpus(root: Path) -> CorpusScan:
+    """List the article files below ``root`` and hash them (cheap: no parsing)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"Corpus folder {root} does not exist. Point --corpus (or RAG_CORPUS_DIR) "
+                          "at a folder of .txt, .md or .html articles.")
+    scan = CorpusScan(root=root)
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(path, root):
+            source = path.relative_to(root).as_posix()
+            scan.files[source] = path
+            scan.hashes[source] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return scan
+
+
+def load_document(path: Path, source: str, sha256: str | None = None) -> Document:
+    """Read, decode, parse and clean one article file.
+
+    Raises ``CorpusError`` with the file's name when it is binary, undecodable or empty.
+    """
+    data = path.read_bytes()
+    text = decode(data, source)
+    meta: dict[str, str | None] = {}
+    if path.suffix.lower() in (".html", ".htm"):
+        text, meta = html_to_text(text)
+    elif path.suffix.lower() in (".md", ".markdown"):
+        text = markdown_to_text(text)
+    cleaned = clean_article(text, **meta)
+    if not cleaned.text.strip():
+        raise CorpusError(f"{source}: no article text left after cleaning; skipped.")
+    return Document(
+        doc_id=doc_id_for(source),
+        source=source,
+        text=cleaned.text,
+        title=cleaned.title,
+        date=cleaned.date,
+        outlet=cleaned.outlet,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+    )
+
+
+def load_corpus(root: Path, sources: Iterable[str] | None = None) -> tuple[list[Document], list[str]]:
+    """Load every article (or only ``sources``) of ``root``; returns documents and warnings."""
+    scan = scan_corpus(root)
+    wanted = scan.files if sources is None else {s: scan.files[s] for s in sources}
+    docs: list[Document] = []
+    warnings: list[str] = []
+    for source, path in wanted.items():
+        try:
+            docs.append(load_document(path, source, scan.hashes[source]))
+        except CorpusError as exc:
+            warnings.append(str(exc))
+            log.warning("%s", exc)
+    return docs, warnings
+
+
+def doc_id_for(source: str) -> str:
+    """A readable, stable id: the relative path without its suffix."""
+    return re.sub(r"\.[A-Za-z0-9]+$", "", source)
+
+
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252 for old French files; binary is refused."""
+    head = data[:8192]
+    if b"\x00" in head:
+        raise CorpusError(f"{source}: binary file (NUL bytes), not an article; skipped.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{source}: neither UTF-8 nor Windows-1252 text; skipped.") from exc
+    controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t")
+    if controls > len(text) * 0.01:
+        raise CorpusError(f"{source}: looks binary (control characters), not an article; skipped.")
+    log.warning("%s: not UTF-8, read as Windows-1252", source)
+    return text
+
+
+def html_to_text(html: str) -> tuple[str, dict[str, str | None]]:
+    """Article text and metadata from an HTML page, through a real parser."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+
+    def meta(*names: str) -> str | None:
+        for name in names:
+            tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
+            if tag and tag.get("content"):
+                return str(tag["content"]).strip()
+        return None
+
+    title = meta("og:title", "twitter:title")
+    h1 = soup.find("h1")
+    if not title and h1:
+        title = h1.get_text(" ", strip=True)
+    if not title and soup.title:
+        title = soup.title.get_text(" ", strip=True)
+    date = meta("article:published_time", "date", "pubdate", "dc.date")
+    if not date and soup.find("time", attrs={"datetime": True}):
+        date = str(soup.find("time", attrs={"datetime": True})["datetime"])
+    outlet = meta("og:site_name")
+    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
+                     "iframe", "svg", "button", "template"]):
+        tag.decompose()
+    body = soup.find("article") or soup.find("main") or soup.body or soup
+    blocks = body.find_all(["h1", "h2", "h3", "h4", "p", "li", "blockquote"])
+    lines = [b.get_text(" ", strip=True) for b in blocks if not b.find(["p", "li"])]
+    text = "\n\n".join(ln for ln in lines if ln) or body.get_text("\n", strip=True)
+    return text, {"title": title, "date": parse_date(date) if date else None, "outlet": outlet}
+
+
+def markdown_to_text(md: str) -> str:
+    """Drop Markdown markup that would otherwise be quoted (headings' #, emphasis, links)."""
+    md = re.sub(r"^\s{0,3}#{1,6}\s*", "", md, flags=re.M)
+    md = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", md)
+    md = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", md)
+    md = re.sub(r"(\*\*|__)(.+?)\1", r"\2", md)
+    md = re.sub(r"^\s*[-*+]\s+", "", md, flags=re.M)
+    return md
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)

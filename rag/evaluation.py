@@ -1,0 +1,120 @@
+"""Score the pipeline on a question set (``question.schema.json`` lines).
+
+Metrics: retrieval recall@1/3/5 and MRR (a hit is a retrieved passage holding one of
+the question's evidence strings), answer accuracy, cited-evidence rate, citation
+precision, abstention on unanswerable questions, invalid citation markers, latency.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .citations import check
+from .errors import RagError
+from .text import fold
+from .types import Answer, Passage
+
+
+def load_questions(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL question set; a bad line is an error naming its line number."""
+    questions = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            q = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RagError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(q, dict) or not isinstance(q.get("q"), str):
+            raise RagError(f"{path}:{i}: each line needs at least a \"q\" string")
+        questions.append(q)
+    return questions
+
+
+def holds_evidence(text: str, evidence: Iterable[str]) -> bool:
+    folded = fold(text)
+    return any(fold(e) in folded for e in evidence)
+
+
+def is_correct(answer: str, groups: list[list[str]]) -> bool:
+    """Every group has one of its strings in the answer (folded comparison)."""
+    folded = fold(answer)
+    return all(any(fold(s) in folded for s in group) for group in groups)
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    lang: str
+    answerable: bool
+    first_hit: int | None          # rank (1-based) of the first passage holding evidence
+    correct: bool | None
+    abstained: bool
+    cited_evidence: bool | None
+    citations: int
+    precise_citations: int
+    invalid_markers: int
+    latency_ms: float
+    answer: str = ""
+
+
+@dataclass
+class Report:
+    results: list[QuestionResult] = field(default_factory=list)
+
+    def metrics(self, lang: str | None = None) -> dict[str, float | int | None]:
+        rs = [r for r in self.results if lang is None or r.lang == lang]
+        ans = [r for r in rs if r.answerable]
+        unans = [r for r in rs if not r.answerable]
+
+        def share(xs: list[bool]) -> float | None:
+            return round(sum(xs) / len(xs), 3) if xs else None
+
+        lat = sorted(r.latency_ms for r in rs)
+        cites = sum(r.citations for r in ans)
+        return {
+            "questions": len(rs),
+            "recall@1": share([r.first_hit is not None and r.first_hit <= 1 for r in ans]),
+            "recall@3": share([r.first_hit is not None and r.first_hit <= 3 for r in ans]),
+            "recall@5": share([r.first_hit is not None and r.first_hit <= 5 for r in ans]),
+            "mrr": round(statistics.fmean(1 / r.first_hit if r.first_hit else 0 for r in ans), 3) if ans else None,
+            "answer_accuracy": share([bool(r.correct) for r in ans]),
+            "cited_evidence_rate": share([bool(r.cited_evidence) for r in ans]),
+            "citation_precision": round(sum(r.precise_citations for r in ans) / cites, 3) if cites else None,
+            "answered_when_answerable": share([not r.abstained for r in ans]),
+            "abstention_rate_unanswerable": share([r.abstained for r in unans]),
+            "invalid_markers": sum(r.invalid_markers for r in rs),
+            "latency_p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+            "latency_p95_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 1) if lat else None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        langs = sorted({r.lang for r in self.results})
+        return {"overall": self.metrics(), **{lang: self.metrics(lang) for lang in langs}}
+
+
+def evaluate(pipeline: Any, questions: list[dict[str, Any]], recall_depth: int = 5) -> Report:
+    """Run every question through ``pipeline`` (retrieval at ``recall_depth`` and ``ask``)."""
+    report = Report()
+    for q in questions:
+        history = q.get("history") or None
+        evidence = q.get("evidence") or []
+        answerable = q.get("answerable", True)
+        passages: list[Passage] = pipeline.retrieve(q["q"], history, k=recall_depth)
+        hit = next((i + 1 for i, p in enumerate(passages) if holds_evidence(p.text, evidence)), None)
+        answer: Answer = pipeline.ask(q["q"], history)
+        precise = sum(holds_evidence(c.passage, evidence) for c in answer.citations)
+        report.results.append(QuestionResult(
+            id=q.get("id", ""), lang=q.get("lang", answer.language), answerable=answerable,
+            first_hit=hit if evidence else None,
+            correct=is_correct(answer.answer, q["answer"]) if answerable and q.get("answer") else None,
+            abstained=answer.abstained,
+            cited_evidence=precise > 0 if evidence else None,
+            citations=len(answer.citations), precise_citations=precise,
+            invalid_markers=len(check(answer.answer, answer.citations)),
+            latency_ms=answer.timings_ms["total"], answer=answer.answer))
+    return report

@@ -1,0 +1,55 @@
+"""Which language a question is in, and the few phrases the product says in it.
+
+English and French are supported; other languages fall back to English phrasing.
+A stop-word count is enough for questions and avoids a model download.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text import fold
+
+_STOPWORDS = {
+    "en": set("the a an of to in on at is was were are be been did does do who what when where why "
+              "how which whom whose and or with for from about by as that this it its has have had "
+              "will would can could should they he she his her their say said tell me than".split()),
+    "fr": set("le la les un une des de du au aux et ou en dans sur par pour avec qui que quoi quand "
+              "ou comment pourquoi quel quelle quels quelles est sont a ont ete etait il elle ils "
+              "elles ce cette ces son sa ses leur leurs ne pas se s l d qu c j n lors entre apres "
+              "avant selon dit quelles t y combien".split()),
+}
+
+PHRASES = {
+    "en": {
+        "abstain": "The articles do not say. None of the passages in the corpus answers this question.",
+        "according": "According to {source}{date} {marker}: «{quote}»",
+        "also": "Also, according to {source}{date} {marker}: «{quote}»",
+        "an_article": "an article",
+    },
+    "fr": {
+        "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
+        "according": "Selon {source}{date} {marker} : « {quote} »",
+        "also": "Par ailleurs, selon {source}{date} {marker} : « {quote} »",
+        "an_article": "un article",
+    },
+}
+
+
+def detect_language(text: str, default: str = "en") -> str:
+    """``"en"`` or ``"fr"`` (ISO 639-1) from stop words and French accents.
+
+    >>> detect_language("When was New START extended?")
+    'en'
+    >>> detect_language("Quand a eu lieu le sommet de Genève ?")
+    'fr'
+    """
+    words = re.findall(r"[a-z]+", fold(text).replace("'", " "))
+    scores = {lang: sum(w in sw for w in words) for lang, sw in _STOPWORDS.items()}
+    scores["fr"] += 0.5 * len(re.findall(r"[éèêàùçôîœ]", text.lower())) + 0.5 * text.count(" ?")
+    best = max(scores, key=lambda k: scores[k])
+    return best if scores[best] > 0 else default
+
+
+def phrase(language: str, key: str) -> str:
+    return PHRASES.get(language, PHRASES["en"])[key]

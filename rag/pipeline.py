@@ -1,0 +1,176 @@
+"""The one entry point: question in, cited answer out.
+
+>>> from rag.pipeline import Pipeline                      # doctest: +SKIP
+>>> rag = Pipeline.from_settings()                          # doctest: +SKIP
+>>> print(rag.ask("When was New START extended?").answer)  # doctest: +SKIP
+According to … [1]: «… prorogation du traité New Start pour cinq ans, soit jusqu’au 5 février 2026 …»
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any, Sequence
+
+from .citations import assemble, check
+from .embedding import Embedder, load_embedder
+from .errors import IndexMissingError, InputError
+from .generation import Generator, load_generator
+from .index import IndexStore, current_generation
+from .ingest import IngestReport, Progress, ingest
+from .language import detect_language, phrase
+from .retrieval import NewsRetriever, Retriever
+from .settings import Settings
+from .types import Answer, Passage
+
+# Words that make a question lean on the one before it ("And when does it expire?").
+_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|"
+                       r"il|elle|ils|elles|le|la|les|lui|leur|cela|ça|celui|celle|ce|cet|cette|"
+                       r"ces|y|en|and|et|also|aussi)\b", re.I)
+_ENTITY = re.compile(r"\b(?:[A-ZÀ-Þ][\w’'-]*[A-Z]\w*|[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][\w-]+)*|\d[\d./:h-]*)")
+_QUESTION_WORDS = {"When", "What", "Who", "Where", "Why", "How", "Which", "Quand", "Quel", "Quelle",
+                   "Quels", "Quelles", "Qui", "Que", "Quoi", "Où", "Comment", "Pourquoi", "Combien",
+                   "And", "Et", "Did", "Does", "Do", "Is", "Was", "Were", "Are", "Has", "Have",
+                   "Est", "Selon", "According", "In", "En", "Le", "La", "Les", "Un", "Une", "A", "The"}
+
+
+def condense(question: str, history: Sequence[str] | None) -> str:
+    """A standalone retrieval query for a follow-up question.
+
+    Rule (no language model): when the question leans on an earlier one (pronouns, a
+    short question, no name of its own), the names, numbers and dates of the latest
+    earlier questions are carried over.
+
+    >>> condense("And when does it expire?", ["When was New START extended?"])
+    'And when does it expire? (New START)'
+    >>> condense("Who is Jen Psaki?", ["When was New START extended?"])
+    'Who is Jen Psaki?'
+    """
+    if not history:
+        return question
+    own = entities(question)
+    leans = bool(_ANAPHORA.search(question)) or len(question.split()) <= 5
+    if own and not leans:
+        return question
+    carried: list[str] = []
+    for earlier in reversed(list(history)[-3:]):
+        carried += [e for e in entities(earlier) if e not in carried and e not in own]
+        if carried:
+            break
+    return f"{question} ({', '.join(carried)})" if carried else question
+
+
+def entities(text: str) -> list[str]:
+    """Capitalised names, acronyms, numbers and dates of a text, question words excluded."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        words = [w for w in m.group().split() if w not in _QUESTION_WORDS]
+        if words:
+            value = " ".join(words)
+            if value not in out:
+                out.append(value)
+    return out
+
+
+class Pipeline:
+    """Retriever + generator over one index, models loaded once.
+
+    Build with :meth:`from_settings` (ingests first when there is no index yet) or
+    :meth:`from_index`.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
+                 generator: Generator) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        self.generator = generator
+        self.retriever = Retriever(store, embedder, candidates=settings.candidates,
+                                   bm25_weight=settings.bm25_weight,
+                                   sentence_weight=settings.sentence_weight)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,
+                      progress: Progress | None = None, embedder: Embedder | None = None) -> "Pipeline":
+        settings = settings or Settings.from_env()
+        embedder = embedder or load_embedder(settings.embedding_model, settings.query_prefix,
+                                             settings.passage_prefix, settings.embed_batch_size)
+        if current_generation(settings.index_dir) is None:
+            if not ingest_if_missing:
+                raise IndexMissingError(f"No index in {settings.index_dir}. Build it with: rag ingest")
+            ingest(settings, embedder, progress=progress)
+        store = IndexStore.load(settings.index_dir, embedder.name, embedder.dim)
+        return cls(settings, embedder, store, load_generator(settings.generator, settings.min_answer_score))
+
+    @classmethod
+    def from_index(cls, index_dir: str | Path, **overrides: Any) -> "Pipeline":
+        """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
+        return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
+
+    def ingest(self, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Re-ingest the corpus and switch to the new index."""
+        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        if report.wrote_index:
+            self.store.close()
+            self.store = IndexStore.load(self.settings.index_dir, self.embedder.name, self.embedder.dim)
+            self.retriever.store = self.store
+            self.retriever._bm25 = None
+        return report
+
+    def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
+        return NewsRetriever(retriever=self.retriever, k=k or self.settings.top_k)
+
+    def retrieve(self, question: str, history: Sequence[str] | None = None,
+                 k: int | None = None) -> list[Passage]:
+        question = self.validate(question)
+        return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k)
+
+    def ask(self, question: str, history: Sequence[str] | None = None, k: int | None = None) -> Answer:
+        """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations."""
+        t0 = time.perf_counter()
+        question = self.validate(question)
+        language = detect_language(question)
+        passages = self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k)
+        t1 = time.perf_counter()
+        claims = self.generator.generate(question, passages, language)
+        text, citations = assemble(claims)
+        problems = check(text, citations)
+        if problems:  # never show a citation that does not hold; should not happen
+            raise RuntimeError("invalid citations: " + "; ".join(problems))
+        t2 = time.perf_counter()
+        if not claims:
+            text = phrase(language, "abstain")
+        return Answer(question=question, answer=text, abstained=not claims, language=language,
+                      citations=citations,
+                      timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
+                                  "total": (t2 - t0) * 1000})
+
+    def validate(self, question: str) -> str:
+        """The question, cleaned of control characters; clear errors for unusable input."""
+        if not isinstance(question, str):
+            raise InputError("The question must be text.")
+        question = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
+        question = re.sub(r"\s+", " ", question).strip()
+        if not question:
+            raise InputError("The question is empty. Type a question about the articles.")
+        if len(question) > self.settings.max_question_chars:
+            raise InputError(f"The question is {len(question):,} characters long; the limit is "
+                             f"{self.settings.max_question_chars:,}. Ask a shorter question.")
+        if not re.search(r"\w", question):
+            raise InputError("The question has no words. Type a question about the articles.")
+        return question
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def ask(question: str, history: Sequence[str] | None = None, settings: Settings | None = None) -> Answer:
+    """One-shot convenience: builds a :class:`Pipeline` (loading models) and asks once.
+    Keep a ``Pipeline`` for more than one question."""
+    pipeline = Pipeline.from_settings(settings)
+    try:
+        return pipeline.ask(question, history)
+    finally:
+        pipeline.close()
