@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,9 +32,10 @@ import faiss
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError, RagError
+from .language import content_terms
 from .types import Chunk, Document
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 
 
@@ -86,7 +88,15 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> "Manifest":
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The live generation's manifest, or None when there is no index yet."""
+    gen = current_generation(index_dir)
+    return Manifest.from_json((gen / "manifest.json").read_text()) if gen else None
 
 
 class IndexStore:
@@ -143,6 +153,16 @@ class IndexStore:
         return {row: ([tuple(s) for s in json.loads(spans)],
                       np.frombuffer(blob, dtype=np.float16).reshape(-1, dim).astype(np.float32))
                 for row, spans, blob in found}
+
+    def known_terms(self, terms: Iterable[str]) -> set[str]:
+        """Which of ``terms`` (see :func:`rag.language.content_terms`) occur in the corpus."""
+        terms = list(terms)
+        if not terms:
+            return set()
+        with self._lock:
+            rows = self._db.execute(f"SELECT term FROM vocabulary WHERE term IN ({','.join('?' * len(terms))})",
+                                    terms).fetchall()
+        return {r[0] for r in rows}
 
     def _document(self, doc_id: str) -> Document:
         with self._lock:
@@ -233,6 +253,7 @@ def write_generation(index_dir: Path, manifest: Manifest, documents: Iterable[Do
                        "doc_id TEXT, start INTEGER, end INTEGER, text TEXT)")
             db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
             db.execute("CREATE TABLE sentences (row INTEGER PRIMARY KEY, spans TEXT, vecs BLOB)")
+            db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY, df INTEGER)")
             db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256)
                             for d in documents])
@@ -241,6 +262,10 @@ def write_generation(index_dir: Path, manifest: Manifest, documents: Iterable[Do
             db.executemany("INSERT INTO sentences VALUES (?, ?, ?)",
                            [(i, json.dumps(spans), np.asarray(vecs, np.float16).tobytes())
                             for i, (spans, vecs) in enumerate(sentences)])
+            df: Counter[str] = Counter()
+            for c in chunks:
+                df.update(content_terms(c.text))
+            db.executemany("INSERT INTO vocabulary VALUES (?, ?)", df.items())
         db.close()
         faiss.write_index(build_faiss(vectors, manifest.faiss_factory), str(tmp / "vectors.faiss"))
         (tmp / "manifest.json").write_text(manifest.to_json())

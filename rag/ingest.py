@@ -19,7 +19,8 @@ from .chunking import chunk_document, default_splitter
 from .corpus import load_document, scan_corpus
 from .embedding import Embedder
 from .errors import CorpusError, RagError
-from .index import EmbeddingCache, IndexStore, Manifest, check_compatible, current_generation, write_generation
+from .index import (FORMAT_VERSION, EmbeddingCache, IndexStore, Manifest, check_compatible, read_manifest,
+                    write_generation)
 from .settings import Settings
 from .text import format_date, sentence_spans
 from .types import Chunk, Document
@@ -78,9 +79,12 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
                 "splitter": "recursive-sentence-v1"}
 
     previous: IndexStore | None = None
-    if current_generation(settings.index_dir) is not None and not rebuild:
+    live = read_manifest(settings.index_dir)
+    if live is not None and live.format != FORMAT_VERSION:
+        log.warning("the index in %s has an older format; rebuilding it", settings.index_dir)
+    elif live is not None and not rebuild:
+        check_compatible(live, settings.index_dir, embedder.name, embedder.dim)
         previous = IndexStore.load(settings.index_dir)
-        check_compatible(previous.manifest, settings.index_dir, embedder.name, embedder.dim)
         if previous.manifest.chunking != chunking:
             log.info("chunking settings changed: every file is re-chunked")
     old_files = previous.manifest.files if previous else {}

@@ -51,5 +51,25 @@ def detect_language(text: str, default: str = "en") -> str:
     return best if scores[best] > 0 else default
 
 
+# Question words and fillers: never what a question is about.
+_FILLER = set("what when where which whom whose does did have been were about would could should "
+              "there their they them this that these those with from into according "
+              "quand quel quelle quels quelles comment pourquoi combien lequel laquelle "
+              "est-ce sont etait etaient avait avaient selon veut veulent type genre sorte "
+              "date dates jour puis celle celui ceux fait faire kind sort".split())
+
+
+def content_terms(text: str) -> set[str]:
+    """The words a text is about, folded and cut to 5 letters so that inflections and
+    English/French cognates meet ("expire"/"expirer", "Geneva"/"Genève").
+
+    >>> sorted(content_terms("When did the Geneva summit take place?"))
+    ['genev', 'place', 'summi', 'take']
+    """
+    words = re.findall(r"[a-z0-9]+", fold(text).replace("'", " "))
+    stop = _STOPWORDS["en"] | _STOPWORDS["fr"] | _FILLER
+    return {w[:5] for w in words if len(w) >= 4 and w not in stop}
+
+
 def phrase(language: str, key: str) -> str:
     return PHRASES.get(language, PHRASES["en"])[key]

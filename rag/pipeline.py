@@ -18,9 +18,9 @@ from .citations import assemble, check
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError
 from .generation import Generator, load_generator
-from .index import IndexStore, current_generation
+from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
-from .language import detect_language, phrase
+from .language import content_terms, detect_language, phrase
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
 from .types import Answer, Passage
@@ -97,12 +97,15 @@ class Pipeline:
         settings = settings or Settings.from_env()
         embedder = embedder or load_embedder(settings.embedding_model, settings.query_prefix,
                                              settings.passage_prefix, settings.embed_batch_size)
-        if current_generation(settings.index_dir) is None:
+        live = read_manifest(settings.index_dir)
+        if live is None or live.format != FORMAT_VERSION:
             if not ingest_if_missing:
-                raise IndexMissingError(f"No index in {settings.index_dir}. Build it with: rag ingest")
+                raise IndexMissingError(f"No index (of this version) in {settings.index_dir}. "
+                                        "Build it with: rag ingest")
             ingest(settings, embedder, progress=progress)
         store = IndexStore.load(settings.index_dir, embedder.name, embedder.dim)
-        return cls(settings, embedder, store, load_generator(settings.generator, settings.min_answer_score))
+        return cls(settings, embedder, store, load_generator(settings.generator, settings.min_answer_score,
+                                                                settings.min_answer_score_cross))
 
     @classmethod
     def from_index(cls, index_dir: str | Path, **overrides: Any) -> "Pipeline":
@@ -134,7 +137,8 @@ class Pipeline:
         language = detect_language(question)
         passages = self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k)
         t1 = time.perf_counter()
-        claims = self.generator.generate(question, passages, language)
+        claims = [] if self.off_topic(question, language, passages) else \
+            self.generator.generate(question, passages, language)
         text, citations = assemble(claims)
         problems = check(text, citations)
         if problems:  # never show a citation that does not hold; should not happen
@@ -146,6 +150,18 @@ class Pipeline:
                       citations=citations,
                       timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                                   "total": (t2 - t0) * 1000})
+
+    def off_topic(self, question: str, language: str, passages: list[Passage]) -> bool:
+        """True when the corpus cannot hold the answer: no passage, or most of the
+        question's words never occur in it (only checked when the question is in the
+        corpus's language; across languages words do not match)."""
+        if not passages:
+            return True
+        terms = content_terms(question)
+        if not terms or detect_language(passages[0].text, default=language) != language:
+            return False
+        unknown = terms - self.store.known_terms(terms)
+        return len(unknown) / len(terms) >= self.settings.max_unknown_terms
 
     def validate(self, question: str) -> str:
         """The question, cleaned of control characters; clear errors for unusable input."""

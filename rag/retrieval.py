@@ -43,48 +43,51 @@ class Retriever:
         if k <= 0:
             return []
         qvec = self.embedder.embed_query(query) if query_vector is None else query_vector
-        dense = self.store.search(qvec, max(k, self.candidates))
-        if self.bm25_weight > 0:
-            ranked = self._fuse(dense, self._bm25_search(query, max(k, self.candidates)), qvec)
-        else:
-            ranked = dense
-        ranked = self._rerank_by_sentences(ranked, qvec)[:k]
+        n = max(k, self.candidates)
+        cosine = dict(self.store.search(qvec, n))
+        sparse = self._bm25_search(query, n) if self.bm25_weight > 0 else []
+        for row, _ in sparse:
+            if row not in cosine:  # found by BM25 only: score it like the others
+                cosine[row] = self._cosine(row, qvec)
+        scored = self._rerank_by_sentences(cosine, qvec)
+        if sparse:
+            order = self._fuse([row for row, _, _ in scored], [row for row, _ in sparse])
+            by_row = {t[0]: t for t in scored}
+            scored = [by_row[row] for row in order]
+        ranked = scored[:k]
         chunks = self.store.chunks([row for row, _, _ in ranked])
         return [Passage(chunk=c, document=self.store.document(c.doc_id), score=score, rank=i,
                         sentences=sents)
                 for i, (c, (_, score, sents)) in enumerate(zip(chunks, ranked))]
 
-    def _rerank_by_sentences(self, ranked: list[tuple[int, float]], qvec: np.ndarray
+    def _rerank_by_sentences(self, cosine: dict[int, float], qvec: np.ndarray
                              ) -> list[tuple[int, float, tuple[Sentence, ...]]]:
         """Mix each passage's cosine with its best sentence's: a passage that holds one
         sentence answering the question beats one that is loosely about the topic."""
-        sentences = self.store.sentences([row for row, _ in ranked])
+        sentences = self.store.sentences(list(cosine))
         out = []
-        for row, cosine in ranked:
+        for row, cos in cosine.items():
             spans, vecs = sentences.get(row, ([], np.zeros((0, len(qvec)), np.float32)))
             sims = vecs @ qvec if len(spans) else np.zeros(0, np.float32)
-            best = float(sims.max()) if len(sims) else cosine
-            score = (1 - self.sentence_weight) * cosine + self.sentence_weight * best
+            best = float(sims.max()) if len(sims) else cos
+            score = (1 - self.sentence_weight) * cos + self.sentence_weight * best
             out.append((row, score, tuple(Sentence(a, b, float(x)) for (a, b), x in zip(spans, sims))))
         out.sort(key=lambda t: t[1], reverse=True)
         return out
 
-    def _fuse(self, dense: list[tuple[int, float]], sparse: list[tuple[int, float]],
-              qvec: np.ndarray) -> list[tuple[int, float]]:
-        """Weighted RRF for the order; the reported score stays the dense cosine."""
+    def _fuse(self, dense: list[int], sparse: list[int]) -> list[int]:
+        """Weighted reciprocal-rank fusion of two rankings of rows."""
         fused: dict[int, float] = {}
         for weight, ranking in ((1.0, dense), (self.bm25_weight, sparse)):
-            for rank, (row, _) in enumerate(ranking):
+            for rank, row in enumerate(ranking):
                 fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)
-        cosine = dict(dense)
-        for row in fused:
-            if row not in cosine:  # found by BM25 only: score it like the others
-                try:
-                    cosine[row] = float(self.store.index.reconstruct(row) @ qvec)
-                except RuntimeError:  # index types that cannot give vectors back
-                    cosine[row] = 0.0
-        order = sorted(fused, key=lambda r: fused[r], reverse=True)
-        return [(r, cosine[r]) for r in order]
+        return sorted(fused, key=lambda r: fused[r], reverse=True)
+
+    def _cosine(self, row: int, qvec: np.ndarray) -> float:
+        try:
+            return float(self.store.index.reconstruct(row) @ qvec)
+        except RuntimeError:  # index types that cannot give vectors back
+            return 0.0
 
     def _bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         if self._bm25 is None:
@@ -101,8 +104,9 @@ class Retriever:
 
 
 def tokenize(text: str) -> list[str]:
-    """Accent-folded word tokens of 2+ characters (BM25)."""
-    return [w for w in re.findall(r"[a-z0-9]+", fold(text)) if len(w) > 1]
+    """BM25 tokens: accent-folded words cut to 5 letters, so that inflections and
+    English/French cognates match ("Geneva"/"Genève", "expire"/"expirer")."""
+    return [w[:5] for w in re.findall(r"[a-z0-9]+", fold(text)) if len(w) > 1]
 
 
 class NewsRetriever(BaseRetriever):

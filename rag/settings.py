@@ -52,8 +52,13 @@ class Settings:
     sentence_weight: float = 0.5
     generator: str = "extractive"
     max_question_chars: int = 2000
-    # Abstain when the best answer sentence is less similar to the question than this.
-    min_answer_score: float = 0.80
+    # Abstain when the best answer sentence is less similar to the question than this
+    # (question and article in one language / in two languages, where cosines run lower).
+    min_answer_score: float = 0.81
+    min_answer_score_cross: float = 0.78
+    # Abstain when at least this share of the question's words occur nowhere in the
+    # corpus (checked when question and corpus share a language).
+    max_unknown_terms: float = 0.4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

