@@ -84,12 +84,14 @@ class ExtractiveGenerator:
     the share of the question's words it contains, minus ``heading_penalty`` for
     headings. The answer abstains when the best sentence's cosine is under
     ``min_score`` (question and passage in one language) or ``min_score_cross``
-    (across languages, where cosines run lower). A second sentence is added when it
+    (across languages, where cosines run lower), and when the question shares no word
+    with the passages unless a sentence reaches ``min_score_unanchored``. A second sentence is added when it
     scores within ``second_margin`` of the best and comes from another article.
     """
 
     min_score: float = 0.81
     min_score_cross: float = 0.78
+    min_score_unanchored: float = 0.90
     type_bonus: float = 0.02
     lexical_weight: float = 0.06
     heading_penalty: float = 0.05
@@ -100,6 +102,8 @@ class ExtractiveGenerator:
     def generate(self, question: str, passages: list[Passage], language: str) -> list[Claim]:
         qtype = question_type(question)
         terms = content_terms(question)
+        if not self._anchored(terms, passages):
+            return []
         ranked = []
         for p in passages:
             same = _language_of(p, language) == language
@@ -121,6 +125,15 @@ class ExtractiveGenerator:
                 continue
             chosen.append((p, s))
         return [self._claim(p, s, language, first=i == 0) for i, (p, s) in enumerate(chosen)]
+
+    def _anchored(self, terms: set[str], passages: list[Passage]) -> bool:
+        """Does the question share a word (a name, a number, a cognate) with the passages,
+        or is one sentence so close that it needs none? Embeddings find *some* nearest
+        sentence for anything, even "hello" or gibberish; this keeps those out."""
+        best = max((s.score for p in passages for s in p.sentences), default=0.0)
+        if best >= self.min_score_unanchored:
+            return True
+        return any(terms & content_terms(p.text) for p in passages)
 
     def _score(self, p: Passage, s: Sentence, qtype: str, terms: set[str]) -> float:
         text = p.document.text[s.start:s.end]

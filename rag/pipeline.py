@@ -135,10 +135,11 @@ class Pipeline:
         t0 = time.perf_counter()
         question = self.validate(question)
         language = detect_language(question)
-        passages = self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k)
+        query = condense(question, history)
+        passages = self.retriever.retrieve(query, k=k or self.settings.top_k)
         t1 = time.perf_counter()
         claims = [] if self.off_topic(question, language, passages) else \
-            self.generator.generate(question, passages, language)
+            self.generator.generate(query, passages, language)
         text, citations = assemble(claims)
         problems = check(text, citations)
         if problems:  # never show a citation that does not hold; should not happen
