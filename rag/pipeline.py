@@ -89,7 +89,8 @@ class Pipeline:
         self.generator = generator
         self.retriever = Retriever(store, embedder, candidates=settings.candidates,
                                    bm25_weight=settings.bm25_weight,
-                                   sentence_weight=settings.sentence_weight)
+                                   sentence_weight=settings.sentence_weight,
+                                   lexical_weight=settings.lexical_weight)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,

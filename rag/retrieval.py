@@ -20,7 +20,8 @@ from pydantic import ConfigDict
 from .embedding import Embedder
 from .index import IndexStore
 from .text import fold
-from .types import Passage, Sentence
+from .language import content_terms
+from .types import Chunk, Passage, Sentence
 
 RRF_K = 60
 
@@ -29,12 +30,14 @@ class Retriever:
     """Dense (optionally hybrid) retrieval over an :class:`IndexStore`."""
 
     def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 20,
-                 bm25_weight: float = 0.0, sentence_weight: float = 0.5) -> None:
+                 bm25_weight: float = 0.0, sentence_weight: float = 0.5,
+                 lexical_weight: float = 0.0) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.bm25_weight = bm25_weight
         self.sentence_weight = sentence_weight
+        self.lexical_weight = lexical_weight
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
 
@@ -49,29 +52,37 @@ class Retriever:
         for row, _ in sparse:
             if row not in cosine:  # found by BM25 only: score it like the others
                 cosine[row] = self._cosine(row, qvec)
-        scored = self._rerank_by_sentences(cosine, qvec)
+        scored = self._rerank_by_sentences(cosine, qvec, content_terms(query))
         if sparse:
-            order = self._fuse([row for row, _, _ in scored], [row for row, _ in sparse])
+            order = self._fuse([t[0] for t in scored], [row for row, _ in sparse])
             by_row = {t[0]: t for t in scored}
             scored = [by_row[row] for row in order]
         ranked = scored[:k]
-        chunks = self.store.chunks([row for row, _, _ in ranked])
         return [Passage(chunk=c, document=self.store.document(c.doc_id), score=score, rank=i,
                         sentences=sents)
-                for i, (c, (_, score, sents)) in enumerate(zip(chunks, ranked))]
+                for i, (_, score, sents, c) in enumerate(ranked)]
 
-    def _rerank_by_sentences(self, cosine: dict[int, float], qvec: np.ndarray
-                             ) -> list[tuple[int, float, tuple[Sentence, ...]]]:
-        """Mix each passage's cosine with its best sentence's: a passage that holds one
-        sentence answering the question beats one that is loosely about the topic."""
-        sentences = self.store.sentences(list(cosine))
+    def _rerank_by_sentences(self, cosine: dict[int, float], qvec: np.ndarray, terms: set[str]
+                             ) -> list[tuple[int, float, tuple[Sentence, ...], Chunk]]:
+        """Score = mix of the passage's cosine and its best sentence's, plus a bonus for
+        the best share of the question's words (names, numbers, cognates) one sentence
+        holds: a passage with one sentence that answers beats one loosely on topic."""
+        rows = list(cosine)
+        sentences = self.store.sentences(rows)
+        chunks = dict(zip(rows, self.store.chunks(rows)))
         out = []
         for row, cos in cosine.items():
             spans, vecs = sentences.get(row, ([], np.zeros((0, len(qvec)), np.float32)))
             sims = vecs @ qvec if len(spans) else np.zeros(0, np.float32)
             best = float(sims.max()) if len(sims) else cos
             score = (1 - self.sentence_weight) * cos + self.sentence_weight * best
-            out.append((row, score, tuple(Sentence(a, b, float(x)) for (a, b), x in zip(spans, sims))))
+            chunk = chunks[row]
+            if terms and self.lexical_weight and spans:
+                text = chunk.text
+                cover = max(len(terms & content_terms(text[a - chunk.start:b - chunk.start]))
+                            for a, b in spans) / len(terms)
+                score += self.lexical_weight * cover
+            out.append((row, score, tuple(Sentence(a, b, float(x)) for (a, b), x in zip(spans, sims)), chunk))
         out.sort(key=lambda t: t[1], reverse=True)
         return out
 

@@ -50,6 +50,8 @@ class Settings:
     bm25_weight: float = 0.0
     # Passage score = (1 - w) * passage cosine + w * best sentence cosine.
     sentence_weight: float = 0.5
+    # Bonus for the share of the question's words that one sentence of a passage holds.
+    lexical_weight: float = 0.04
     generator: str = "extractive"
     max_question_chars: int = 2000
     # Abstain when the best answer sentence is less similar to the question than this
