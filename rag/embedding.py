@@ -84,7 +84,9 @@ class SentenceTransformerEmbedder:
         self.query_prefix = query_prefix if query_prefix is not None else ("query: " if is_e5 and not self._query_prompt else "")
         self.passage_prefix = passage_prefix if passage_prefix is not None else ("passage: " if is_e5 and not self._passage_prompt else "")
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         tag = hashlib.sha1(f"{self.query_prefix}|{self.passage_prefix}|{self._query_prompt}|{self._passage_prompt}".encode()).hexdigest()[:8]
         self.name = f"st:{model}#{tag}"
 

