@@ -1,0 +1,194 @@
+"""Answers: the JSON contract, citations that hold, languages, follow-ups, abstention, accuracy."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from rag.citations import markers
+from rag.language import phrase
+from rag.text import fold
+
+from conftest import LOCAL_CONTRACT_DIR
+
+# Answer quality of the default settings on tests/data/questions.jsonl (rag.evaluation),
+# about 0.03 under what was measured; the lead adjusts these as answers improve.
+ANSWER_ACCURACY_MIN = 0.68           # measured 0.716
+ANSWER_ACCURACY_MIN_EN = 0.67        # measured 0.703
+ANSWER_ACCURACY_MIN_FR = 0.70        # measured 0.730
+ANSWERED_WHEN_ANSWERABLE_MIN = 0.97  # measured 1.000
+ABSTENTION_UNANSWERABLE_MIN = 0.55   # measured 0.583 (7 of the 12 unanswerable questions)
+
+SHARED_CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+
+EXTRA_QUESTIONS = [
+    ("When was New START extended?", None),
+    ("Quand le traité New START a-t-il été prolongé ?", None),
+    ("And when does it expire?", ["When was New START extended?"]),
+    ("Who won the 2022 World Cup?", None),
+    ("Quelle est la capitale de l'Australie ?", None),
+]
+
+OUT_OF_CORPUS = [
+    ("Who won the 2022 World Cup?", "en"),
+    ("Quelle est la capitale de l'Australie ?", "fr"),
+    ("What is the capital of Australia?", "en"),
+    ("How do I bake sourdough bread?", "en"),
+    ("Quelle est la recette de la ratatouille ?", "fr"),
+    ("Qui a remporté l'élection présidentielle française de 2022 ?", "fr"),
+]
+
+
+@pytest.fixture(scope="module")
+def answers(pipeline, questions):
+    """Every question of the set (with its history) plus a few more, asked once."""
+    asked = [(q["q"], q.get("history")) for q in questions] + EXTRA_QUESTIONS
+    return [pipeline.ask(q, history=h) for q, h in asked]
+
+
+@pytest.fixture(scope="module")
+def validator(answer_schema):
+    jsonschema.Draft202012Validator.check_schema(answer_schema)
+    return jsonschema.Draft202012Validator(answer_schema)
+
+
+# --------------------------------------------------------------------------- the contract files
+
+
+@pytest.mark.parametrize("name", ["answer.schema.json", "question.schema.json"])
+def test_contract_copies_match_the_shared_contract(name):
+    local = json.loads((LOCAL_CONTRACT_DIR / name).read_text(encoding="utf-8"))
+    if not SHARED_CONTRACT.is_dir():
+        pytest.skip(f"no shared contract at {SHARED_CONTRACT}; using the copy in tests/contract")
+    assert local == json.loads((SHARED_CONTRACT / name).read_text(encoding="utf-8")), \
+        f"tests/contract/{name} is out of date: copy it from {SHARED_CONTRACT}"
+
+
+# --------------------------------------------------------------------------- the contract, every answer
+
+
+def test_the_set_covers_both_languages_and_abstentions(answers):
+    assert len(answers) >= 10
+    assert {a.language for a in answers} == {"en", "fr"}
+    assert any(a.abstained for a in answers) and any(not a.abstained for a in answers)
+
+
+def test_every_answer_validates_against_the_schema(answers, validator):
+    for a in answers:
+        data = json.loads(json.dumps(a.to_dict(), ensure_ascii=False))  # really JSON
+        errors = [e.message for e in validator.iter_errors(data)]
+        assert not errors, f"{a.question!r}: {errors}"
+        assert set(data["timings_ms"]) >= {"retrieve", "generate", "total"}
+        assert data["language"] in ("en", "fr")
+
+
+def test_every_marker_refers_to_a_citation(answers):
+    bad = []
+    for a in answers:
+        numbers = [c.n for c in a.citations]
+        if numbers != list(range(1, len(numbers) + 1)):
+            bad.append((a.question, "citations not numbered 1..n", numbers))
+        used = markers(a.answer)
+        if set(used) - set(numbers):
+            bad.append((a.question, "marker without citation", used))
+        if set(numbers) - set(used):
+            bad.append((a.question, "citation never referred to", used))
+    assert bad == []
+
+
+def test_abstentions_have_no_citations_and_answers_have_some(answers):
+    for a in answers:
+        if a.abstained:
+            assert a.citations == [] and markers(a.answer) == [], a.question
+            assert a.answer == phrase(a.language, "abstain")
+        else:
+            assert a.citations, a.question
+
+
+def test_every_passage_is_the_document_slice(answers, pipeline):
+    for a in answers:
+        for c in a.citations:
+            doc = pipeline.store.document(c.doc_id)
+            assert c.passage == doc.text[c.start:c.end], (a.question, c.n)
+            assert (c.source, c.title, c.date, c.outlet) == (doc.source, doc.title, doc.date, doc.outlet)
+
+
+def test_every_quote_is_inside_its_passage_and_exact(answers, pipeline):
+    for a in answers:
+        for c in a.citations:
+            doc = pipeline.store.document(c.doc_id)
+            assert c.quote and c.quote in c.passage, (a.question, c.n)
+            assert c.start <= c.quote_start < c.quote_end <= c.end, (a.question, c.n)
+            assert doc.text[c.quote_start:c.quote_end] == c.quote, (a.question, c.n)
+
+
+# --------------------------------------------------------------------------- specific answers
+
+
+def test_new_start_in_english(pipeline):
+    a = pipeline.ask("When was New START extended?")
+    assert not a.abstained and a.language == "en"
+    assert "According to" in a.answer  # English framing around the French quote
+    assert any("5 février 2026" in c.passage for c in a.citations)
+    assert re.search(r"\[1\]", a.answer)
+
+
+def test_new_start_in_french(pipeline):
+    a = pipeline.ask("Quand le traité New START a-t-il été prolongé ?")
+    assert not a.abstained and a.language == "fr"
+    assert "According to" not in a.answer and "Also, according to" not in a.answer
+    assert any("5 février 2026" in c.passage for c in a.citations)
+    # French text: the quote itself, or the French framing ("Selon …")
+    assert a.answer.startswith(a.citations[0].quote) or a.answer.startswith("Selon")
+
+
+def test_follow_up_cites_a_new_start_passage(pipeline):
+    a = pipeline.ask("And when does it expire?", history=["When was New START extended?"])
+    assert not a.abstained and a.language == "en"
+    assert any("new start" in fold(c.passage) for c in a.citations)
+    assert a.question == "And when does it expire?"
+
+
+@pytest.mark.parametrize("question,lang", OUT_OF_CORPUS)
+def test_out_of_corpus_questions_abstain_in_their_language(pipeline, question, lang):
+    a = pipeline.ask(question)
+    assert a.abstained, a.answer
+    assert a.citations == []
+    assert a.language == lang
+    assert a.answer == phrase(lang, "abstain")
+    assert not re.search(r"\[\d+\]", a.answer)
+
+
+def test_abstention_messages_are_in_two_languages():
+    en, fr = phrase("en", "abstain"), phrase("fr", "abstain")
+    assert en != fr
+    assert "articles" in en.lower() and "articles" in fr.lower()
+
+
+# --------------------------------------------------------------------------- question-set quality
+
+
+def test_answer_accuracy(eval_report):
+    m = eval_report.metrics()
+    assert m["answer_accuracy"] >= ANSWER_ACCURACY_MIN, m
+
+
+@pytest.mark.parametrize("lang,minimum", [("en", ANSWER_ACCURACY_MIN_EN), ("fr", ANSWER_ACCURACY_MIN_FR)])
+def test_answer_accuracy_per_language(eval_report, lang, minimum):
+    m = eval_report.metrics(lang)
+    assert m["answer_accuracy"] >= minimum, m
+
+
+def test_abstention_on_unanswerable_questions(eval_report):
+    m = eval_report.metrics()
+    assert m["abstention_rate_unanswerable"] >= ABSTENTION_UNANSWERABLE_MIN, m
+    assert m["answered_when_answerable"] >= ANSWERED_WHEN_ANSWERABLE_MIN, m
+
+
+def test_zero_invalid_markers_over_the_question_set(eval_report):
+    assert eval_report.metrics()["invalid_markers"] == 0
+    assert all(r.invalid_markers == 0 for r in eval_report.results)

@@ -1,0 +1,317 @@
+"""Corpus loading and cleaning, on the five real scraped articles and on small made-up files."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from rag.corpus import load_corpus, load_document
+from rag.errors import CorpusError
+from rag.ingest import ingest
+
+RT = "rt-premier-appel-poutine-biden"
+SPUTNIK = "sputnik-kremlin-avantage-biden"
+PESKOV = "peskov-dialogue-new-start"
+UKRAINE = "appel-poutine-biden-ukraine"
+POUTINE = "poutine-interagir-constructive"
+
+
+def paragraphs(text: str) -> list[str]:
+    return text.split("\n\n")
+
+
+# --------------------------------------------------------------------------- the real corpus
+
+
+def test_all_five_articles_load(corpus_docs):
+    assert sorted(corpus_docs) == sorted([RT, SPUTNIK, PESKOV, UKRAINE, POUTINE])
+    for doc in corpus_docs.values():
+        assert doc.source == doc.doc_id + ".txt"
+        assert len(doc.text) > 1500
+        assert re.fullmatch(r"[0-9a-f]{64}", doc.sha256)
+
+
+def test_paragraph_layout_is_normalised(corpus_docs):
+    for doc in corpus_docs.values():
+        assert "\n\n\n" not in doc.text
+        assert "\r" not in doc.text and "\u00a0" not in doc.text and "\ufeff" not in doc.text
+        for p in paragraphs(doc.text):
+            assert p and p == p.strip(), f"{doc.doc_id}: paragraph with stray whitespace: {p[:60]!r}"
+            assert "\n" not in p
+
+
+def test_cookie_banner_is_gone(corpus_docs):
+    rt = corpus_docs[RT].text
+    for doc in corpus_docs.values():
+        assert "cookie" not in doc.text.lower(), doc.doc_id
+    assert "Ce site utilise" not in rt
+    assert "En cliquant sur chaque option" not in rt
+    assert "En poursuivant votre navigation" not in rt
+    assert "OK" not in paragraphs(rt)
+
+
+def test_comment_disclaimer_is_gone(corpus_docs):
+    for doc in corpus_docs.values():
+        assert "Les opinions, assertions" not in doc.text
+        assert "imputés à RT" not in doc.text
+
+
+def test_article_ends_with_its_last_real_paragraph(corpus_docs):
+    # the site furniture after the article ("Raconter l'actualité", banners) is dropped
+    assert corpus_docs[RT].text.endswith("a ajouté Jen Psaki devant la presse.")
+    assert "Raconter l'actualité" not in corpus_docs[RT].text
+    assert corpus_docs[SPUTNIK].text.endswith("qu’il ne serait pas à l’origine d’une escalade\".")
+    assert corpus_docs[PESKOV].text.endswith("devait expirer le 5 février 2021.")
+
+
+def test_tag_word_lines_are_gone(corpus_docs):
+    tags = {"états-unis", "russie", "kremlin", "vladimir poutine", "ukraine", "joe biden"}
+    for doc in corpus_docs.values():
+        for p in paragraphs(doc.text):
+            assert p.casefold() not in tags, f"{doc.doc_id}: tag line {p!r} kept"
+    # the names themselves are still in the prose
+    assert "Vladimir Poutine" in corpus_docs[SPUTNIK].text
+    assert "Joe Biden" in corpus_docs[SPUTNIK].text
+
+
+def test_repeated_iso_timestamps_are_gone(corpus_docs):
+    for doc in corpus_docs.values():
+        assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", doc.text), doc.doc_id
+    assert "2022-02-14" not in corpus_docs[SPUTNIK].text
+
+
+def test_teaser_line_is_gone(corpus_docs):
+    # "… Bien que le... 14.02.2022, Sputnik France": a cut-off teaser repeating the lede
+    assert "Bien que le..." not in corpus_docs[SPUTNIK].text
+    assert "14.02.2022" not in corpus_docs[SPUTNIK].text
+
+
+def test_photo_credit_is_gone(corpus_docs):
+    rt = corpus_docs[RT].text
+    assert "©" not in rt
+    assert "Source: Reuters" not in rt
+    assert "Natruskin" not in rt
+    # the headline itself survives (the credit line repeated it, glued to the ©)
+    assert paragraphs(rt)[0] == "Premier échange téléphonique entre Vladimir Poutine et Joe Biden"
+    assert rt.count("Premier échange téléphonique entre Vladimir Poutine et Joe Biden") == 1
+
+
+def test_sputnik_glued_paragraphs_are_repaired(corpus_docs):
+    text = corpus_docs[SPUTNIK].text
+    paras = paragraphs(text)
+    i = text.index('"gisent en fait au sol".')
+    assert text[i + len('"gisent en fait au sol".'):].startswith("\n\n")
+    assert "Des appels pour renouer le dialogue" in paras
+    assert any(p.startswith("Plusieurs cessions") for p in paras)
+    assert "Moscou ne sera pas à l’origine d’une escalade" in paras
+    assert any(p.startswith("Selon le porte-parole de Vladimir Poutine") for p in paras)
+    # the sentences glued with ".X" inside a paragraph are separated, none is lost
+    assert "pays.Selon" not in text and "dialoguePlusieurs" not in text
+    assert ".Des appels" not in text and "escaladeMoscou" not in text
+    assert "Pour Dmitri Peskov, il s’agit de la présence de canaux de dialogue entre les deux pays." in text
+
+
+def test_article_prose_is_kept_verbatim(corpus_docs):
+    peskov = corpus_docs[PESKOV].text
+    assert ("un projet de loi prévoyant la prorogation du traité New Start pour cinq ans, soit "
+            "jusqu’au 5 février 2026, a été signé par Vladimir Poutine le 29 janvier.") in peskov
+    assert "à la chaîne de télévision Rossiya 1" in peskov
+    assert "Joe Biden, alors vice-président américain" in corpus_docs[RT].text
+
+
+def test_headline_titles(corpus_docs):
+    assert corpus_docs[RT].title == "Premier échange téléphonique entre Vladimir Poutine et Joe Biden"
+    assert corpus_docs[SPUTNIK].title == "Le Kremlin révèle un avantage dans ses relations avec l’administration Biden"
+    assert corpus_docs[POUTINE].title == "Poutine : la Russie et les États-Unis doivent interagir de manière constructive"
+
+
+def test_articles_without_headline_get_a_title_from_their_lede(corpus_docs):
+    for doc_id in (PESKOV, UKRAINE):
+        doc = corpus_docs[doc_id]
+        assert doc.title and 20 <= len(doc.title) <= 120
+        assert doc.text.startswith(doc.title.rstrip("…"))
+
+
+def test_dates(corpus_docs):
+    assert corpus_docs[PESKOV].date == "2021-01"
+    assert corpus_docs[UKRAINE].date == "2021-04"
+    assert corpus_docs[SPUTNIK].date == "2022-02-14"
+    for doc in corpus_docs.values():
+        assert doc.date is None or re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", doc.date)
+
+
+def test_date_header_is_not_part_of_the_text(corpus_docs):
+    for doc_id in (PESKOV, UKRAINE):
+        assert not corpus_docs[doc_id].text.lstrip().lower().startswith("date")
+    assert corpus_docs[PESKOV].text.startswith("Selon le porte-parole du Kremlin")
+
+
+def test_outlets(corpus_docs):
+    assert corpus_docs[RT].outlet == "RT France"
+    assert corpus_docs[SPUTNIK].outlet == "Sputnik France"
+    # a photo credit ("Source: Reuters") does not make Reuters the outlet
+    assert all(doc.outlet != "Reuters" for doc in corpus_docs.values())
+
+
+# --------------------------------------------------------------------------- loader, made-up files
+
+
+ARTICLE = ("Les ministres se sont réunis à Reykjavik le 3 mars 2023 pour parler de la fonte des glaces "
+           "arctiques et de la navigation dans le Grand Nord, a indiqué le communiqué final.")
+
+HTML = """<!doctype html>
+<html><head>
+  <title>Page title | Le Site</title>
+  <meta property="og:title" content="Sommet arctique à Reykjavik">
+  <meta property="article:published_time" content="2023-03-03T09:30:00+01:00">
+  <meta property="og:site_name" content="Le Monde">
+  <style>.menu { color: red } body { font-family: SECRETSTYLE; }</style>
+  <script>var tracker = "SECRETSCRIPT"; window.dataLayer = [];</script>
+</head><body>
+  <nav><ul><li>Accueil SECRETNAV</li><li>International</li></ul></nav>
+  <article>
+    <h1>Un titre h1 différent</h1>
+    <p>{article}</p>
+    <p>Selon le texte, un observatoire commun des glaces ouvrira ses portes en 2025 à Tromsø.</p>
+    <script>document.write("SECRETINLINE")</script>
+  </article>
+  <footer><p>© Le Site SECRETFOOTER — tous droits réservés, mentions légales et contact.</p></footer>
+</body></html>
+""".replace("{article}", ARTICLE)
+
+
+def test_markdown_article(tmp_path: Path):
+    (tmp_path / "note.md").write_text(
+        "# Sommet arctique à Reykjavik\n\n"
+        f"{ARTICLE}\n\n"
+        "Un **observatoire commun** des glaces, annoncé sur [le site officiel](https://example.org/x), "
+        "ouvrira ses portes en 2025.\n", encoding="utf-8")
+    docs, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    (doc,) = docs
+    assert doc.doc_id == "note" and doc.source == "note.md"
+    assert doc.title == "Sommet arctique à Reykjavik"
+    assert doc.date == "2023-03-03"
+    assert "#" not in doc.text and "**" not in doc.text and "](" not in doc.text
+    assert "example.org" not in doc.text
+    assert "Un observatoire commun des glaces, annoncé sur le site officiel, ouvrira" in doc.text
+
+
+def test_html_article_through_a_real_parser(tmp_path: Path):
+    (tmp_path / "page.html").write_text(HTML, encoding="utf-8")
+    docs, warnings = load_corpus(tmp_path)
+    assert warnings == []
+    (doc,) = docs
+    assert doc.title == "Sommet arctique à Reykjavik"  # og:title wins over <h1> and <title>
+    assert doc.date == "2023-03-03"                    # from article:published_time
+    assert doc.outlet == "Le Monde"                    # from og:site_name
+    assert ARTICLE in doc.text
+    assert "observatoire commun des glaces ouvrira ses portes en 2025" in doc.text
+    for junk in ("SECRETSTYLE", "SECRETSCRIPT", "SECRETNAV", "SECRETINLINE", "SECRETFOOTER",
+                 "<p>", "</", "dataLayer", "font-family"):
+        assert junk not in doc.text, junk
+
+
+def test_html_title_falls_back_to_h1(tmp_path: Path):
+    html = HTML.replace('<meta property="og:title" content="Sommet arctique à Reykjavik">', "")
+    (tmp_path / "page.htm").write_text(html, encoding="utf-8")
+    (doc,), _ = load_corpus(tmp_path)
+    assert doc.title == "Un titre h1 différent"
+
+
+def test_windows_1252_article_is_decoded(tmp_path: Path):
+    (tmp_path / "ancien.txt").write_bytes(ARTICLE.encode("cp1252"))
+    (doc,), warnings = load_corpus(tmp_path)
+    assert warnings == []
+    assert doc.text == ARTICLE
+
+
+def test_utf8_bom_is_dropped(tmp_path: Path):
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbf" + ARTICLE.encode("utf-8"))
+    (doc,), _ = load_corpus(tmp_path)
+    assert doc.text == ARTICLE
+
+
+def test_unsupported_and_hidden_files_are_ignored(tmp_path: Path):
+    (tmp_path / "a.txt").write_text(ARTICLE, encoding="utf-8")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (tmp_path / ".hidden.txt").write_text(ARTICLE, encoding="utf-8")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.txt").write_text(ARTICLE, encoding="utf-8")
+    docs, warnings = load_corpus(tmp_path)
+    assert [d.source for d in docs] == ["a.txt"] and warnings == []
+
+
+def test_articles_in_subfolders_keep_their_relative_path(tmp_path: Path):
+    (tmp_path / "2021" / "janvier").mkdir(parents=True)
+    (tmp_path / "2021" / "janvier" / "a.txt").write_text(ARTICLE, encoding="utf-8")
+    (doc,), _ = load_corpus(tmp_path)
+    assert doc.source == "2021/janvier/a.txt"
+    assert doc.doc_id == "2021/janvier/a"
+
+
+def test_binary_and_undecodable_files_are_skipped_with_a_warning(corpus_copy: Path, caplog):
+    (corpus_copy / "binaire.txt").write_bytes(b"PK\x03\x04\x00\x00\x08\x00" + bytes(range(256)) * 8)
+    # 0x81/0x8d/0x8f/0x90/0x9d are neither UTF-8 nor Windows-1252
+    (corpus_copy / "illisible.txt").write_bytes(b"Un texte \x81\x8d\x8f\x90\x9d illisible " * 20)
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        docs, warnings = load_corpus(corpus_copy)
+    assert len(docs) == 5  # the rest of the corpus still loads
+    assert {d.source for d in docs} == {p.name for p in corpus_copy.iterdir()} - {"binaire.txt", "illisible.txt"}
+    assert len(warnings) == 2
+    assert any("binaire.txt" in w and "binary" in w for w in warnings)
+    assert any("illisible.txt" in w for w in warnings)
+    logged = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "binaire.txt" in logged and "illisible.txt" in logged
+
+
+def test_load_document_names_the_bad_file(tmp_path: Path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\x00\x01\x02binary")
+    with pytest.raises(CorpusError, match="bad.txt"):
+        load_document(bad, "bad.txt")
+
+
+def test_file_with_no_text_after_cleaning_is_skipped(tmp_path: Path):
+    (tmp_path / "a.txt").write_text(ARTICLE, encoding="utf-8")
+    (tmp_path / "cookies.txt").write_text("Ce site utilise des cookies.\n\nOK\n\nrussie\n", encoding="utf-8")
+    docs, warnings = load_corpus(tmp_path)
+    assert [d.source for d in docs] == ["a.txt"]
+    assert len(warnings) == 1 and "cookies.txt" in warnings[0]
+
+
+# --------------------------------------------------------------------------- corpus folder errors
+
+
+def test_missing_corpus_folder_is_a_clear_error(tmp_path: Path, make_settings, embedder):
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(CorpusError) as err:
+        load_corpus(missing)
+    assert str(missing) in str(err.value) and "does not exist" in str(err.value)
+    with pytest.raises(CorpusError, match="does not exist"):
+        ingest(make_settings(corpus_dir=missing, warm_cache=False), embedder)
+
+
+def test_empty_corpus_folder_is_a_clear_error(tmp_path: Path, make_settings, embedder):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README").write_text("not an article")
+    settings = make_settings(corpus_dir=empty, warm_cache=False)
+    with pytest.raises(CorpusError) as err:
+        ingest(settings, embedder)
+    message = str(err.value)
+    assert str(empty) in message
+    assert ".txt" in message and ".html" in message  # says what it expected to find
+    assert not (settings.index_dir / "CURRENT").exists()
+
+
+def test_corpus_with_only_unreadable_files_is_a_clear_error(tmp_path: Path, make_settings, embedder):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "binaire.txt").write_bytes(b"\x00" * 100)
+    with pytest.raises(CorpusError) as err:
+        ingest(make_settings(corpus_dir=bad, warm_cache=False), embedder)
+    assert "No readable article" in str(err.value) and "binaire.txt" in str(err.value)
