@@ -268,10 +268,11 @@ def _ask_many(args: argparse.Namespace) -> int:
     if args.questions == "-":
         stream: TextIO = sys.stdin
     else:
-        path = Path(args.questions)
-        if not path.is_file():
-            raise RagError(f"Questions file {path} does not exist.")
-        stream = path.open(encoding="utf-8", errors="replace")
+        try:
+            stream = open(args.questions, encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise RagError(f"Cannot read the questions file {args.questions}: "
+                           f"{exc.strerror or exc}.") from exc
     failed = 0
     try:
         pipeline = _load_pipeline(args)
@@ -316,6 +317,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         ui.launch(host=args.host, port=args.port, pipeline=pipeline)
     except OSError as exc:  # port taken, address not available, ...
+        if "empty port" in str(exc):
+            raise RagError(f"Port {args.port} on {args.host} is already in use. Stop the other "
+                           "server, or pick another port with --port.") from exc
         raise RagError(f"Cannot serve on {args.host}:{args.port}: {exc}") from exc
     finally:
         pipeline.close()
@@ -418,11 +422,15 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     return common
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=80)
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="rag", formatter_class=fmt, parents=[_common_options(suppress=False)],
-        description="Cited answers, in English or French, from a folder of news articles — offline.",
+        description=_wrap("Cited answers, in English or French, from a folder of news articles — offline."),
         epilog=textwrap.dedent("""\
             examples:
               rag ingest                                   # index ./corpus into ./index
@@ -439,8 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest", parents=[common], formatter_class=fmt,
         help="build or update the index from the corpus folder",
-        description="Build the index, or bring it up to date with the corpus folder: only new "
-                    "and changed articles are read and embedded again.",
+        description=_wrap("Build the index, or bring it up to date with the corpus folder: only new "
+                    "and changed articles are read and embedded again."),
         epilog=textwrap.dedent("""\
             examples:
               rag ingest                                  # ./corpus -> ./index, incremental
@@ -457,8 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ask", parents=[common], formatter_class=fmt,
         help="answer a question, with citations",
-        description="Answer a question from the articles, quoting the passages it relies on. "
-                    "The index is built first if there is none yet.",
+        description=_wrap("Answer a question from the articles, quoting the passages it relies on. "
+                    "The index is built first if there is none yet."),
         epilog=textwrap.dedent("""\
             examples:
               rag ask "When was New START extended?"
@@ -474,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
             the exit code is 1 if any question failed."""))
     p.add_argument("question", nargs="?", metavar="QUESTION", help="the question, in English or French")
     p.add_argument("--json", action="store_true",
-                   help="print the answer as one line of JSON (answer.schema.json)")
+                   help="print the answer as one line of JSON")
     p.add_argument("-k", type=_positive_int, metavar="N", default=None,
                    help="number of passages to answer from [env RAG_TOP_K; default 3]")
     p.add_argument("--history", nargs="+", action="extend", metavar="Q", default=[],
@@ -487,8 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve", parents=[common], formatter_class=fmt,
         help="start the web chat (Gradio)",
-        description="Start the web chat on this machine. The index is built first if there "
-                    "is none yet. Stop it with Ctrl+C.",
+        description=_wrap("Start the web chat on this machine. The index is built first if there "
+                    "is none yet. Stop it with Ctrl+C."),
         epilog=textwrap.dedent("""\
             examples:
               rag serve                                   # http://127.0.0.1:7860
@@ -501,9 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "eval", parents=[common], formatter_class=fmt,
         help="score retrieval and answers on a question set",
-        description="Run a question set through the pipeline and report retrieval recall, MRR, "
+        description=_wrap("Run a question set through the pipeline and report retrieval recall, MRR, "
                     "answer accuracy, citation quality, abstention and latency — overall and "
-                    "per language.",
+                    "per language."),
         epilog=textwrap.dedent(f"""\
             examples:
               rag eval                                    # {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)}
