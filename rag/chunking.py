@@ -25,7 +25,9 @@ def default_splitter(chunk_size: int = 700, chunk_overlap: int = 100) -> TextSpl
         chunk_overlap=chunk_overlap,
         separators=SENTENCE_SEPARATORS,
         is_separator_regex=True,
-        keep_separator=False,
+        # Keep each separator (the whitespace after a sentence end) with the piece before
+        # it, so pieces are rejoined with the text's own whitespace, never the pattern.
+        keep_separator="end",
         strip_whitespace=True,
     )
 
@@ -41,7 +43,8 @@ def chunk_document(doc: Document, splitter: TextSplitter | None = None,
     True
     """
     splitter = splitter or default_splitter()
-    spans = _locate(doc.text, splitter.split_text(doc.text))
+    overlap = int(getattr(splitter, "_chunk_overlap", 0) or 0)
+    spans = _locate(doc.text, splitter.split_text(doc.text), overlap)
     spans = _merge_short(spans, min_chars)
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
@@ -67,21 +70,22 @@ def chunk_id(doc_id: str, text: str) -> str:
     return hashlib.sha256(f"{doc_id}\0{text}".encode()).hexdigest()[:20]
 
 
-def _locate(text: str, pieces: list[str]) -> list[tuple[int, int]]:
-    """Offsets of each split piece in ``text``, searched forward (pieces may overlap)."""
+def _locate(text: str, pieces: list[str], overlap: int = 0) -> list[tuple[int, int]]:
+    """Offsets of each split piece in ``text``. A piece starts no earlier than
+    ``overlap`` characters before the previous one ended (as LangChain's own
+    ``add_start_index`` assumes), so repeated text is located at the right place."""
     spans: list[tuple[int, int]] = []
-    cursor = 0
     for piece in pieces:
         piece = piece.strip()
         if not piece:
             continue
+        cursor = max(spans[-1][0] + 1, spans[-1][1] - overlap) if spans else 0
         start = text.find(piece, cursor)
         if start < 0:  # the splitter altered the text: search from the beginning
             start = text.find(piece)
         if start < 0:
             raise ValueError(f"splitter returned text not found in the document: {piece[:60]!r}")
         spans.append((start, start + len(piece)))
-        cursor = start + 1
     return spans
 
 

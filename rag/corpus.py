@@ -89,8 +89,9 @@ def load_corpus(root: Path, sources: Iterable[str] | None = None) -> tuple[list[
 
 
 def doc_id_for(source: str) -> str:
-    """A readable, stable id: the relative path without its suffix."""
-    return re.sub(r"\.[A-Za-z0-9]+$", "", source)
+    """A readable, stable, unique id: the path relative to the corpus folder
+    (``note.txt`` and ``note.md`` are two articles)."""
+    return source
 
 
 def decode(data: bytes, source: str) -> str:

@@ -155,8 +155,16 @@ class ExtractiveGenerator:
             source = doc.outlet or phrase(language, "an_article")
             date = format_date(doc.date, language)
             template = phrase(language, "according" if first else "also").format(
-                source=source, date=f" ({date})" if date else "", marker=MARKER, quote=quote)
+                source=source, date=f" ({date})" if date else "", marker=MARKER,
+                quote=_quoted(quote, language))
         return Claim(template=template, passage=p, quote_start=s.start, quote_end=s.end)
+
+
+def _quoted(quote: str, language: str) -> str:
+    """Wrap a quote in guillemets, unless it already opens with a quotation mark."""
+    if quote[:1] in "«\"“":
+        return quote
+    return f"« {quote} »" if language == "fr" else f"«{quote}»"
 
 
 def _language_of(p: Passage, default: str) -> str:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from .chunking import chunk_document, default_splitter
-from .corpus import load_document, scan_corpus
+from .corpus import CorpusScan, load_document, scan_corpus
 from .embedding import Embedder
 from .errors import CorpusError, RagError
 from .index import (FORMAT_VERSION, EmbeddingCache, IndexStore, Manifest, check_compatible, read_manifest,
@@ -67,8 +68,6 @@ def embedding_text(chunk: Chunk, doc: Document, with_title: bool) -> str:
 def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
            progress: Progress | None = None) -> IngestReport:
     """Bring ``settings.index_dir`` up to date with ``settings.corpus_dir``."""
-    import time
-
     t0 = time.perf_counter()
     scan = scan_corpus(settings.corpus_dir)
     if not scan.files:
@@ -76,7 +75,7 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
                           "article. Add articles, or point --corpus at another folder.")
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                 "min_chunk_chars": settings.min_chunk_chars, "embed_title": settings.embed_title,
-                "splitter": "recursive-sentence-v1"}
+                "splitter": "recursive-sentence-v2"}
 
     previous: IndexStore | None = None
     live = read_manifest(settings.index_dir)
@@ -87,10 +86,19 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
         previous = IndexStore.load(settings.index_dir)
         if previous.manifest.chunking != chunking:
             log.info("chunking settings changed: every file is re-chunked")
+
+    try:
+        return _update(settings, embedder, scan, previous, chunking, progress, t0)
+    finally:
+        if previous is not None:
+            previous.close()
+
+
+def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
+            chunking: dict, progress: Progress | None, t0: float) -> IngestReport:
     old_files = previous.manifest.files if previous else {}
     old_skipped = previous.manifest.skipped if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
-
     report = IngestReport()
     documents: list[Document] = []
     chunks: list[Chunk] = []
@@ -105,7 +113,6 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
             report.skipped[source] = old_skipped[source]  # same bad file as last time
             continue
         else:
-            (report.changed if source in old_files else report.added).append(source)
             try:
                 doc = load_document(scan.files[source], source, sha)
             except CorpusError as exc:
@@ -116,6 +123,7 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
                 log.warning("%s: cannot be read (%s); skipped.", source, exc)
                 report.skipped[source] = f"{sha}:{source}: cannot be read ({exc})"
                 continue
+            (report.changed if source in old_files else report.added).append(source)
             doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
         documents.append(doc)
         chunks.extend(doc_chunks)
@@ -147,8 +155,6 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
         chunking=chunking, files={d.source: d.sha256 for d in documents}, skipped=report.skipped,
         documents=len(documents), chunks=len(chunks),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    if previous is not None:
-        previous.close()
     write_generation(settings.index_dir, manifest, documents, chunks, vectors, sentences)
     report.wrote_index = True
     report.seconds = time.perf_counter() - t0

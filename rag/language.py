@@ -23,14 +23,14 @@ _STOPWORDS = {
 PHRASES = {
     "en": {
         "abstain": "The articles do not say. None of the passages in the corpus answers this question.",
-        "according": "According to {source}{date} {marker}: «{quote}»",
-        "also": "Also, according to {source}{date} {marker}: «{quote}»",
+        "according": "According to {source}{date} {marker}: {quote}",
+        "also": "Also, according to {source}{date} {marker}: {quote}",
         "an_article": "an article",
     },
     "fr": {
         "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
-        "according": "Selon {source}{date} {marker} : « {quote} »",
-        "also": "Par ailleurs, selon {source}{date} {marker} : « {quote} »",
+        "according": "Selon {source}{date} {marker} : {quote}",
+        "also": "Par ailleurs, selon {source}{date} {marker} : {quote}",
         "an_article": "un article",
     },
 }

@@ -64,6 +64,24 @@ class Settings:
     # corpus (checked when question and corpus share a language).
     max_unknown_terms: float = 0.4
 
+    def __post_init__(self) -> None:
+        from .errors import RagError
+
+        problems = []
+        if self.chunk_size < 50:
+            problems.append(f"chunk_size must be at least 50 (got {self.chunk_size})")
+        if not 0 <= self.chunk_overlap < self.chunk_size:
+            problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
+        for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
+        for name in ("bm25_weight", "sentence_weight", "lexical_weight"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must not be negative (got {getattr(self, name)})")
+        if problems:
+            raise RagError("Invalid settings: " + "; ".join(problems) + ". Check the RAG_* "
+                           "environment variables and command-line flags.")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Build settings from ``RAG_*`` variables (``os.environ`` by default) and overrides.

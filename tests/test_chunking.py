@@ -89,9 +89,9 @@ def test_closing_short_paragraph_is_not_its_own_chunk(corpus_docs, all_chunks):
 
 def test_short_heading_is_not_its_own_chunk(corpus_docs, all_chunks):
     heading = "La prorogation du traité New START"
-    text = corpus_docs["peskov-dialogue-new-start"].text
+    text = corpus_docs["peskov-dialogue-new-start.txt"].text
     assert f"\n\n{heading}\n\n" in text
-    holding = [c for c in all_chunks["peskov-dialogue-new-start"] if heading in c.text]
+    holding = [c for c in all_chunks["peskov-dialogue-new-start.txt"] if heading in c.text]
     assert holding and all(len(c.text) > len(heading) + 100 for c in holding)
 
 
@@ -134,10 +134,6 @@ def test_the_session_index_holds_exactly_these_chunks(pipeline, all_chunks):
     assert stored == all_chunks
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: default_splitter passes regex separators with keep_separator=False, so LangChain's "
-    "RecursiveCharacterTextSplitter re-joins sentence pieces with the literal pattern "
-    "'(?<=[.!?…»])\\s+'; _locate then raises ValueError for any paragraph longer than chunk_size"))
 def test_paragraph_longer_than_chunk_size_is_split_at_sentences():
     sentence = "Le porte-parole du Kremlin a commenté la prorogation du traité New START. "
     doc = Document("long", "long.txt", (sentence * 20).strip())  # one 1,500-char paragraph
@@ -148,18 +144,16 @@ def test_paragraph_longer_than_chunk_size_is_split_at_sentences():
         assert c.text.endswith(".")
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "same splitter bug: a one-paragraph document is split at its sentence ends (there is no \\n "
-    "to split at) and re-joined with the literal regex, even when it is far shorter than chunk_size"))
 @pytest.mark.parametrize("text", ["Une phrase. Une autre phrase.", "Moscou, Washington"])
 def test_one_paragraph_document_is_one_chunk(text):
     (chunk,) = chunks_of(Document("breve", "breve.txt", text))
     assert chunk.text == text
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="same splitter bug: RAG_CHUNK_SIZE=300 crashes on the real corpus")
 def test_real_articles_with_a_smaller_chunk_size(corpus_docs):
     for doc in corpus_docs.values():
         chunks = chunks_of(doc, size=300, overlap=50, min_chars=100)
         assert all(doc.text[c.start:c.end] == c.text for c in chunks)
-        assert all(len(c.text) <= 300 + 100 for c in chunks)
+        # at most chunk_size, plus a short piece merged on each side
+        assert all(len(c.text) <= 300 + 2 * 100 for c in chunks)
+        assert all(len(c.text) >= 100 for c in chunks)

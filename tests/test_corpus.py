@@ -12,11 +12,11 @@ from rag.corpus import load_corpus, load_document
 from rag.errors import CorpusError
 from rag.ingest import ingest
 
-RT = "rt-premier-appel-poutine-biden"
-SPUTNIK = "sputnik-kremlin-avantage-biden"
-PESKOV = "peskov-dialogue-new-start"
-UKRAINE = "appel-poutine-biden-ukraine"
-POUTINE = "poutine-interagir-constructive"
+RT = "rt-premier-appel-poutine-biden.txt"
+SPUTNIK = "sputnik-kremlin-avantage-biden.txt"
+PESKOV = "peskov-dialogue-new-start.txt"
+UKRAINE = "appel-poutine-biden-ukraine.txt"
+POUTINE = "poutine-interagir-constructive.txt"
 
 
 def paragraphs(text: str) -> list[str]:
@@ -29,7 +29,7 @@ def paragraphs(text: str) -> list[str]:
 def test_all_five_articles_load(corpus_docs):
     assert sorted(corpus_docs) == sorted([RT, SPUTNIK, PESKOV, UKRAINE, POUTINE])
     for doc in corpus_docs.values():
-        assert doc.source == doc.doc_id + ".txt"
+        assert doc.source == doc.doc_id and doc.source.endswith(".txt")
         assert len(doc.text) > 1500
         assert re.fullmatch(r"[0-9a-f]{64}", doc.sha256)
 
@@ -192,7 +192,7 @@ def test_markdown_article(tmp_path: Path):
     docs, warnings = load_corpus(tmp_path)
     assert warnings == []
     (doc,) = docs
-    assert doc.doc_id == "note" and doc.source == "note.md"
+    assert doc.doc_id == "note.md" and doc.source == "note.md"
     assert doc.title == "Sommet arctique à Reykjavik"
     assert doc.date == "2023-03-03"
     assert "#" not in doc.text and "**" not in doc.text and "](" not in doc.text
@@ -250,7 +250,7 @@ def test_articles_in_subfolders_keep_their_relative_path(tmp_path: Path):
     (tmp_path / "2021" / "janvier" / "a.txt").write_text(ARTICLE, encoding="utf-8")
     (doc,), _ = load_corpus(tmp_path)
     assert doc.source == "2021/janvier/a.txt"
-    assert doc.doc_id == "2021/janvier/a"
+    assert doc.doc_id == "2021/janvier/a.txt"
 
 
 def test_binary_and_undecodable_files_are_skipped_with_a_warning(corpus_copy: Path, caplog):

@@ -145,20 +145,20 @@ def test_incremental_update_edit_add_delete(make_settings, corpus_copy, embedder
     after = IndexStore.load(settings.index_dir)
     try:
         # unchanged articles keep every chunk, id and offset
-        for doc_id in ("poutine-interagir-constructive", "rt-premier-appel-poutine-biden",
-                       "sputnik-kremlin-avantage-biden"):
+        for doc_id in ("poutine-interagir-constructive.txt", "rt-premier-appel-poutine-biden.txt",
+                       "sputnik-kremlin-avantage-biden.txt"):
             assert after.chunks_of(doc_id) == old[doc_id]
         # in the edited article, only the chunk holding the edit is new
-        new_peskov = after.chunks_of("peskov-dialogue-new-start")
+        new_peskov = after.chunks_of("peskov-dialogue-new-start.txt")
         changed = [c for c in new_peskov if c.chunk_id not in old_ids]
         assert len(changed) == 1 and "Rossiya 24" in changed[0].text
-        assert {c.chunk_id for c in new_peskov} - {changed[0].chunk_id} <= {c.chunk_id for c in old["peskov-dialogue-new-start"]}
+        assert {c.chunk_id for c in new_peskov} - {changed[0].chunk_id} <= {c.chunk_id for c in old["peskov-dialogue-new-start.txt"]}
         # the deleted article is gone from the documents, the chunks and the manifest
-        assert after.chunks_of("appel-poutine-biden-ukraine") == []
+        assert after.chunks_of("appel-poutine-biden-ukraine.txt") == []
         with pytest.raises(KeyError):
-            after.document("appel-poutine-biden-ukraine")
+            after.document("appel-poutine-biden-ukraine.txt")
         assert "appel-poutine-biden-ukraine.txt" not in after.manifest.files
-        assert all(c.doc_id != "appel-poutine-biden-ukraine" for _, c in after.iter_chunks())
+        assert all(c.doc_id != "appel-poutine-biden-ukraine.txt" for _, c in after.iter_chunks())
         assert len(after) == after.manifest.chunks == report.chunks
         # only the new text went through the model
         new_rows = [row for row, c in after.iter_chunks() if c.chunk_id not in old_ids]
@@ -172,9 +172,9 @@ def test_incremental_update_edit_add_delete(make_settings, corpus_copy, embedder
     p = load(settings, embedder)
     try:
         hits = p.retrieve("Où les ministres se sont-ils réunis pour parler de la fonte des glaces arctiques ?")
-        assert hits[0].chunk.doc_id == "sommet-arctique"
+        assert hits[0].chunk.doc_id == "sommet-arctique.md"
         hits = p.retrieve("Anthony Blinken à Bruxelles avec l'Otan", k=10)
-        assert all(h.chunk.doc_id != "appel-poutine-biden-ukraine" for h in hits)
+        assert all(h.chunk.doc_id != "appel-poutine-biden-ukraine.txt" for h in hits)
     finally:
         p.close()
 
@@ -212,7 +212,7 @@ def test_pipeline_ingest_switches_to_the_new_index(make_settings, corpus_copy, e
         assert report.added == ["sommet-arctique.md"] and report.wrote_index
         # the same Pipeline object answers from the new generation, no reload needed
         hits = p.retrieve("Où les ministres se sont-ils réunis pour parler de la fonte des glaces arctiques ?")
-        assert hits[0].chunk.doc_id == "sommet-arctique"
+        assert hits[0].chunk.doc_id == "sommet-arctique.md"
         assert not p.ingest().wrote_index
     finally:
         p.close()
@@ -230,7 +230,7 @@ def _assert_old_index_serves(settings, embedder, gen: list[str], answer_before: 
     assert generations(settings.index_dir) == gen
     p = load(settings, embedder)
     try:
-        assert "Rossiya 24" not in p.store.document("peskov-dialogue-new-start").text
+        assert "Rossiya 24" not in p.store.document("peskov-dialogue-new-start.txt").text
         answer = p.ask(QUESTION)
         assert not answer.abstained and answer.answer == answer_before
     finally:
@@ -270,7 +270,7 @@ def test_crash_while_writing_a_generation_keeps_the_previous_index(make_settings
     assert report.embedded == 0
     assert len(generations(settings.index_dir)) == 1 and generations(settings.index_dir) != gen
     p = load(settings, embedder)
-    assert "Rossiya 24" in p.store.document("peskov-dialogue-new-start").text
+    assert "Rossiya 24" in p.store.document("peskov-dialogue-new-start.txt").text
     p.close()
 
 
@@ -444,12 +444,9 @@ def test_invalid_factory_is_a_clear_error_and_leaves_nothing(make_settings, embe
     assert generations(settings.index_dir) == [] and leftovers(settings.index_dir) == []
 
 
-# --------------------------------------------------------------------------- known product bugs
+# --------------------------------------------------------------------------- formerly product bugs
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: chunking crashes on a one-paragraph article (the splitter re-joins its sentences with "
-    "the literal regex separator), and the whole ingest fails instead of indexing it"))
 def test_one_paragraph_article_is_indexed(make_settings, corpus_copy, embedder):
     (corpus_copy / "breve.txt").write_text(
         "Le Kremlin a salué mardi la prolongation du traité. Les deux pays poursuivront le dialogue.",
@@ -458,9 +455,6 @@ def test_one_paragraph_article_is_indexed(make_settings, corpus_copy, embedder):
     assert "breve.txt" in report.added
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=(
-    "BUG: doc_id drops the suffix, so note.txt and note.md in one corpus get the same doc_id and "
-    "write_generation fails with 'UNIQUE constraint failed: documents.doc_id'"))
 def test_same_name_with_two_suffixes_is_indexed(make_settings, corpus_copy, embedder):
     (corpus_copy / "note.txt").write_text(NEW_ARTICLE.replace("# ", ""), encoding="utf-8")
     (corpus_copy / "note.md").write_text(

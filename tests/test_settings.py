@@ -93,8 +93,9 @@ def test_numeric_fields_all_parse_from_the_environment():
     numeric = [f.name for f in fields(Settings) if str(f.type) in ("int", "float")]
     assert {"top_k", "chunk_size", "bm25_weight", "min_answer_score"} <= set(numeric)
     for name in numeric:
-        s = Settings.from_env({f"RAG_{name.upper()}": "3"})
-        assert getattr(s, name) == 3 and type(getattr(s, name)) is type(getattr(Settings(), name)), name
+        value = 300 if name in ("chunk_size", "max_question_chars") else 3  # valid for every field
+        s = Settings.from_env({f"RAG_{name.upper()}": str(value)})
+        assert getattr(s, name) == value and type(getattr(s, name)) is type(getattr(Settings(), name)), name
 
 
 def test_replace_returns_a_new_settings():
@@ -103,3 +104,10 @@ def test_replace_returns_a_new_settings():
     assert t.top_k == 9 and s.top_k == Settings().top_k
     with pytest.raises(FrozenInstanceError):
         s.top_k = 1  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize("env", [{"RAG_CHUNK_OVERLAP": "800"}, {"RAG_CHUNK_SIZE": "10"},
+                                 {"RAG_TOP_K": "0"}, {"RAG_BM25_WEIGHT": "-1"}])
+def test_inconsistent_values_are_refused_with_a_clear_message(env):
+    with pytest.raises(RagError, match="Invalid settings.*RAG_"):
+        Settings.from_env(env)
