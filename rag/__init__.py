@@ -7,6 +7,6 @@
 from .errors import RagError
 from .pipeline import Pipeline, ask
 from .settings import Settings
-from .types import Answer, Chunk, Citation, Document, Passage
+from .types import Answer, Chunk, Citation, Document, Filters, Passage
 
-__all__ = ["Answer", "Chunk", "Citation", "Document", "Passage", "Pipeline", "RagError", "Settings", "ask"]
+__all__ = ["Answer", "Chunk", "Citation", "Document", "Filters", "Passage", "Pipeline", "RagError", "Settings", "ask"]

@@ -55,9 +55,10 @@ def load_document(path: Path, source: str, sha256: str | None = None) -> Documen
     data = path.read_bytes()
     text = decode(data, source)
     meta: dict[str, str | None] = {}
-    if path.suffix.lower() in (".html", ".htm"):
+    suffix = Path(source).suffix.lower()  # the article's name decides, not a temp file's
+    if suffix in (".html", ".htm"):
         text, meta = html_to_text(text)
-    elif path.suffix.lower() in (".md", ".markdown"):
+    elif suffix in (".md", ".markdown"):
         text = markdown_to_text(text)
     cleaned = clean_article(text, **meta)
     if not cleaned.text.strip():
@@ -159,3 +160,71 @@ def markdown_to_text(md: str) -> str:
 
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+REMOVED_DIR = ".removed"
+
+
+def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = None) -> list[str]:
+    """Copy new article files into the corpus folder; returns their sources.
+
+    Each file is checked first (supported type, size, readable text, some article text
+    after cleaning), so a broken upload is refused with its name and nothing is copied
+    for it. A name already taken by another article gets a ``-2``, ``-3``… suffix; a
+    file identical to one already there is not copied twice.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    files = [Path(f) for f in files]
+    names = list(names) if names is not None else [f.name for f in files]
+    added: list[str] = []
+    for path, name in zip(files, names):
+        name = _safe_name(name)
+        suffix = Path(name).suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise CorpusError(f"{name}: not an article file; upload .txt, .md or .html files.")
+        data = path.read_bytes()
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise CorpusError(f"{name}: {len(data) / 1e6:.1f} MB is too large for an article "
+                              f"(limit {MAX_UPLOAD_BYTES // 1024 // 1024} MB).")
+        load_document(path, name)  # raises CorpusError naming the file
+        target = root / name
+        digest = hashlib.sha256(data).hexdigest()
+        n = 2
+        while target.exists():
+            if hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+                break
+            target = root / f"{Path(name).stem}-{n}{suffix}"
+            n += 1
+        if not target.exists():
+            tmp = target.with_name(f".{target.name}.part")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        added.append(target.relative_to(root).as_posix())
+    return added
+
+
+def remove_file(root: Path, source: str) -> Path:
+    """Take an article out of the corpus. The file is moved to ``.removed/`` inside the
+    corpus folder (ignored by ingest), not deleted: nothing a user wrote is lost."""
+    root = Path(root).resolve()
+    path = (root / source).resolve()
+    if root not in path.parents or not path.is_file():
+        raise CorpusError(f"{source}: no such article in {root}.")
+    trash = root / REMOVED_DIR
+    trash.mkdir(exist_ok=True)
+    target = trash / path.name
+    n = 2
+    while target.exists():
+        target = trash / f"{path.stem}-{n}{path.suffix}"
+        n += 1
+    path.replace(target)
+    return target
+
+
+def _safe_name(name: str) -> str:
+    """A plain file name: no folders, no leading dot, no characters a shell would trip on."""
+    name = Path(name.replace("\\", "/")).name
+    name = re.sub(r"[^\w.\- ]+", "_", name, flags=re.UNICODE).strip(" .") or "article.txt"
+    return name

@@ -125,12 +125,37 @@ class IndexStore:
     def __len__(self) -> int:
         return self.index.ntotal
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """``(row, inner product)`` of the ``k`` nearest chunks, best first."""
-        if self.index.ntotal == 0 or k <= 0:
+    def search(self, query: np.ndarray, k: int, rows: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """``(row, inner product)`` of the ``k`` nearest chunks, best first; only among
+        ``rows`` when given (FAISS filters during the search, so a narrow filter still
+        gets its ``k`` results)."""
+        if self.index.ntotal == 0 or k <= 0 or (rows is not None and len(rows) == 0):
             return []
-        scores, ids = self.index.search(np.asarray(query, np.float32).reshape(1, -1), min(k, self.index.ntotal))
+        params = None
+        if rows is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64)))
+        scores, ids = self.index.search(np.asarray(query, np.float32).reshape(1, -1),
+                                        min(k, self.index.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def rows_of(self, doc_ids: Iterable[str]) -> list[int]:
+        """FAISS rows of the chunks of these documents."""
+        doc_ids = list(doc_ids)
+        if not doc_ids:
+            return []
+        with self._lock:
+            found = self._db.execute(f"SELECT row FROM chunks WHERE doc_id IN ({','.join('?' * len(doc_ids))})",
+                                     doc_ids).fetchall()
+        return [r[0] for r in found]
+
+    def articles(self) -> list[tuple[Document, int]]:
+        """Every document with its number of chunks, by source path (without the text)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT d.doc_id, d.source, '', d.title, d.date, d.outlet, d.sha256, COUNT(c.row) "
+                "FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id "
+                "ORDER BY d.source").fetchall()
+        return [(Document(*r[:7]), r[7]) for r in rows]
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:

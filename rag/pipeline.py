@@ -12,18 +12,23 @@ import re
 import time
 import unicodedata
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Any, Iterator, Sequence
 
 from .citations import assemble, check
 from .embedding import Embedder, load_embedder
-from .errors import IndexMissingError, InputError
+from .errors import IndexMissingError, InputError, RagError
 from .generation import Generator, load_generator
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .language import content_terms, detect_language, phrase
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
-from .types import Answer, Passage
+from .corpus import add_files, remove_file
+from .types import Answer, Document, Filters, Passage
+
+# Words per step when an answer is streamed.
+STREAM_WORDS = 3
 
 # Words that make a question lean on the one before it ("And when does it expire?").
 _ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|"
@@ -127,17 +132,20 @@ class Pipeline:
         return NewsRetriever(retriever=self.retriever, k=k or self.settings.top_k)
 
     def retrieve(self, question: str, history: Sequence[str] | None = None,
-                 k: int | None = None) -> list[Passage]:
+                 k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         question = self.validate(question)
-        return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k)
+        return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
+                                       filters=filters)
 
-    def ask(self, question: str, history: Sequence[str] | None = None, k: int | None = None) -> Answer:
-        """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations."""
+    def ask(self, question: str, history: Sequence[str] | None = None, k: int | None = None,
+            filters: Filters | None = None) -> Answer:
+        """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations;
+        only from the articles ``filters`` admits, when given."""
         t0 = time.perf_counter()
         question = self.validate(question)
         language = detect_language(question)
         query = condense(question, history)
-        passages = self.retriever.retrieve(query, k=k or self.settings.top_k)
+        passages = self.retriever.retrieve(query, k=k or self.settings.top_k, filters=filters)
         t1 = time.perf_counter()
         claims = [] if self.off_topic(question, language, passages) else \
             self.generator.generate(query, passages, language)
@@ -152,6 +160,48 @@ class Pipeline:
                       citations=citations,
                       timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                                   "total": (t2 - t0) * 1000})
+
+    def stream(self, question: str, history: Sequence[str] | None = None, k: int | None = None,
+               filters: Filters | None = None) -> Iterator[Answer]:
+        """Partial answers as the text grows, then the final :class:`Answer` (the last item).
+
+        A partial answer carries the citations its text already refers to. The extractive
+        generator composes its answer at once (in milliseconds); it is handed out a few
+        words at a time so that readers, and the page, see one behaviour whatever the
+        generator.
+        """
+        answer = self.ask(question, history, k, filters)
+        if not answer.abstained:
+            words = re.findall(r"\S+\s*", answer.answer)
+            for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
+                text = "".join(words[:end])
+                yield replace(answer, answer=text,
+                              citations=[c for c in answer.citations if f"[{c.n}]" in text])
+        yield answer
+
+    # ---- the corpus ---------------------------------------------------------------
+
+    def articles(self) -> list[tuple[Document, int]]:
+        """The indexed articles (without their text) and their chunk counts."""
+        return self.store.articles()
+
+    def document(self, doc_id: str) -> Document:
+        """One indexed article, with its cleaned text (what citation offsets point into)."""
+        try:
+            return self.store.document(doc_id)
+        except KeyError:
+            raise RagError(f"No article {doc_id!r} in the index.") from None
+
+    def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
+                     progress: Progress | None = None) -> IngestReport:
+        """Copy article files into the corpus folder and ingest them (incrementally)."""
+        add_files(self.settings.corpus_dir, [Path(f) for f in files], names)
+        return self.ingest(progress=progress)
+
+    def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
+        """Take an article out of the corpus (moved to ``.removed/``) and of the index."""
+        remove_file(self.settings.corpus_dir, source)
+        return self.ingest(progress=progress)
 
     def off_topic(self, question: str, language: str, passages: list[Passage]) -> bool:
         """True when the corpus cannot hold the answer: no passage, or most of the

@@ -22,7 +22,7 @@ from .embedding import Embedder
 from .index import IndexStore
 from .text import fold
 from .language import content_terms, detect_language
-from .types import Chunk, Passage, Sentence
+from .types import Chunk, Filters, Passage, Sentence
 
 RRF_K = 60
 
@@ -42,15 +42,23 @@ class Retriever:
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
 
-    def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None) -> list[Passage]:
-        """The ``k`` best passages for ``query``, best first, with their scores."""
+    def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None,
+                 filters: Filters | None = None) -> list[Passage]:
+        """The ``k`` best passages for ``query``, best first, with their scores; only from
+        the articles ``filters`` admits, when given."""
         if k <= 0:
+            return []
+        rows = self._allowed_rows(filters)
+        if rows is not None and not rows:
             return []
         qvec = self.embedder.embed_query(query) if query_vector is None else query_vector
         n = max(k, self.candidates)
-        dense = self.store.search(qvec, n)
+        dense = self.store.search(qvec, n, rows=rows)
         cosine = dict(dense)
         sparse = self._bm25_search(query, n) if self._use_bm25(query, dense) else []
+        if rows is not None:
+            allowed = set(rows)
+            sparse = [(row, score) for row, score in sparse if row in allowed]
         for row, _ in sparse:
             if row not in cosine:  # found by BM25 only: score it like the others
                 cosine[row] = self._cosine(row, qvec)
@@ -87,6 +95,11 @@ class Retriever:
             out.append((row, score, tuple(Sentence(a, b, float(x)) for (a, b), x in zip(spans, sims)), chunk))
         out.sort(key=lambda t: t[1], reverse=True)
         return out
+
+    def _allowed_rows(self, filters: Filters | None) -> list[int] | None:
+        if filters is None or not filters.active:
+            return None
+        return self.store.rows_of(d.doc_id for d, _ in self.store.articles() if filters.admits(d))
 
     def _use_bm25(self, query: str, dense: list[tuple[int, float]]) -> bool:
         """BM25 only where words can match: the question in the language of the passages
@@ -145,10 +158,12 @@ class NewsRetriever(BaseRetriever):
 
     retriever: Retriever
     k: int = 3
+    filters: Filters | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 k: int | None = None) -> list[LCDocument]:
-        return [to_langchain(p) for p in self.retriever.retrieve(query, k=self.k if k is None else k)]
+        passages = self.retriever.retrieve(query, k=self.k if k is None else k, filters=self.filters)
+        return [to_langchain(p) for p in passages]
 
 
 def to_langchain(p: Passage) -> LCDocument:

@@ -102,3 +102,43 @@ class Answer:
         for c in data["citations"]:
             c["score"] = round(float(c["score"]), 4)
         return data
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restricts retrieval to some articles and/or a date range.
+
+    Dates are ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; an article dated ``2021-01``
+    counts as all of January 2021. With a date range, undated articles are left out.
+    """
+
+    doc_ids: frozenset[str] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.doc_ids is not None or bool(self.date_from or self.date_to)
+
+    def admits(self, doc: Document) -> bool:
+        if self.doc_ids is not None and doc.doc_id not in self.doc_ids:
+            return False
+        if self.date_from or self.date_to:
+            if not doc.date:
+                return False
+            first, last = _period(doc.date)
+            if self.date_from and last < _period(self.date_from)[0]:
+                return False
+            if self.date_to and first > _period(self.date_to)[1]:
+                return False
+        return True
+
+
+def _period(iso: str) -> tuple[str, str]:
+    """First and last day of a ``YYYY[-MM[-DD]]`` date, as comparable strings."""
+    parts = iso.strip()[:10].split("-")
+    if len(parts) == 1:
+        return f"{parts[0]}-01-01", f"{parts[0]}-12-31"
+    if len(parts) == 2:
+        return f"{parts[0]}-{parts[1]}-01", f"{parts[0]}-{parts[1]}-31"
+    return iso[:10], iso[:10]
