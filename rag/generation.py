@@ -176,9 +176,9 @@ def _same_text(p: Passage, s: Sentence, q: Passage, t: Sentence) -> bool:
 
 
 def load_generator(spec: str, min_score: float, min_score_cross: float) -> Generator:
-    """The generator named by ``RAG_GENERATOR``; only ``extractive`` exists so far."""
-    from .errors import RagError
-
+    """The generator named by ``RAG_GENERATOR`` (see :mod:`rag.llm` for the generative ones)."""
     if spec == "extractive":
         return ExtractiveGenerator(min_score=min_score, min_score_cross=min_score_cross)
-    raise RagError(f"Unknown generator {spec!r}. Available: extractive.")
+    from .llm import LLMGenerator, chat_model_from_spec
+
+    return LLMGenerator(chat_model_from_spec(spec), name=spec)

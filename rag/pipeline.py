@@ -8,6 +8,7 @@ According to … [1]: «… prorogation du traité New Start pour cinq ans, soit
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import unicodedata
@@ -15,10 +16,11 @@ from pathlib import Path
 from dataclasses import replace
 from typing import Any, Iterator, Sequence
 
-from .citations import assemble, check
+from .citations import Claim, assemble, check
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
-from .generation import Generator, load_generator
+from .generation import ExtractiveGenerator, Generator, load_generator
+from .llm import is_abstention
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .language import content_terms, detect_language, phrase
@@ -26,6 +28,9 @@ from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
 from .corpus import add_files, remove_file
 from .types import Answer, Document, Filters, Passage
+from .verification import Verifier, markers_of, split_sentences, strip_markers
+
+log = logging.getLogger(__name__)
 
 # Words per step when an answer is streamed.
 STREAM_WORDS = 3
@@ -92,6 +97,7 @@ class Pipeline:
         self.embedder = embedder
         self.store = store
         self.generator = generator
+        self.verifier = Verifier(embedder, store, min_similarity=settings.min_support_score)
         self.retriever = Retriever(store, embedder, candidates=settings.candidates,
                                    bm25_weight=settings.bm25_weight,
                                    sentence_weight=settings.sentence_weight,
@@ -125,6 +131,7 @@ class Pipeline:
             self.store.close()
             self.store = IndexStore.load(self.settings.index_dir, self.embedder.name, self.embedder.dim)
             self.retriever.store = self.store
+            self.verifier.store = self.store
             self.retriever._bm25 = None
         return report
 
@@ -141,43 +148,95 @@ class Pipeline:
             filters: Filters | None = None) -> Answer:
         """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations;
         only from the articles ``filters`` admits, when given."""
-        t0 = time.perf_counter()
-        question = self.validate(question)
-        language = detect_language(question)
-        query = condense(question, history)
-        passages = self.retriever.retrieve(query, k=k or self.settings.top_k, filters=filters)
-        t1 = time.perf_counter()
-        claims = [] if self.off_topic(question, language, passages) else \
-            self.generator.generate(query, passages, language)
-        text, citations = assemble(claims)
-        problems = check(text, citations)
-        if problems:  # never show a citation that does not hold; should not happen
-            raise RuntimeError("invalid citations: " + "; ".join(problems))
-        t2 = time.perf_counter()
-        if not claims:
-            text = phrase(language, "abstain")
-        return Answer(question=question, answer=text, abstained=not claims, language=language,
-                      citations=citations,
-                      timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
-                                  "total": (t2 - t0) * 1000})
+        answer = None
+        for answer in self.stream(question, history, k, filters):
+            pass
+        assert answer is not None
+        return answer
 
     def stream(self, question: str, history: Sequence[str] | None = None, k: int | None = None,
                filters: Filters | None = None) -> Iterator[Answer]:
         """Partial answers as the text grows, then the final :class:`Answer` (the last item).
 
-        A partial answer carries the citations its text already refers to. The extractive
-        generator composes its answer at once (in milliseconds); it is handed out a few
-        words at a time so that readers, and the page, see one behaviour whatever the
-        generator.
+        A partial answer carries the citations its text already refers to. A generative
+        model's sentences are shown one by one, each only once the verifier has found the
+        passage that supports it. The extractive answer is composed at once (in
+        milliseconds) and handed out a few words at a time, so that readers, and the page,
+        see one behaviour whatever the generator.
         """
-        answer = self.ask(question, history, k, filters)
-        if not answer.abstained:
-            words = re.findall(r"\S+\s*", answer.answer)
-            for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
-                text = "".join(words[:end])
-                yield replace(answer, answer=text,
-                              citations=[c for c in answer.citations if f"[{c.n}]" in text])
-        yield answer
+        t0 = time.perf_counter()
+        question = self.validate(question)
+        language = detect_language(question)
+        generative = getattr(self.generator, "generative", False)
+        if generative and history:
+            query = self.generator.condense(question, list(history))
+        else:
+            query = condense(question, history)
+        passages = self.retriever.retrieve(query, k=k or self.settings.top_k, filters=filters)
+        t1 = time.perf_counter()
+
+        def answer(claims: list[Claim], dropped: int = 0, by: str = self.generator.name) -> Answer:
+            text, citations = assemble(claims)
+            problems = check(text, citations)
+            if problems:  # never show a citation that does not hold; should not happen
+                raise RuntimeError("invalid citations: " + "; ".join(problems))
+            t2 = time.perf_counter()
+            return Answer(question=question, answer=text if claims else phrase(language, "abstain"),
+                          abstained=not claims, language=language, citations=citations,
+                          timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
+                                      "total": (t2 - t0) * 1000},
+                          dropped_sentences=dropped, generator=by if claims else self.generator.name)
+
+        if self.off_topic(question, language, passages):
+            yield answer([])
+            return
+        if not generative:
+            final = answer(self.generator.generate(query, passages, language))
+            if not final.abstained:
+                words = re.findall(r"\S+\s*", final.answer)
+                for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
+                    text = "".join(words[:end])
+                    yield replace(final, answer=text,
+                                  citations=[c for c in final.citations if f"[{c.n}]" in text])
+            yield final
+            return
+
+        claims: list[Claim] = []
+        dropped = done = 0
+        draft = ""
+        try:
+            for token in self.generator.stream(question, passages, language):
+                draft += token
+                complete = split_sentences(draft)[:-1]  # the last one may still grow
+                for sentence in complete[done:]:
+                    dropped += self._verify_into(sentence, passages, claims)
+                    yield answer(claims, dropped)
+                done = len(complete)
+            if not is_abstention(draft):
+                for sentence in split_sentences(draft)[done:]:
+                    dropped += self._verify_into(sentence, passages, claims)
+        except Exception as exc:  # a model server down, a broken model file...
+            log.warning("the %s generator failed (%s); answering extractively", self.generator.name, exc)
+            claims = []
+        if not claims:  # nothing supported: the extractive answer, or an abstention
+            yield answer(ExtractiveGenerator(
+                min_score=self.settings.min_answer_score,
+                min_score_cross=self.settings.min_answer_score_cross).generate(query, passages, language),
+                dropped, "extractive (fallback)")
+            return
+        yield answer(claims, dropped)
+
+    def _verify_into(self, sentence: str, passages: list[Passage], claims: list[Claim]) -> int:
+        """Append the sentence's claim when a passage supports it; 1 if it was dropped."""
+        if is_abstention(sentence) or not re.search(r"\w", strip_markers(sentence)):
+            return 0
+        hints = markers_of(sentence)
+        verdict = self.verifier.verify(sentence, passages, hint=hints[0] if hints else None)
+        if verdict.claim is None:
+            log.info("dropped unsupported sentence %r: %s", sentence, verdict.reason)
+            return 1
+        claims.append(verdict.claim)
+        return 0
 
     # ---- the corpus ---------------------------------------------------------------
 

@@ -69,8 +69,8 @@ class Retriever:
             scored = [by_row[row] for row in order]
         ranked = scored[:k]
         return [Passage(chunk=c, document=self.store.document(c.doc_id), score=score, rank=i,
-                        sentences=sents)
-                for i, (_, score, sents, c) in enumerate(ranked)]
+                        sentences=sents, row=row)
+                for i, (row, score, sents, c) in enumerate(ranked)]
 
     def _rerank_by_sentences(self, cosine: dict[int, float], qvec: np.ndarray, terms: set[str]
                              ) -> list[tuple[int, float, tuple[Sentence, ...], Chunk]]:

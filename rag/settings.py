@@ -54,7 +54,11 @@ class Settings:
     sentence_weight: float = 0.5
     # Bonus for the share of the question's words that one sentence of a passage holds.
     lexical_weight: float = 0.04
+    # "extractive" (offline default), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
+    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY).
     generator: str = "extractive"
+    # A generated sentence is shown only if its best supporting sentence is this close.
+    min_support_score: float = 0.80
     max_question_chars: int = 2000
     # Abstain when the best answer sentence is less similar to the question than this
     # (question and article in one language / in two languages, where cosines run lower).

@@ -56,6 +56,7 @@ class Passage:
     score: float
     rank: int = 0
     sentences: tuple[Sentence, ...] = ()
+    row: int = -1  # the chunk's FAISS id in the index it came from
 
     @property
     def text(self) -> str:
@@ -83,6 +84,8 @@ class Citation:
     quote_start: int
     quote_end: int
     score: float
+    # the answer sentence citing this was checked against the passage (unverified ones are dropped)
+    verified: bool = True
 
 
 @dataclass
@@ -95,6 +98,10 @@ class Answer:
     language: str
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # sentences the generator wrote that no passage supported (never shown)
+    dropped_sentences: int = 0
+    # what wrote the answer: "extractive", a model spec, or "extractive (fallback)"
+    generator: str = "extractive"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,0 +1,295 @@
+"""Check every answer sentence against the passages before a reader sees it.
+
+Language models write plausible sentences and put the wrong numbers in brackets, so the
+product never trusts a model's citations as given. For each sentence the verifier:
+
+1. reads its facts — dates, times, numbers, names — normalised across English and French
+   ("5 February 2026" ↔ "5 février 2026", "Putin" ↔ "Poutine", "five" ↔ "cinq");
+2. keeps the passages that hold *all* of them (the article's own date counts for a year);
+3. among those, picks the passage whose best sentence is semantically closest to the
+   answer sentence (multilingual embeddings), if close enough;
+4. cites that passage, quoting that sentence. The model's own ``[n]`` is only a tie-break
+   hint. A sentence no passage supports is dropped and counted.
+
+>>> facts = extract_facts("New START was extended on January 29, 2021 for five years.")
+>>> sorted(facts.dates), sorted(facts.numbers), sorted(facts.names)
+[(29, 1, 2021)], ['5'], ['start']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .citations import MARKER, Claim
+from .embedding import Embedder
+from .index import IndexStore
+from .text import DAY_MONTH_RE, MONTH_DAY_RE, YEAR_RE, _MONTH_NUM, fold
+from .types import Passage
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
+    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8,
+    "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "vingt": 20, "cent": 100,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "premier": 1, "premiere": 1, "deuxieme": 2,
+    "troisieme": 3, "quatrieme": 4, "cinquieme": 5, "sixieme": 6, "septieme": 7,
+    "huitieme": 8, "neuvieme": 9, "dixieme": 10, "once": 1, "twice": 2,
+}
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b")
+_DIGITS_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th|e|er|ème|eme)?\b")
+_TIME_RE = re.compile(r"\b(\d{1,2})\s*(?:h|:)\s*(\d{2})\s*(a\.?m\.?|p\.?m\.?)?", re.I)
+
+# English names and words of the news, with the French forms articles use. Folded.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "putin": ("poutine",), "moscow": ("moscou",), "geneva": ("geneve",), "kyiv": ("kiev",),
+    "kiev": ("kyiv",), "brussels": ("bruxelles",), "crimea": ("crimee",), "donbas": ("donbass",),
+    "nato": ("otan",), "un": ("onu", "nations unies"), "eu": ("ue", "union europeenne"),
+    "us": ("etats-unis", "americain", "washington"), "usa": ("etats-unis",),
+    "america": ("etats-unis", "amerique"), "american": ("americain", "etats-unis"),
+    "americans": ("americain",), "russia": ("russie",), "russian": ("russe", "russie"),
+    "russians": ("russe",), "ukraine": ("ukraine",), "ukrainian": ("ukrainien", "ukraine"),
+    "france": ("france",), "french": ("francais", "france"), "germany": ("allemagne",),
+    "german": ("allemand", "allemagne"), "europe": ("europe",), "european": ("europeen",),
+    "western": ("occidentaux", "occidental"), "west": ("occident",),
+    "iran": ("iran",), "iranian": ("iranien",), "afghanistan": ("afghanistan",),
+    "christmas": ("noel",), "kremlin": ("kremlin",), "white": ("blanche",), "house": ("maison",),
+    "state": ("etat",), "states": ("etats",), "united": ("unis",), "nations": ("nations",),
+    "security": ("securite",), "council": ("conseil",), "treaty": ("traite",),
+    "president": ("president",), "minister": ("ministre",), "ministry": ("ministere",),
+    "foreign": ("etrangeres",), "affairs": ("affaires",), "deputy": ("vice",),
+    "spokesman": ("porte-parole",), "spokesperson": ("porte-parole",), "press": ("presse",),
+    "secretary": ("secretaire", "porte-parole"), "open": ("ouvert",), "skies": ("ciel",),
+    "sergei": ("serguei",), "dmitry": ("dmitri",), "alexei": ("alexei",), "ryabkov": ("riabkov",),
+    "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
+}
+# Capitalised words that are not facts (sentence openers, months, days, titles of address).
+NOT_NAMES = set(
+    "the a an according in on at as by for from to of and or but he she it they we you i this "
+    "that these those there his her their its also however both after before during since "
+    "until when while what who which where why how yes no not le la les un une des selon il "
+    "elle ils elles ce cette ces en au aux du de dans par pour sur et ou mais lors apres avant "
+    "depuis mr mrs ms m mme".split()) | {m.lower() for m in _MONTH_NUM} | set(
+    "monday tuesday wednesday thursday friday saturday sunday lundi mardi mercredi jeudi "
+    "vendredi samedi dimanche".split())
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a sentence asserts that can be checked word for word."""
+
+    dates: frozenset[tuple[int | None, int, int | None]] = frozenset()  # (day, month, year)
+    years: frozenset[int] = frozenset()
+    times: frozenset[int] = frozenset()                              # minutes after midnight
+    numbers: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.dates or self.years or self.times or self.numbers or self.names)
+
+
+def extract_facts(text: str) -> Facts:
+    """Dates, years, times, numbers and names of an answer sentence (folded)."""
+    dates, spans = set(), []
+    for m in DAY_MONTH_RE.finditer(text):
+        d, mon, y = m.groups()
+        dates.add((int(d), _MONTH_NUM[mon.lower()], int(y) if y else None))
+        spans.append(m.span())
+    for m in MONTH_DAY_RE.finditer(text):
+        mon, d, y = m.groups()
+        dates.add((int(d) if d else None, _MONTH_NUM[mon.lower()], int(y)))
+        spans.append(m.span())
+    rest = _blank(text, spans)
+    times = set()
+    for m in _TIME_RE.finditer(rest):
+        h, mi, ampm = int(m.group(1)), int(m.group(2)), (m.group(3) or "").lower()
+        if ampm.startswith("p") and h < 12:
+            h += 12
+        times.add(h * 60 + mi)
+    rest = _TIME_RE.sub(" ", rest)
+    years = {int(y) for y in YEAR_RE.findall(rest)}
+    rest = YEAR_RE.sub(" ", rest)
+    numbers = {str(int(n)) for n in _DIGITS_RE.findall(rest)}
+    numbers |= {str(NUMBER_WORDS[w]) for w in _NUMBER_WORD_RE.findall(fold(rest))
+                if w not in ("un", "une", "second", "premier", "premiere", "first", "once")}
+    return Facts(frozenset(dates), frozenset(years), frozenset(times), frozenset(numbers),
+                 frozenset(_names(text)))
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for a, b in spans:
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words and acronyms that carry meaning, folded."""
+    out = set()
+    for m in re.finditer(r"\b[A-ZÀ-Þ][\w’'-]*", text):
+        word = fold(m.group()).strip("'’-")
+        word = re.sub(r"['’](s)?$", "", word)
+        if len(word) >= 2 and word not in NOT_NAMES:
+            out.add(word)
+    return out
+
+
+@dataclass
+class PassageFacts:
+    """The facts a passage (with its article's date and title) can support."""
+
+    text: str
+    dates: set[tuple[int | None, int, int | None]] = field(default_factory=set)
+    years: set[int] = field(default_factory=set)
+    times: set[int] = field(default_factory=set)
+    numbers: set[str] = field(default_factory=set)
+    words: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, passage: Passage) -> "PassageFacts":
+        doc = passage.document
+        context = " ".join(x for x in (doc.title or "", doc.outlet or "") if x)
+        text = fold(f"{passage.text} {context}")
+        f = extract_facts(f"{passage.text} {context}")
+        years = set(f.years) | {y for _, _, y in f.dates if y}
+        if doc.date:
+            years.add(int(doc.date[:4]))
+        words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text)) | set(re.findall(r"[a-z0-9]+", text))
+        numbers = set(f.numbers) | {str(d) for d, _, _ in f.dates if d} | {str(y) for y in years}
+        return cls(text=text, dates=set(f.dates), years=years, times=set(f.times),
+                   numbers=numbers, words=words)
+
+    def missing(self, facts: Facts) -> list[str]:
+        """The facts of a sentence this passage does not hold (empty: all held)."""
+        out = []
+        for d, m, y in facts.dates:
+            ok = any(m == m2 and (d is None or d == d2) and (y is None or y == y2 or y in self.years)
+                     for d2, m2, y2 in self.dates)
+            if not ok:
+                out.append(f"date {d or ''}/{m}/{y or ''}")
+        out += [f"year {y}" for y in facts.years if y not in self.years]
+        out += [f"time {t // 60}:{t % 60:02d}" for t in facts.times if t not in self.times]
+        out += [f"number {n}" for n in facts.numbers if n not in self.numbers]
+        out += [f"name {n}" for n in facts.names if not self._has_name(n)]
+        return out
+
+    def _has_name(self, name: str) -> bool:
+        forms = (name, *ALIASES.get(name, ()))
+        for form in forms:
+            if " " in form or "-" in form:
+                if form in self.text:
+                    return True
+            elif form in self.words:
+                return True
+        if len(name) >= 5:  # transliterations: Poutine/Putin-like spellings, plurals
+            return any(abs(len(w) - len(name)) <= 2 and w[:2] == name[:2]
+                       and _edit_distance(w, name) <= len(name) // 3 for w in self.words)
+        return False
+
+
+def _edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass
+class Verdict:
+    """The outcome for one answer sentence: a claim to show, or why it was dropped."""
+
+    sentence: str
+    claim: Claim | None
+    reason: str = ""
+
+
+class Verifier:
+    """Attributes answer sentences to passages, or rejects them.
+
+    ``min_similarity`` is the least cosine between the sentence (embedded as a query)
+    and the best sentence of the passage it is attributed to.
+    """
+
+    def __init__(self, embedder: Embedder, store: IndexStore, min_similarity: float = 0.80) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.min_similarity = min_similarity
+
+    def verify(self, sentence: str, passages: Sequence[Passage], hint: int | None = None) -> Verdict:
+        """Support ``sentence`` (model markers removed) by one of ``passages``.
+
+        ``hint`` is the 1-based passage number the model cited, if any.
+        """
+        text = strip_markers(sentence)
+        if not re.search(r"\w", text):
+            return Verdict(sentence, None, "empty")
+        facts = extract_facts(text)
+        qvec = self.embedder.embed_query(text)
+        rows = [p.row for p in passages if p.row >= 0]
+        vectors = self.store.sentences(rows)
+        best: tuple[float, Passage, int, int] | None = None
+        reasons = []
+        for number, p in enumerate(passages, 1):
+            missing = PassageFacts.of(p).missing(facts)
+            if missing:
+                reasons.append(f"[{number}] lacks {', '.join(missing)}")
+                continue
+            spans, vecs = vectors.get(p.row, ([], np.zeros((0, len(qvec)), np.float32)))
+            if not spans:
+                continue
+            sims = vecs @ qvec
+            # prefer the sentence that itself holds the facts, then the closest one
+            order = sorted(range(len(spans)), key=lambda i: (
+                not _sentence_holds(p, spans[i], facts), -float(sims[i])))
+            i = order[0]
+            score = float(sims.max()) + (0.01 if hint == number else 0.0)
+            if float(sims.max()) < self.min_similarity:
+                reasons.append(f"[{number}] not close enough ({float(sims.max()):.2f})")
+                continue
+            if best is None or score > best[0]:
+                best = (score, p, spans[i][0], spans[i][1])
+        if best is None:
+            return Verdict(sentence, None, "; ".join(reasons) or "no passage")
+        _, p, qs, qe = best
+        template = f"{text} {MARKER}" if re.search(r"[.!?…»\"”]$", text) else f"{text}. {MARKER}"
+        return Verdict(sentence, Claim(template=template, passage=p, quote_start=qs, quote_end=qe))
+
+
+def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:
+    one = Passage(chunk=p.chunk.__class__(p.chunk.chunk_id, p.chunk.doc_id, span[0], span[1],
+                                          p.document.text[span[0]:span[1]]),
+                  document=p.document, score=p.score)
+    return not PassageFacts.of(one).missing(facts)
+
+
+def strip_markers(sentence: str) -> str:
+    """The sentence without the model's ``[n]`` markers (kept aside as hints)."""
+    text = re.sub(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]", "", sentence)
+    return re.sub(r"\s+([.,;:!?])", r"\1", text).strip()
+
+
+def markers_of(sentence: str) -> list[int]:
+    return [int(n) for group in re.findall(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]", sentence)
+            for n in re.split(r"\s*[,;]\s*", group)]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a model's answer, each with the markers that follow it."""
+    parts = re.split(r"(?<=[.!?…])(?:\s*(\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]))*\s+(?=\S)", text.strip())
+    # re.split returns captured markers as separate items: glue them back
+    out: list[str] = []
+    for part in parts:
+        if part is None:
+            continue
+        if out and re.fullmatch(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]", part.strip()):
+            out[-1] += " " + part.strip()
+        elif part.strip():
+            out.append(part.strip())
+    return out
