@@ -182,3 +182,13 @@ def load_generator(spec: str, min_score: float, min_score_cross: float) -> Gener
     from .llm import LLMGenerator, chat_model_from_spec
 
     return LLMGenerator(chat_model_from_spec(spec), name=spec)
+
+
+def available_generators(configured: str | None = None) -> list[str]:
+    """Names of the answer generators on offer (``RAG_GENERATOR`` values), the default
+    first, then the generative one the settings configure, if any: what the web chat's
+    generator setting lists."""
+    names = ["extractive"]
+    if configured and configured not in names:
+        names.append(configured)
+    return names

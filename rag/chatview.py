@@ -1,0 +1,434 @@
+"""What the web chat shows, as safe HTML and Markdown — the page's logic, kept out of
+``ui.py`` (which only lays out components and wires events).
+
+Every piece of text that comes from an article or a user is escaped here before it
+reaches the page: an article holding ``<script>`` or ``<img onerror=…>`` shows it as
+text. Highlights come from the citations' character offsets (:mod:`rag.highlight`),
+never from searching for the quote again.
+
+Ids tie the page together: in answer number ``turn`` of a chat, marker ``[n]`` links to
+``#src-{turn}-{n}`` (its source card in the sources panel); the card's "Open article"
+button and the marker both open ``art-{turn}-{n}`` in the article viewer, scrolled to
+``passage-{turn}-{n}``.
+
+>>> from rag.types import Answer, Citation
+>>> c = Citation(1, "a.txt", "a.txt", "<Titre>", "2021-01", None, "x", 0, 1, "x", 0, 1, 0.8256)
+>>> answer_markdown(Answer("q", "Selon *a* [1]: «<b>x</b>»", False, "fr", [c]), turn=0)
+'Selon \\\\*a\\\\* <a href="#src-0-1" class="cite" title="Source 1: &lt;Titre&gt;">[1]</a>: «&lt;b&gt;x&lt;/b&gt;»'
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+import weakref
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .corpus import add_files
+from .errors import CorpusError, InputError, RagError
+from .generation import Generator, available_generators, load_generator
+from .highlight import article_html, citation_html
+from .ingest import IngestReport
+from .pipeline import Pipeline
+from .text import format_date
+from .types import Answer, Document, Filters
+
+log = logging.getLogger(__name__)
+
+#: Shown instead of a traceback when something unexpected fails (the log has the details).
+GENERIC_ERROR = "Something went wrong while answering. The server log has the details; please try again."
+#: The sources panel of an answer without citations.
+NO_SOURCES = "No sources: the articles do not answer this."
+SOURCES_PLACEHOLDER = "Ask a question: the passages its answer quotes appear here, the quote highlighted."
+VIEWER_PLACEHOLDER = "Click a citation [n] or “Open article” to read the whole article here."
+#: Answers whose sources stay on the page (older markers then say so instead of opening).
+KEEP_TURNS = 20
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
+_MARKER = re.compile(r"\\\[(\d+)\\\]")  # a [n] marker once escaped for Markdown
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+# --------------------------------------------------------------------------- text
+
+
+def escape_markdown(text: str | None) -> str:
+    """Text made inert for the chat's Markdown: HTML-escaped, and Markdown markup
+    (links, emphasis, code, headings, lists) shown as typed.
+
+    >>> escape_markdown('<img src=x onerror="x()"> *bold* [link](u)')
+    '&lt;img src=x onerror=&quot;x\\\\(\\\\)&quot;&gt; \\\\*bold\\\\* \\\\[link\\\\]\\\\(u\\\\)'
+    """
+    return html.escape(_MARKDOWN_SPECIALS.sub(r"\\\1", text or ""))
+
+
+def answer_markdown(answer: Answer, turn: int) -> str:
+    """The answer for the chat: escaped text whose ``[n]`` markers (those with a
+    citation) are links to source card ``#src-{turn}-{n}``."""
+    titles = {c.n: c.title or c.source for c in answer.citations}
+
+    def link(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        if n not in titles:
+            return m.group(0)
+        return (f'<a href="#src-{turn}-{n}" class="cite" '
+                f'title="Source {n}: {html.escape(titles[n], quote=True)}">[{n}]</a>')
+
+    return _MARKER.sub(link, escape_markdown(answer.answer))
+
+
+def question_markdown(question: str, limit: int = 300) -> str:
+    """A user's message as shown in the chat: escaped, and cut when very long."""
+    question = question.strip()
+    if len(question) > limit:
+        question = question[:limit].rstrip() + f"… ({len(question):,} characters)"
+    return escape_markdown(question)
+
+
+def meta_line(date: str | None, outlet: str | None, source: str) -> str:
+    """``RT France · January 2021 · file.txt`` (escaped); no outlet left out.
+
+    >>> meta_line("2022-02-14", "Sputnik <France>", "a.txt")
+    'Sputnik &lt;France&gt; · 14 February 2022 · a.txt'
+    """
+    parts = [outlet, format_date(date, "en") if date else "undated", source]
+    return " · ".join(html.escape(p) for p in parts if p)
+
+
+def article_label(doc: Document, limit: int = 80) -> str:
+    """A short, plain label for an article in a list: its title (cut), date.
+
+    >>> article_label(Document("a.txt", "a.txt", "", title="Sommet", date="2021-06"))
+    'Sommet (2021-06)'
+    """
+    title = doc.title or doc.source
+    if len(title) > limit:
+        title = title[:limit - 1].rstrip() + "…"
+    return f"{title} ({doc.date})" if doc.date else title
+
+
+# --------------------------------------------------------------------------- sources panel
+
+
+def sources_html(answer: Answer, documents: Callable[[str], Document], turn: int) -> str:
+    """One answer's block in the sources panel: a card per citation (title, outlet,
+    date, file, score, the passage with its quote in ``<mark>``, an "Open article"
+    button), or the plain "no sources" note."""
+    head = (f'<div class="turn-head">Sources for <q>{html.escape(_short(answer.question))}</q></div>')
+    if not answer.citations:
+        return (f'<section class="turn" data-turn="{turn}">{head}'
+                f'<p class="no-sources">{html.escape(NO_SOURCES)}</p></section>')
+    cards = []
+    for c in answer.citations:
+        doc = documents(c.doc_id)
+        cards.append(
+            f'<article class="source" id="src-{turn}-{c.n}" data-turn="{turn}" data-n="{c.n}">'
+            f'<header><span class="num">[{c.n}]</span> '
+            f'<strong class="title">{html.escape(c.title or c.source)}</strong></header>'
+            f'<div class="meta">{meta_line(c.date, c.outlet, c.source)}'
+            f' · <span class="score" title="retrieval score">score {c.score:.2f}</span></div>'
+            f'<blockquote class="passage">{citation_html(doc, c)}</blockquote>'
+            f'<button type="button" class="open-article" data-turn="{turn}" data-n="{c.n}">'
+            f'Open article ›</button></article>')
+    return f'<section class="turn" data-turn="{turn}">{head}{"".join(cards)}</section>'
+
+
+def viewer_html(answer: Answer, documents: Callable[[str], Document], turn: int) -> str:
+    """One answer's articles for the article viewer: per citation, the whole cleaned
+    article with the passage (``id="passage-{turn}-{n}"``) and the quote highlighted.
+    Hidden until a citation opens it."""
+    parts = []
+    for c in answer.citations:
+        doc = documents(c.doc_id)
+        body = article_html(doc, (c.start, c.end), (c.quote_start, c.quote_end),
+                            anchor=f"passage-{turn}-{c.n}")
+        parts.append(
+            f'<article class="article" id="art-{turn}-{c.n}" hidden>'
+            f'<header><span class="num">[{c.n}]</span> '
+            f'<strong class="title">{html.escape(c.title or c.source)}</strong>'
+            f'<div class="meta">{meta_line(c.date, c.outlet, c.source)}</div></header>'
+            f'<div class="article-text">{body}</div></article>')
+    return "".join(parts)
+
+
+def sources_panel(turns: Sequence[str]) -> str:
+    """The sources panel: the latest answer's block shown, earlier ones kept hidden
+    (so that their markers still open the right source)."""
+    if not turns:
+        return f'<div class="sources"><p class="placeholder">{html.escape(SOURCES_PLACEHOLDER)}</p></div>'
+    blocks = list(turns[-KEEP_TURNS:])
+    blocks[-1] = blocks[-1].replace('<section class="turn"', '<section class="turn current"', 1)
+    return f'<div class="sources">{"".join(blocks)}</div>'
+
+
+def article_viewer(turns: Sequence[str]) -> str:
+    """The article viewer: a scrollable box holding the cited articles, none shown yet."""
+    return (f'<div class="viewer"><p class="placeholder">{html.escape(VIEWER_PLACEHOLDER)}</p>'
+            f'{"".join(turns[-KEEP_TURNS:])}</div>')
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+# --------------------------------------------------------------------------- chat
+
+
+@dataclass
+class ChatState:
+    """What the page remembers for one browser session: the questions asked (the
+    history for follow-ups) and each answer's rendered sources and articles."""
+
+    questions: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    articles: list[str] = field(default_factory=list)
+
+    @property
+    def turn(self) -> int:
+        """The number of the next answer."""
+        return len(self.sources)
+
+
+@dataclass(frozen=True)
+class ChatUpdate:
+    """One step of an answer on the page: the chat text so far; on the last step
+    (``done``) also the sources panel and the article viewer."""
+
+    markdown: str
+    done: bool = False
+    sources: str = ""
+    articles: str = ""
+    answer: Answer | None = None
+
+
+def make_filters(date_from: str | None, date_to: str | None,
+                 doc_ids: Iterable[str] | None = None, all_doc_ids: Iterable[str] | None = None) -> Filters:
+    """Filters from the page's inputs. Dates are ``YYYY-MM-DD`` (or ``YYYY-MM``,
+    ``YYYY``), blank for no bound; no chosen article (or all of them) means every
+    article. Raises :class:`InputError` with a message fit for the page.
+
+    >>> make_filters(" 2021-01 ", "", ["a.txt"], ["a.txt", "b.txt"])
+    Filters(doc_ids=frozenset({'a.txt'}), date_from='2021-01', date_to=None)
+    >>> make_filters("2021-13-01", None)
+    Traceback (most recent call last):
+    ...
+    rag.errors.InputError: "From" date 2021-13-01 is not a valid date: use YYYY-MM-DD, e.g. 2021-06-16.
+    """
+    bounds = []
+    for label, value in (("From", date_from), ("To", date_to)):
+        value = (value or "").strip()
+        if value and not _valid_date(value):
+            raise InputError(f'"{label}" date {_short(value, 20)} is not a valid date: '
+                             "use YYYY-MM-DD, e.g. 2021-06-16.")
+        bounds.append(value or None)
+    if bounds[0] and bounds[1] and bounds[0][:len(bounds[1])] > bounds[1][:len(bounds[0])]:
+        raise InputError(f"The date range is empty: {bounds[0]} comes after {bounds[1]}.")
+    chosen = frozenset(doc_ids or ())
+    everything = frozenset(all_doc_ids or ())
+    if not chosen or (everything and chosen >= everything):
+        chosen_or_all = None
+    else:
+        chosen_or_all = chosen
+    return Filters(doc_ids=chosen_or_all, date_from=bounds[0], date_to=bounds[1])
+
+
+def _valid_date(value: str) -> bool:
+    m = _DATE.match(value)
+    if not m:
+        return False
+    year, month, day = m.group(1), m.group(2), m.group(3)
+    if month and not 1 <= int(month) <= 12:
+        return False
+    if day:
+        try:
+            time.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            return False
+    return True
+
+
+def generator_choices(pipeline: Pipeline) -> list[str]:
+    """The generators the page offers: :func:`~rag.generation.available_generators` for
+    the settings, with the pipeline's own generator among them (its current one first
+    when it is the default)."""
+    names = available_generators(pipeline.settings.generator)
+    own = getattr(pipeline.generator, "name", None)
+    return names + [own] if own and own not in names else names
+
+
+def with_generator(pipeline: Pipeline, name: str | None) -> Pipeline:
+    """The pipeline answering with generator ``name``: ``pipeline`` itself when it
+    already does, else a shallow copy sharing its index and models (the shared
+    pipeline is never changed under other sessions). Generators are loaded once."""
+    if not name or name == getattr(pipeline.generator, "name", None):
+        return pipeline
+    offered = generator_choices(pipeline)
+    if name not in offered:
+        raise InputError(f"Unknown generator {name!r}; choose one of: {', '.join(offered)}.")
+    loaded = _generators.setdefault(pipeline, {})
+    if name not in loaded:
+        s = pipeline.settings
+        loaded[name] = load_generator(name, s.min_answer_score, s.min_answer_score_cross)
+    other = copy.copy(pipeline)
+    other.generator = loaded[name]
+    return other
+
+
+_generators: "weakref.WeakKeyDictionary[Pipeline, dict[str, Generator]]" = weakref.WeakKeyDictionary()
+
+
+def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | None = None,
+              filters: Filters | None = None) -> Iterator[ChatUpdate]:
+    """Answer ``question`` as a follow-up of the session's earlier questions, as the
+    page shows it: growing chat text, then (last update, ``done``) the sources panel
+    and the article viewer. ``state`` is updated when the answer is complete.
+
+    Raises :class:`InputError` before anything is shown when the question is unusable
+    (empty, too long); other errors propagate (see :func:`friendly_error`).
+    """
+    question = pipeline.validate(question)
+    turn = state.turn
+    final: Answer | None = None
+    for part in pipeline.stream(question, history=list(state.questions), k=k, filters=filters):
+        final = part
+        yield ChatUpdate(answer_markdown(part, turn))
+    assert final is not None
+    docs: dict[str, Document] = {}
+
+    def document(doc_id: str) -> Document:
+        if doc_id not in docs:
+            docs[doc_id] = pipeline.document(doc_id)
+        return docs[doc_id]
+
+    state.questions.append(question)
+    state.sources.append(sources_html(final, document, turn))
+    state.articles.append(viewer_html(final, document, turn))
+    del state.sources[:-KEEP_TURNS], state.articles[:-KEEP_TURNS]
+    yield ChatUpdate(answer_markdown(final, turn), done=True, sources=sources_panel(state.sources),
+                     articles=article_viewer(state.articles), answer=final)
+
+
+def friendly_error(exc: BaseException) -> str:
+    """The message the page shows for an error: a :class:`RagError`'s own message,
+    else a generic one (the traceback goes to the server log)."""
+    if isinstance(exc, RagError):
+        return str(exc)
+    log.error("unexpected error in the web chat", exc_info=exc)
+    return GENERIC_ERROR
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def corpus_rows(articles: Sequence[tuple[Document, int]]) -> list[list[str | int]]:
+    """Rows of the corpus table: title, date, outlet, source file, chunk count."""
+    return [[d.title or "(untitled)", d.date or "", d.outlet or "", d.source, n]
+            for d, n in sorted(articles, key=_by_date)]
+
+
+def corpus_summary(articles: Sequence[tuple[Document, int]]) -> str:
+    """One Markdown line above the corpus table.
+
+    >>> corpus_summary([(Document("a.txt", "a.txt", ""), 4), (Document("b.md", "b.md", ""), 2)])
+    '**2 articles**, 6 passages indexed. Add .txt, .md or .html articles below: they are indexed at once.'
+    """
+    n, chunks = len(articles), sum(c for _, c in articles)
+    return (f"**{n} article{'s' if n != 1 else ''}**, {chunks} passage{'s' if chunks != 1 else ''} indexed. "
+            "Add .txt, .md or .html articles below: they are indexed at once.")
+
+
+def article_choices(articles: Sequence[tuple[Document, int]]) -> list[tuple[str, str]]:
+    """``(label, doc_id)`` pairs for the article filter and the removal list."""
+    return [(article_label(d), d.doc_id) for d, _ in sorted(articles, key=_by_date)]
+
+
+def _by_date(article: tuple[Document, int]) -> tuple[bool, str, str]:
+    """Oldest first, undated articles last."""
+    doc = article[0]
+    return (doc.date is None, doc.date or "", doc.source)
+
+
+@dataclass
+class UploadResult:
+    """What an upload did: sources added to the index, files already there, files
+    refused (name → reason) and the ingest report (``None`` when nothing was ingested)."""
+
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    report: IngestReport | None = None
+
+    def message(self) -> str:
+        """A short Markdown status, every name escaped."""
+        lines = []
+        if self.added:
+            lines.append("**Added:** " + ", ".join(escape_markdown(s) for s in self.added))
+        if self.unchanged:
+            lines.append("**Already in the corpus:** " + ", ".join(escape_markdown(s) for s in self.unchanged))
+        for name, why in self.refused.items():
+            lines.append(f"**Not added:** {escape_markdown(why)}" if name in why
+                         else f"**Not added:** {escape_markdown(name)}: {escape_markdown(why)}")
+        if self.report is not None and self.report.wrote_index:
+            lines.append(f"Index updated in {self.report.seconds:.1f} s "
+                         f"({self.report.chunks} passages in all).")
+        return "\n\n".join(lines) or "No file to add."
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequence[str] | None = None,
+                    progress: Progress | None = None) -> UploadResult:
+    """Add uploaded files to the corpus and index them (one incremental ingest).
+
+    Each file is checked on its own: a broken one (binary, unsupported type, no article
+    text) is refused with the reason and the others still go in.
+    """
+    files = [Path(f) for f in files]
+    names = list(names) if names is not None else [f.name for f in files]
+    result = UploadResult()
+    sources: list[str] = []
+    for i, (path, name) in enumerate(zip(files, names)):
+        if progress:
+            progress(i, len(files), "checking files")
+        try:
+            sources += add_files(pipeline.settings.corpus_dir, [path], [name])
+        except CorpusError as exc:
+            result.refused[name] = str(exc)
+        except OSError as exc:
+            result.refused[name] = f"{name}: could not be read ({exc.strerror or exc})."
+    if not sources:
+        return result
+    report = pipeline.ingest(progress=progress)
+    result.report = report
+    fresh = set(report.added) | set(report.changed)
+    for source in sources:
+        if source in report.skipped:
+            result.refused[source] = report.skipped[source]
+        elif source in fresh:
+            result.added.append(source)
+        else:
+            result.unchanged.append(source)
+    return result
+
+
+def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = None) -> str:
+    """Take an article out of the corpus and the index; returns a Markdown status."""
+    doc = pipeline.document(doc_id)
+    report = pipeline.remove_article(doc.source, progress=progress)
+    return (f"**Removed:** {escape_markdown(doc.title or doc.source)} ({escape_markdown(doc.source)}); "
+            f"the file is kept in the corpus's `.removed` folder. "
+            f"Index updated in {report.seconds:.1f} s.")
+
+
+__all__ = [
+    "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "UploadResult", "answer_markdown",
+    "article_choices", "article_label", "article_viewer", "chat_turn", "corpus_rows", "corpus_summary", "escape_markdown",
+    "friendly_error", "generator_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
+    "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_generator",
+]
