@@ -1,0 +1,370 @@
+"""The chat page in a real browser: Debian's Chromium, headless, driven by Playwright,
+against ``ui.py`` served on localhost over a private copy of the corpus.
+
+No browser is ever downloaded: Playwright launches ``/usr/bin/chromium`` (``.ci/run``
+installs Debian's ``chromium``). Without it the browser tests are skipped, with the reason;
+the API test (gradio_client) still runs. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import jsonschema
+import pytest
+
+from rag import Pipeline, Settings
+from rag.chatview import NO_SOURCES
+from rag.language import phrase
+
+from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+NEW_START = "When was New START extended?"
+FOLLOW_UP = "And when does it expire?"
+TIMEOUT_MS = 20_000
+
+MD_ARTICLE = """# L'exposition de l'aviation de Kazan
+
+date 2022-05-12
+
+L'exposition internationale de l'aviation s'est ouverte à Kazan le 12 mai 2022 en présence de
+constructeurs venus de quinze pays.
+
+Les visiteurs ont pu découvrir des hélicoptères de sauvetage et des drones agricoles, selon les
+organisateurs, qui attendent plus de quarante mille personnes en quatre jours.
+"""
+
+HOSTILE_ARTICLE = """Le sommet <b>polaire</b> de Tromsø
+
+date 2022-03-10
+
+Le sommet polaire s'est tenu à Tromsø le 10 mars 2022 <script>window.__pwned = true</script> en présence des ministres des pays riverains de l'Arctique.
+
+Les délégations y ont discuté <img src=x onerror="window.__pwned=true"> de la fonte de la banquise et de la sécurité des routes maritimes du Grand Nord, a rapporté l'agence.
+
+Les participants se sont engagés à se revoir l'année suivante pour faire le point sur la protection de l'environnement arctique et la coopération scientifique.
+"""
+
+
+def _load_ui():
+    """``ui.py`` sits at the repository root, outside the package."""
+    spec = importlib.util.spec_from_file_location("newsrag_ui_under_test", REPO_ROOT / "ui.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def ui_pipeline(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_report,
+                embedder) -> Iterator[Pipeline]:
+    """A pipeline over a private copy of the corpus (uploads land there, not in corpus/),
+    its index seeded with the session's embedding cache so nothing is embedded twice."""
+    root = tmp_path_factory.mktemp("ui")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name in CORPUS_FILES:
+        shutil.copy2(settings.corpus_dir / name, corpus / name)
+    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
+    p = Pipeline.from_settings(Settings(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(ui_pipeline: Pipeline) -> Iterator[str]:
+    """The page served on a free localhost port from a background thread."""
+    ui = _load_ui()
+    port = _free_port()
+    app = ui.launch("127.0.0.1", port, ui_pipeline, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    """Debian's Chromium, headless, with a fresh profile; skipped when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
+                    "(apt-get install chromium; .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright "
+                                   "package (pip install -e '.[test]')")
+    playwright = sync_api.sync_playwright().start()
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+        args=CHROMIUM_ARGS, viewport={"width": 1440, "height": 900})
+    yield context
+    context.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser, app_url: str):
+    """A fresh tab on the page; fails the test on any script error or outside request."""
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((app_url, "data:", "blob:")) else None)
+    page.goto(app_url)
+    page.wait_for_selector("#question textarea")
+    yield page
+    page.close()
+    assert errors == [], f"script errors in the page: {errors}"
+    assert outside == [], f"the page fetched from outside localhost: {outside}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def ask(page, question: str) -> dict[str, Any]:
+    """Type ``question``, send it, wait until its answer is complete (its sources are in
+    the panel); returns the answer's text, its turn and the texts seen while streaming."""
+    turn = page.locator(".sources .turn").count()
+    page.evaluate("""() => {
+        window.__seen = [];
+        const chat = document.querySelector('#chat');
+        window.__observer?.disconnect();
+        window.__observer = new MutationObserver(() => {
+          const bots = chat.querySelectorAll('[data-testid=bot]');
+          if (bots.length) window.__seen.push(bots[bots.length - 1].innerText);
+        });
+        window.__observer.observe(chat, {subtree: true, childList: true, characterData: true});
+    }""")
+    page.fill("#question textarea", question)
+    page.click("#send")
+    page.wait_for_selector(f'.sources .turn.current[data-turn="{turn}"]')
+    bot = page.locator("#chat [data-testid=bot]").last
+    return {"turn": turn, "text": bot.inner_text().strip(), "bot": bot,
+            "seen": page.evaluate("window.__seen")}
+
+
+def visible_within(page, inner: str, outer: str) -> bool:
+    """True when element ``inner`` is at least partly inside ``outer``'s visible box."""
+    return page.evaluate("""([inner, outer]) => {
+        const a = document.querySelector(inner).getBoundingClientRect();
+        const b = document.querySelector(outer).getBoundingClientRect();
+        return a.height > 0 && a.bottom > b.top && a.top < b.bottom;
+    }""", [inner, outer])
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def upload(page, path: Path) -> str:
+    """Upload one file through the Corpus tab; returns the status shown once it is done."""
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("""(name) => {
+        const text = document.querySelector('#upload-status').innerText;
+        return text.includes(name) && /(Added|Already in the corpus|Not added)/.test(text);
+    }""", arg=path.name)
+    return page.locator("#upload-status").inner_text()
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def test_answer_streams_and_its_citation_opens_the_highlighted_passage(page, pipeline: Pipeline):
+    expected = pipeline.ask(NEW_START).to_dict()
+    citation = expected["citations"][0]
+
+    answer = ask(page, NEW_START)
+
+    assert answer["text"] == expected["answer"]
+    grown = [t for t in dict.fromkeys(answer["seen"]) if t.strip()]
+    assert len(grown) >= 3, f"the answer did not stream: {grown}"  # it grew step by step
+    # the source card's short passage box is scrolled to the quote as soon as it shows
+    page.wait_for_function("""() => { const q = document.querySelector('#src-0-1 blockquote.passage');
+        const m = q.querySelector('mark').getBoundingClientRect(), b = q.getBoundingClientRect();
+        return m.top >= b.top - 1 && m.top < b.bottom; }""")
+    # [1] is a link; clicking it brings its source card forward and opens the article
+    answer["bot"].locator("a.cite", has_text="[1]").click()
+    card = page.locator(f"#src-{answer['turn']}-1")
+    assert "active" in (card.get_attribute("class") or "")
+    passage = card.locator("blockquote.passage")
+    mark = passage.locator("mark")
+    assert mark.count() == 1 and mark.inner_text() == citation["quote"]
+    assert squash(passage.inner_text()) == squash(citation["passage"])
+    assert visible_within(page, f"#src-{answer['turn']}-1 mark", ".sources")
+    assert citation["title"] in card.locator(".title").inner_text()
+    assert f"score {citation['score']:.2f}" in card.locator(".meta").inner_text()
+    # the whole article, the passage highlighted and scrolled into view
+    article = page.locator(f"#art-{answer['turn']}-1")
+    assert article.is_visible()
+    shown = page.locator(f"#passage-{answer['turn']}-1")
+    assert squash(shown.inner_text()) == squash(citation["passage"])
+    assert shown.locator("mark").inner_text() == citation["quote"]
+    assert visible_within(page, f"#passage-{answer['turn']}-1 mark", ".viewer")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-answered.png"), full_page=True)
+    # "Open article" does the same from the card
+    page.evaluate("document.querySelector('.viewer').scrollTop = 0")
+    page.evaluate("document.querySelectorAll('.viewer .article').forEach(a => a.hidden = true)")
+    card.get_by_role("button", name="Open article").click()
+    assert article.is_visible() and visible_within(page, f"#passage-{answer['turn']}-1 mark", ".viewer")
+
+
+def test_follow_up_question_is_answered_about_new_start(page):
+    first = ask(page, NEW_START)
+    follow = ask(page, FOLLOW_UP)
+    assert follow["turn"] == first["turn"] + 1
+    cards = page.locator(".sources .turn.current .source")
+    assert cards.count() >= 1
+    assert "new start" in cards.first.locator("mark").inner_text().lower()
+    assert follow["bot"].locator("a.cite").count() >= 1
+    # the first answer's [1] still opens the first answer's source
+    page.locator("#chat [data-testid=bot]").first.locator("a.cite").first.click()
+    assert page.locator(f'.sources .turn.current[data-turn="{first["turn"]}"]').count() == 1
+    assert "active" in (page.locator(f"#src-{first['turn']}-1").get_attribute("class") or "")
+
+
+def test_an_example_question_is_asked_in_one_click(page):
+    page.get_by_role("button", name="Quand a eu lieu le sommet de Genève ?").click()
+    page.wait_for_selector('.sources .turn.current[data-turn="0"] .source')
+    bot = page.locator("#chat [data-testid=bot]").last
+    assert "Genève" in bot.inner_text() and bot.locator("a.cite").count() >= 1
+
+
+def test_out_of_corpus_question_abstains_without_sources(page):
+    answer = ask(page, "Who won the 2022 World Cup?")
+    assert answer["text"] == phrase("en", "abstain")
+    assert answer["bot"].locator("a.cite").count() == 0
+    assert page.locator(".sources .turn.current .source").count() == 0
+    assert page.locator(".sources .turn.current .no-sources").inner_text() == NO_SOURCES
+
+
+def test_date_filter_applies_to_retrieval_and_bad_dates_are_refused_kindly(page):
+    page.get_by_text("Filters").click()
+    page.fill("#date-from textarea, #date-from input", "2021-13-45")
+    page.fill("#question textarea", NEW_START)
+    page.click("#send")
+    page.get_by_text("is not a valid date").first.wait_for()
+    assert page.locator("#chat [data-testid=bot]").count() == 0
+    assert page.input_value("#question textarea") == NEW_START  # kept, to fix and resend
+    page.fill("#date-from textarea, #date-from input", "2022-01-01")
+    answer = ask(page, NEW_START)
+    assert "5 février 2026" not in answer["text"]
+    for meta in page.locator(".sources .turn.current .source .meta").all_inner_texts():
+        assert "2022" in meta
+
+
+def test_empty_and_huge_questions_get_friendly_messages(page):
+    page.click("#send")
+    page.get_by_text("The question is empty").first.wait_for()
+    page.fill("#question textarea", "a " * 51_200)  # a 100 KB paste
+    page.click("#send")
+    page.get_by_text("the limit is 2,000").first.wait_for()
+    assert page.locator("#chat [data-testid=bot]").count() == 0
+    assert "Traceback" not in page.content()
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def test_uploaded_article_is_listed_and_answers_questions(page, tmp_path: Path):
+    path = tmp_path / "expo-kazan.md"
+    path.write_text(MD_ARTICLE, encoding="utf-8")
+    status = upload(page, path)
+    assert "Added: expo-kazan.md" in status
+    table = page.locator("#corpus-table")
+    table.get_by_text("L'exposition de l'aviation de Kazan").first.wait_for()
+    assert "expo-kazan.md" in table.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "corpus-tab.png"), full_page=True)
+    page.get_by_role("tab", name="Chat").click()
+    page.get_by_text("Filters").click()  # the article filter lists it too
+    page.locator("#article-filter").get_by_text("L'exposition de l'aviation de Kazan (2022-05-12)").wait_for()
+    ask(page, "Quand s'est ouverte l'exposition internationale de l'aviation ?")
+    card = page.locator(".sources .turn.current .source").first
+    assert "expo-kazan.md" in card.locator(".meta").inner_text()
+    assert "12 mai 2022" in card.locator("mark").inner_text()
+
+
+def test_article_with_script_and_html_is_shown_as_text(page, tmp_path: Path):
+    path = tmp_path / "sommet-polaire.txt"
+    path.write_text(HOSTILE_ARTICLE, encoding="utf-8")
+    assert "Added: sommet-polaire.txt" in upload(page, path)
+    assert "<b>polaire</b>" in page.locator("#corpus-table").inner_text()
+    page.get_by_role("tab", name="Chat").click()
+    answer = ask(page, "Quand s'est tenu le sommet polaire de Tromsø ?")
+    assert "<script>window.__pwned = true</script>" in answer["text"]
+    answer["bot"].locator("a.cite").first.click()
+    card = page.locator(".sources .turn.current .source.active")
+    assert "<script>window.__pwned = true</script>" in card.locator("mark").inner_text()
+    assert "<b>polaire</b>" in card.locator(".title").inner_text()
+    viewer = page.locator(".viewer .article:not([hidden])")
+    text = viewer.inner_text()
+    assert '<img src=x onerror="window.__pwned=true">' in text and "<script>" in text
+    assert page.locator(".viewer script, .sources script, #chat script, .viewer img, .sources img").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_broken_upload_gets_a_friendly_error(page, tmp_path: Path, ui_pipeline: Pipeline):
+    path = tmp_path / "broken.txt"
+    path.write_bytes(b"\x00\x01\x02\x03binary\xff\xfe" * 64)
+    listed = len(ui_pipeline.articles())
+    status = upload(page, path)
+    assert "Not added" in status and "broken.txt" in status and "binary" in status
+    assert "Traceback" not in page.content()
+    assert "broken.txt" not in page.locator("#corpus-table").inner_text()
+    assert len(ui_pipeline.articles()) == listed
+
+
+def test_removing_an_article_asks_first_then_takes_it_out(page, tmp_path: Path, ui_pipeline: Pipeline):
+    path = tmp_path / "note-a-retirer.md"
+    path.write_text("# Une note à retirer\n\ndate 2022-06-01\n\nCette note sur la pêche au saumon dans la "
+                    "Baltique sera retirée du corpus juste après son ajout, pour vérifier le retrait.\n",
+                    encoding="utf-8")
+    assert "Added: note-a-retirer.md" in upload(page, path)
+    page.locator("#to-remove input").click()
+    page.get_by_role("option", name=re.compile("Une note à retirer")).click()
+    page.click("#remove")
+    page.locator("#confirm").get_by_text("from the corpus?").wait_for()
+    page.click("#confirm-yes")
+    page.locator("#remove-status").get_by_text("Removed:").wait_for()
+    page.wait_for_function("() => !document.querySelector('#corpus-table').innerText.includes('note-a-retirer.md')")
+    assert all(d.source != "note-a-retirer.md" for d, _ in ui_pipeline.articles())
+    assert not page.locator("#confirm").is_visible()
+
+
+# --------------------------------------------------------------------------- API
+
+
+def test_api_ask_returns_the_answer_json(app_url: str, answer_schema: dict[str, Any]):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    first = client.predict(NEW_START, [], api_name="/ask")
+    jsonschema.validate(first, answer_schema)
+    assert first["citations"] and "5 février 2026" in first["citations"][0]["quote"]
+    follow = client.predict(FOLLOW_UP, [NEW_START], api_name="/ask")
+    jsonschema.validate(follow, answer_schema)
+    assert not follow["abstained"] and "new start" in follow["citations"][0]["quote"].lower()
+    with pytest.raises(Exception, match="question is empty"):
+        client.predict("   ", [], api_name="/ask")
+    json.dumps(first)  # plain JSON
