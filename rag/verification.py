@@ -5,10 +5,12 @@ product never trusts a model's citations as given. For each sentence the verifie
 
 1. reads its facts — dates, times, numbers, names — normalised across English and French
    ("5 February 2026" ↔ "5 février 2026", "Putin" ↔ "Poutine", "five" ↔ "cinq");
-2. keeps the passages that hold *all* of them (the article's own date counts for a year);
-3. among those, picks the passage whose best sentence is semantically closest to the
-   answer sentence (multilingual embeddings), if close enough;
-4. cites that passage, quoting that sentence. The model's own ``[n]`` is only a tie-break
+2. keeps the passages holding its names (anywhere in the passage or the article's
+   title) and one sentence holding all its dates, times and numbers (the article's own
+   date counts for a year);
+3. among those sentences, picks the one semantically closest to the answer sentence
+   (multilingual embeddings), if close enough;
+4. cites its passage, quoting that sentence. The model's own ``[n]`` is only a tie-break
    hint. A sentence no passage supports is dropped and counted.
 
 >>> facts = extract_facts("New START was extended on January 29, 2021 for five years.")
@@ -66,6 +68,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "secretary": ("secretaire", "porte-parole"), "open": ("ouvert",), "skies": ("ciel",),
     "sergei": ("serguei",), "dmitry": ("dmitri",), "alexei": ("alexei",), "ryabkov": ("riabkov",),
     "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
+    "tv": ("television", "tele", "chaine"), "television": ("television",),
 }
 # Capitalised words that are not facts (sentence openers, months, days, titles of address).
 NOT_NAMES = set(
@@ -100,6 +103,8 @@ def extract_facts(text: str) -> Facts:
         dates.add((int(d), _MONTH_NUM[mon.lower()], int(y) if y else None))
         spans.append(m.span())
     for m in MONTH_DAY_RE.finditer(text):
+        if any(a < m.end() and m.start() < b for a, b in spans):
+            continue  # "16 juin 2021": one date, not also "juin 2021"
         mon, d, y = m.groups()
         dates.add((int(d) if d else None, _MONTH_NUM[mon.lower()], int(y)))
         spans.append(m.span())
@@ -133,8 +138,8 @@ def _names(text: str) -> set[str]:
     for m in re.finditer(r"\b[A-ZÀ-Þ][\w’'-]*", text):
         word = fold(m.group()).strip("'’-")
         word = re.sub(r"['’](s)?$", "", word)
-        if len(word) >= 2 and word not in NOT_NAMES:
-            out.add(word)
+        parts = [word] if word in ALIASES else word.split("-")  # "Putin-Biden": two names
+        out.update(w for w in parts if len(w) >= 2 and w not in NOT_NAMES)
     return out
 
 
@@ -236,23 +241,27 @@ class Verifier:
         vectors = self.store.sentences(rows)
         best: tuple[float, Passage, int, int] | None = None
         reasons = []
+        numeric = Facts(dates=facts.dates, years=facts.years, times=facts.times, numbers=facts.numbers)
+        names = Facts(names=facts.names)
         for number, p in enumerate(passages, 1):
-            missing = PassageFacts.of(p).missing(facts)
+            # names may stand anywhere in the passage (or its article's title); dates,
+            # times and numbers must stand in the very sentence that is quoted
+            missing = PassageFacts.of(p).missing(names)
             if missing:
                 reasons.append(f"[{number}] lacks {', '.join(missing)}")
                 continue
             spans, vecs = vectors.get(p.row, ([], np.zeros((0, len(qvec)), np.float32)))
-            if not spans:
+            sims = vecs @ qvec if len(spans) else np.zeros(0, np.float32)
+            holding = [i for i in range(len(spans)) if _sentence_holds(p, spans[i], numeric)]
+            if not holding:
+                reasons.append(f"[{number}] has no sentence with "
+                               f"{', '.join(PassageFacts.of(p).missing(numeric)) or 'these facts together'}")
                 continue
-            sims = vecs @ qvec
-            # prefer the sentence that itself holds the facts, then the closest one
-            order = sorted(range(len(spans)), key=lambda i: (
-                not _sentence_holds(p, spans[i], facts), -float(sims[i])))
-            i = order[0]
-            score = float(sims.max()) + (0.01 if hint == number else 0.0)
-            if float(sims.max()) < self.min_similarity:
-                reasons.append(f"[{number}] not close enough ({float(sims.max()):.2f})")
+            i = max(holding, key=lambda j: float(sims[j]))
+            if float(sims[i]) < self.min_similarity:
+                reasons.append(f"[{number}] not close enough ({float(sims[i]):.2f})")
                 continue
+            score = float(sims[i]) + (0.01 if hint == number else 0.0)
             if best is None or score > best[0]:
                 best = (score, p, spans[i][0], spans[i][1])
         if best is None:
