@@ -73,7 +73,9 @@ CSS = """
   color: var(--body-text-color);
 }
 .sources mark, .viewer mark { background: #fde68a; color: #1f2937; padding: 1px 2px; border-radius: 3px; }
-.dark .sources mark, .dark .viewer mark { background: #a16207; color: #fff; }
+/* one selector per rule: Gradio's scoping of .dark breaks selector lists */
+.dark .sources mark { background: #a16207; color: #fff; }
+.dark .viewer mark { background: #a16207; color: #fff; }
 button.open-article {
   font-size: 0.82rem; padding: 3px 10px; border-radius: 6px; cursor: pointer;
   border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);

@@ -241,6 +241,10 @@ def test_follow_up_question_is_answered_about_new_start(page):
     page.locator("#chat [data-testid=bot]").first.locator("a.cite").first.click()
     assert page.locator(f'.sources .turn.current[data-turn="{first["turn"]}"]').count() == 1
     assert "active" in (page.locator(f"#src-{first['turn']}-1").get_attribute("class") or "")
+    # clearing the chat starts a new conversation: no history, no sources
+    page.locator("#chat").get_by_role("button", name="Clear").click()
+    page.wait_for_selector(".sources .placeholder")
+    assert page.locator(".sources .turn").count() == 0 and page.locator("#chat [data-testid=bot]").count() == 0
 
 
 def test_an_example_question_is_asked_in_one_click(page):
