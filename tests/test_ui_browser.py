@@ -361,6 +361,7 @@ def test_removing_an_article_asks_first_then_takes_it_out(page, tmp_path: Path, 
 
 def test_api_ask_returns_the_answer_json(app_url: str, answer_schema: dict[str, Any]):
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     client = Client(app_url, verbose=False)
     first = client.predict(NEW_START, [], api_name="/ask")
@@ -369,6 +370,6 @@ def test_api_ask_returns_the_answer_json(app_url: str, answer_schema: dict[str, 
     follow = client.predict(FOLLOW_UP, [NEW_START], api_name="/ask")
     jsonschema.validate(follow, answer_schema)
     assert not follow["abstained"] and "new start" in follow["citations"][0]["quote"].lower()
-    with pytest.raises(Exception, match="question is empty"):
+    with pytest.raises(AppError, match="question is empty"):
         client.predict("   ", [], api_name="/ask")
     json.dumps(first)  # plain JSON
