@@ -360,11 +360,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise RagError(f"Questions file {path} holds no question.")
     pipeline = _load_pipeline(args)
     try:
-        _note(f"Evaluating {len(questions)} questions from {path}...")
-        report = evaluate(pipeline, questions)
+        if args.compare:
+            from .evaluation import compare
+
+            names = [n.strip() for n in args.compare.split(",") if n.strip()]
+            _note(f"Comparing retrievers {', '.join(names)} on {len(questions)} questions from {path}...")
+            data = compare(pipeline, questions, names)
+        else:
+            _note(f"Evaluating {len(questions)} questions from {path}...")
+            data = evaluate(pipeline, questions).to_dict()
     finally:
         pipeline.close()
-    data = report.to_dict()
     if args.json:
         _print_json(data)
     else:
@@ -383,7 +389,7 @@ def _cell(key: str, value: Any) -> str:
 def print_metrics(data: dict[str, dict[str, Any]]) -> None:
     """A metrics × (overall, per language) table: rich when available, else plain text."""
     columns = list(data)
-    metrics = list(data["overall"])
+    metrics = list(next(iter(data.values())))
     rows = [[m] + [_cell(m, data[c].get(m)) for c in columns] for m in metrics]
     try:
         from rich.console import Console
@@ -539,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               rag eval                                    # {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)}
               rag eval --questions my_questions.jsonl --json
+              rag eval --compare bm25,dense,hybrid,hybrid+rerank,default
               RAG_TOP_K=5 rag eval
 
             FILE is JSON lines: {{"q": "...", "lang": "en", "answerable": true,
@@ -547,6 +554,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"question set (default {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)} "
                         "of the project)")
     p.add_argument("--json", action="store_true", help="print the metrics as one line of JSON")
+    p.add_argument("--compare", metavar="VARIANTS",
+                   help="compare retriever variants in one run, comma-separated: bm25, dense, "
+                        "hybrid, dense+rerank, hybrid+rerank, default (e.g. "
+                        "--compare bm25,dense,hybrid,hybrid+rerank,default)")
     p.set_defaults(func=cmd_eval)
     return parser
 

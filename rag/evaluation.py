@@ -118,3 +118,41 @@ def evaluate(pipeline: Any, questions: list[dict[str, Any]], recall_depth: int =
             invalid_markers=len(check(answer.answer, answer.citations)),
             latency_ms=answer.timings_ms["total"], answer=answer.answer))
     return report
+
+
+#: Retriever variants `rag eval --compare` can run side by side (overrides of the
+#: default retriever's settings); "default" is what the product uses.
+RETRIEVAL_VARIANTS: dict[str, dict[str, Any]] = {
+    "bm25": {"dense": False, "sentence_weight": 0.0, "lexical_weight": 0.0},
+    "dense": {"sentence_weight": 0.0, "lexical_weight": 0.0, "bm25_weight": 0.0},
+    "hybrid": {"sentence_weight": 0.0, "lexical_weight": 0.0, "bm25_weight": 0.5,
+               "bm25_same_language_only": False},
+    "dense+rerank": {"bm25_weight": 0.0},
+    "hybrid+rerank": {"bm25_same_language_only": False},
+    "default": {},
+}
+
+
+def compare(pipeline: Any, questions: list[dict[str, Any]], variants: Iterable[str],
+            recall_depth: int = 5) -> dict[str, dict[str, Any]]:
+    """Overall metrics of each retriever variant on the same questions, same index.
+
+    "rerank" is the sentence-level rerank with the lexical bonus; "hybrid" fuses BM25 for
+    every question, "default" only for questions in the articles' language.
+    """
+    from .pipeline import Pipeline
+    from .retrieval import Retriever
+
+    s = pipeline.settings
+    base = {"candidates": s.candidates, "bm25_weight": s.bm25_weight,
+            "sentence_weight": s.sentence_weight, "lexical_weight": s.lexical_weight}
+    results: dict[str, dict[str, Any]] = {}
+    for name in variants:
+        if name not in RETRIEVAL_VARIANTS:
+            raise RagError(f"Unknown retriever variant {name!r}; choose from "
+                           f"{', '.join(RETRIEVAL_VARIANTS)}.")
+        variant = Pipeline(s, pipeline.embedder, pipeline.store, pipeline.generator)
+        variant.retriever = Retriever(pipeline.store, pipeline.embedder,
+                                      **(base | RETRIEVAL_VARIANTS[name]))
+        results[name] = evaluate(variant, questions, recall_depth).metrics()
+    return results

@@ -32,13 +32,17 @@ class Retriever:
 
     def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 20,
                  bm25_weight: float = 0.0, sentence_weight: float = 0.5,
-                 lexical_weight: float = 0.0) -> None:
+                 lexical_weight: float = 0.0, dense: bool = True,
+                 bm25_same_language_only: bool = True) -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
         self.bm25_weight = bm25_weight
         self.sentence_weight = sentence_weight
         self.lexical_weight = lexical_weight
+        # dense=False: BM25 alone ranks (a baseline for `rag eval --compare`)
+        self.dense = dense
+        self.bm25_same_language_only = bm25_same_language_only
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
 
@@ -53,9 +57,9 @@ class Retriever:
             return []
         qvec = self.embedder.embed_query(query) if query_vector is None else query_vector
         n = max(k, self.candidates)
-        dense = self.store.search(qvec, n, rows=rows)
+        dense = self.store.search(qvec, n, rows=rows) if self.dense else []
         cosine = dict(dense)
-        sparse = self._bm25_search(query, n) if self._use_bm25(query, dense) else []
+        sparse = self._bm25_search(query, n) if (not self.dense or self._use_bm25(query, dense)) else []
         if rows is not None:
             allowed = set(rows)
             sparse = [(row, score) for row, score in sparse if row in allowed]
@@ -64,7 +68,7 @@ class Retriever:
                 cosine[row] = self._cosine(row, qvec)
         scored = self._rerank_by_sentences(cosine, qvec, content_terms(query))
         if sparse:
-            order = self._fuse([t[0] for t in scored], [row for row, _ in sparse])
+            order = self._fuse([t[0] for t in scored] if self.dense else [], [row for row, _ in sparse])
             by_row = {t[0]: t for t in scored}
             scored = [by_row[row] for row in order]
         ranked = scored[:k]
@@ -107,13 +111,15 @@ class Retriever:
         and hurts English ones)."""
         if self.bm25_weight <= 0 or not dense:
             return False
+        if not self.bm25_same_language_only:
+            return True
         top = self.store.chunks([dense[0][0]])[0]
         return detect_language(query) == detect_language(top.text)
 
     def _fuse(self, dense: list[int], sparse: list[int]) -> list[int]:
         """Weighted reciprocal-rank fusion of two rankings of rows."""
         fused: dict[int, float] = {}
-        for weight, ranking in ((1.0, dense), (self.bm25_weight, sparse)):
+        for weight, ranking in ((1.0, dense), (self.bm25_weight or 1.0, sparse)):
             for rank, row in enumerate(ranking):
                 fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)
         return sorted(fused, key=lambda r: fused[r], reverse=True)

@@ -22,7 +22,7 @@ from rag.evaluation import is_correct
 from rag.types import Chunk, Passage
 from rag.verification import PassageFacts, extract_facts, strip_markers
 
-from .conftest import REPO_ROOT
+from conftest import REPO_ROOT
 
 
 def _available() -> str | None:

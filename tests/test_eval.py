@@ -1,0 +1,48 @@
+"""`rag eval` and its retriever comparison, on the real index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag.errors import RagError
+from rag.evaluation import RETRIEVAL_VARIANTS, compare
+
+from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
+
+
+def test_compare_runs_every_variant_on_the_same_questions(pipeline, questions):
+    some = [q for q in questions if q.get("evidence")][:12]
+    results = compare(pipeline, some, ["bm25", "dense", "hybrid", "default"])
+    assert list(results) == ["bm25", "dense", "hybrid", "default"]
+    for metrics in results.values():
+        assert metrics["questions"] == 12 and metrics["invalid_markers"] == 0
+        assert 0 <= metrics["recall@1"] <= metrics["recall@3"] <= metrics["recall@5"] <= 1
+    # the variants really retrieve differently
+    assert len({json.dumps(m["mrr"]) for m in results.values()}) > 1
+
+
+def test_default_variant_is_the_product(pipeline, questions, eval_report):
+    results = compare(pipeline, questions, ["default"])
+    assert results["default"]["recall@3"] == eval_report.metrics()["recall@3"]
+    assert set(RETRIEVAL_VARIANTS) >= {"bm25", "dense", "hybrid", "hybrid+rerank", "default"}
+
+
+def test_unknown_variant_is_a_clear_error(pipeline, questions):
+    with pytest.raises(RagError, match="Unknown retriever variant 'colbert'"):
+        compare(pipeline, questions[:2], ["colbert"])
+
+
+def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(QUESTIONS_FILE.read_text(encoding="utf-8").splitlines()[:4]) + "\n",
+                   encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
+                          "--compare", "bm25,default", "--json"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert set(data) == {"bm25", "default"} and data["default"]["questions"] == 4
