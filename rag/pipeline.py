@@ -12,21 +12,21 @@ import logging
 import re
 import time
 import unicodedata
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .citations import Claim, assemble, check
+from .corpus import add_files, remove_file
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
 from .generation import ExtractiveGenerator, Generator, fits_type, load_generator, question_type
-from .llm import is_abstention
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .language import content_terms, detect_language, phrase
+from .llm import is_abstention
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
-from .corpus import add_files, remove_file
 from .types import Answer, Document, Filters, Passage
 from .verification import Verifier, markers_of, split_sentences, strip_markers
 
@@ -130,9 +130,8 @@ class Pipeline:
         if report.wrote_index:
             self.store.close()
             self.store = IndexStore.load(self.settings.index_dir, self.embedder.name, self.embedder.dim)
-            self.retriever.store = self.store
+            self.retriever.use_store(self.store)
             self.verifier.store = self.store
-            self.retriever._bm25 = None
         return report
 
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:

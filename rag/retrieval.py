@@ -46,6 +46,11 @@ class Retriever:
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
 
+    def use_store(self, store: IndexStore) -> None:
+        """Switch to a new index generation (after an ingest)."""
+        self.store = store
+        self._bm25, self._bm25_rows = None, []
+
     def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None,
                  filters: Filters | None = None) -> list[Passage]:
         """The ``k`` best passages for ``query``, best first, with their scores; only from
