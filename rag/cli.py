@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``ingest``, ``ask``, ``serve`` and ``eval``.
+"""The ``rag`` command: ``ingest``, ``ask``, ``serve``, ``eval`` and ``bench``.
 
 A thin shell over the library: it parses flags into :class:`~rag.settings.Settings`,
 draws progress, prints results, and turns errors into messages and exit codes.
@@ -409,6 +409,66 @@ def print_metrics(data: dict[str, dict[str, Any]]) -> None:
     Console().print(table)
 
 
+# --------------------------------------------------------------------------- bench
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x.replace("_", "")) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
+                                         "(e.g. 10000,100000)") from None
+    if not sizes or min(sizes) < 1000:
+        raise argparse.ArgumentTypeError("give sizes of at least 1000 vectors (e.g. 10000,100000)")
+    return sizes
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    settings = _settings(args)
+    _note(f"Benchmarking into {args.out} (the index in {settings.index_dir} is not touched)...")
+    results = run(settings, sizes=() if args.skip_scale else args.sizes, out_dir=Path(args.out),
+                  quick=args.quick, skip_scale=args.skip_scale, skip_baseline=args.skip_baseline,
+                  build_limit_s=args.build_limit)
+    print_bench(results)
+    print(f"\nwrote {Path(args.out) / 'bench.json'}"
+          + "".join(f", {Path(args.out) / p}" for p in results.get("plots", [])))
+    return 0
+
+
+def print_bench(results: dict[str, Any]) -> None:
+    """The headline figures of a ``rag bench`` run, as plain text."""
+    real, base = results.get("real"), results.get("baseline")
+    if real:
+        w = real["warm"]
+        print(f"ingest: {real['ingest']['chunks']} chunks in {real['ingest']['seconds']:.1f} s "
+              f"({real['ingest']['chunks_per_s']} chunks/s), peak {real['ingest']['peak_rss_mib']} MiB; "
+              f"re-ingest unchanged {real['reingest_unchanged']['process_seconds']} s")
+        print(f"cold start `rag ask`: {real['cold_start_ask']['seconds_median']} s, "
+              f"peak {real['cold_start_ask']['peak_rss_mib']} MiB")
+        print(f"warm: retrieve p50 {w['retrieve_ms_p50']} ms / p95 {w['retrieve_ms_p95']} ms; "
+              f"ask p50 {w['ask_ms_p50']} ms / p95 {w['ask_ms_p95']} ms; "
+              f"recall@3 {real['recall']['recall@3']}, recall@4 {real['recall']['recall@4']}")
+    if base:
+        print(f"LangChain baseline: search p50 {base['search_ms_p50']} ms, recall@4 {base['recall@4']}"
+              + (f"; ours/baseline latency {base['latency_ratio_ours_over_baseline']}x"
+                 if "latency_ratio_ours_over_baseline" in base else ""))
+    for row in results.get("scale", {}).get("rows", []):
+        head = f"{row['data']:9} {row['n']:>9,} {row['factory']:28}"
+        if "skipped" in row:
+            print(f"{head} skipped: {row['skipped']}")
+            continue
+        c = row["chosen"]
+        knob = f"{row['knob']}={c['param']}" if row["knob"] else ""
+        print(f"{head} build {row['build_seconds']:>7} s  {row['index_mib']:>7} MiB  "
+              f"p50 {c['search_ms_p50']:>8} ms  recall@10 {c['recall@10']:.3f}  {knob}")
+    if "target_1m" in results and results["target_1m"]["measured"]:
+        met = results["target_1m"]["met_by"]
+        print("1M target (p50 <= 2 ms, recall@10 >= 0.95, <= 0.6 GiB): "
+              + (f"met by {', '.join(met)}" if met else "not met"))
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -467,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
               rag ask "Quand a eu lieu le sommet de Genève ?" --json
               rag serve --port 7860                        # web chat on http://127.0.0.1:7860
               rag eval                                     # score on tests/data/questions.jsonl
+              rag bench --sizes 10000,100000               # speed, memory and scale
 
             Every setting also reads a RAG_<NAME> environment variable (e.g. RAG_TOP_K=5).
             Run `rag COMMAND --help` for a command's options."""))
@@ -559,6 +620,37 @@ def build_parser() -> argparse.ArgumentParser:
                         "hybrid, dense+rerank, hybrid+rerank, default (e.g. "
                         "--compare bm25,dense,hybrid,hybrid+rerank,default)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "bench", parents=[common], formatter_class=fmt,
+        help="measure speed, memory and scale (writes JSON and plots)",
+        description=_wrap("Measure the pipeline on the real corpus (ingest throughput, re-ingest, "
+                    "cold start of `rag ask`, warm latency p50/p95, peak memory), beside a plain "
+                    "LangChain baseline (its recall@4 and latency), then FAISS index types on "
+                    "synthetic vectors at each size (build time, size, search p50, recall@10 "
+                    "against exact search). Everything is built in a temporary folder: your "
+                    "index is not touched."),
+        epilog=textwrap.dedent("""\
+            examples:
+              rag bench                                   # 10k, 100k and 1M vectors (~20 min)
+              rag bench --sizes 10000,100000              # a few minutes
+              rag bench --skip-scale                      # the real corpus and the baseline only
+              rag bench --quick --sizes 2000 --out /tmp/b # a smoke run
+
+            Writes DIR/bench.json, DIR/latency_vs_size.png and DIR/recall_vs_latency.png
+            (plots need matplotlib). The 1M size needs about 6 GB of memory."""))
+    p.add_argument("--sizes", type=_sizes, default=(10_000, 100_000, 1_000_000), metavar="N,N,...",
+                   help="synthetic index sizes, comma-separated (default 10000,100000,1000000)")
+    p.add_argument("--out", metavar="DIR", default="benchmarks/results",
+                   help="where bench.json and the plots go (default benchmarks/results)")
+    p.add_argument("--skip-scale", action="store_true", help="skip the synthetic index part")
+    p.add_argument("--skip-baseline", action="store_true", help="skip the LangChain baseline")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer questions, runs and parameter values (a smoke run, not figures)")
+    p.add_argument("--build-limit", type=float, default=300.0, metavar="SECONDS",
+                   help="skip an index whose build, projected from the previous size, would take "
+                        "longer than this (default 300)")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
