@@ -638,7 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
               rag bench --quick --sizes 2000 --out /tmp/b # a smoke run
 
             Writes DIR/bench.json, DIR/latency_vs_size.png and DIR/recall_vs_latency.png
-            (plots need matplotlib). The 1M size needs about 6 GB of memory."""))
+            (plots need matplotlib). The 1M size needs about 7 GB of memory and ~15
+            minutes on 2 cores."""))
     p.add_argument("--sizes", type=_sizes, default=(10_000, 100_000, 1_000_000), metavar="N,N,...",
                    help="synthetic index sizes, comma-separated (default 10000,100000,1000000)")
     p.add_argument("--out", metavar="DIR", default="benchmarks/results",
