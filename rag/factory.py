@@ -5,12 +5,12 @@ bench.json``), 384-d unit vectors clustered around the corpus's real embeddings,
 single-query searches on one thread, recall@10 against exact search:
 
 * **Flat** (exact) costs ~0.6 ms a query at 10k vectors and ~12 ms at 100k: below
-  :data:`FLAT_BELOW` (50k vectors, ~6 ms) exact search is fast enough and needs no
+  :data:`FLAT_BELOW` (50k vectors, about 6 ms by that slope) exact search is fast enough and needs no
   training, no tuning and no guard — every small corpus (this project's is 26 chunks)
   stays exact.
 * **IVF(4·√n),SQ8** reached recall@10 ≥ 0.95 at every size with the smallest sizes and
   builds of the ANN types that did: 1 byte per dimension (384 MB at 1M vectors, under the
-  0.6 GiB target) where HNSW32 keeps the float vectors (1.6 GB at 1M) and HNSW32,SQ8 adds
+  0.6 GiB target) where HNSW32 keeps the float vectors (1.7 GB at 1M) and HNSW32,SQ8 adds
   256 bytes of graph per vector; IVF builds in seconds (k-means on a sample) where HNSW
   took minutes at 1M. IVF-PQ is 5× smaller still but its recall@10 stayed below 0.95
   without a refine stage, which brings the size back to SQ8's.

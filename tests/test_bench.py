@@ -1,0 +1,104 @@
+"""`rag bench` at a tiny size: the JSON holds every part with sane values and the files are
+written. No timing is asserted (the machine may be busy); see README "Benchmarks" for figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import bench
+from rag.cli import main
+from rag.factory import auto_factory, search_parameters
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory, settings, embedder) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    return bench.run(settings, sizes=(2000,), out_dir=out, quick=True, embedder=embedder) | {"_out": out}
+
+
+def test_bench_writes_json_and_plots(results: dict) -> None:
+    out: Path = results["_out"]
+    on_disk = json.loads((out / "bench.json").read_text())
+    assert {"machine", "real", "baseline", "scale", "target_1m", "seconds"} <= set(on_disk)
+    if importlib.util.find_spec("matplotlib"):
+        assert on_disk["plots"] == ["latency_vs_size.png", "recall_vs_latency.png"]
+        for name in on_disk["plots"]:
+            assert (out / name).stat().st_size > 1000
+
+
+def test_real_corpus_figures_are_sane(results: dict) -> None:
+    real = results["real"]
+    assert real["ingest"]["chunks"] > 0 and real["ingest"]["chunks_per_s"] > 0
+    assert real["ingest"]["embedded"] > 0 and real["ingest"]["peak_rss_mib"] > 0
+    assert real["reingest_unchanged"]["embedded"] == 0
+    assert real["reingest_unchanged"]["wrote_index"] is False
+    assert real["cold_start_ask"]["seconds_median"] > 0 and real["cold_start_ask"]["abstained"] is False
+    for key in ("retrieve_ms_p50", "retrieve_ms_p95", "ask_ms_p50", "ask_ms_p95"):
+        assert real["warm"][key] > 0
+    assert real["warm"]["retrieve_ms_p50"] <= real["warm"]["retrieve_ms_p95"]
+    for key in ("recall@3", "recall@4"):
+        assert 0 <= real["recall"][key] <= 1
+    assert real["recall"]["recall@3"] <= real["recall"]["recall@4"]
+
+
+def test_baseline_side_by_side(results: dict) -> None:
+    base = results["baseline"]
+    assert base["chunks"] > 0 and base["search_ms_p50"] > 0
+    assert 0 <= base["recall@4"] <= 1 and 0 <= base["ours_recall@4"] <= 1
+    assert base["latency_ratio_ours_over_baseline"] > 0
+
+
+def test_scale_rows(results: dict) -> None:
+    rows = results["scale"]["rows"]
+    factories = {r["factory"] for r in rows}
+    assert {"Flat", "HNSW32", "HNSW32,SQ8"} <= factories
+    assert any(f.startswith("IVF") and f.endswith(",SQ8") for f in factories)
+    assert any(",PQ" in f for f in factories)
+    for row in rows:
+        assert row["n"] == 2000 and "chosen" in row, row
+        assert row["index_bytes"] > 0 and row["build_seconds"] >= 0
+        for point in row["sweep"]:
+            assert 0 <= point["recall@10"] <= 1 and point["search_ms_p50"] > 0
+    flat = next(r for r in rows if r["factory"] == "Flat")
+    assert flat["chosen"]["recall@10"] == 1.0  # exact search against exact search
+    assert results["target_1m"]["measured"] is False  # no 1M size in this run
+
+
+def test_synthetic_vectors_are_unit_and_clustered() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    seeds = bench.uniform_vectors(20, 384, rng)
+    x = bench.ClusteredSource(seeds, 5000, seed=1).draw(5000)
+    assert x.shape == (5000, 384) and x.dtype == np.float32
+    assert np.allclose(np.linalg.norm(x, axis=1), 1, atol=1e-4)
+    # nearest neighbours are much closer than random pairs (unlike uniform vectors)
+    sims = x[:50] @ x.T
+    np.fill_diagonal(sims[:, :50], -1)
+    assert sims.max(axis=1).mean() > (x[:50] @ x[50:100].T).mean() + 0.2
+
+
+def test_cli_bench_rejects_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--sizes", "ten"]) == 2
+    assert "comma-separated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n, expected", [(0, "Flat"), (26, "Flat"), (10_000, "Flat")])
+def test_auto_factory_small_is_flat(n: int, expected: str) -> None:
+    assert auto_factory(n, 384) == expected
+
+
+def test_auto_factory_large_is_trainable_and_compact() -> None:
+    import faiss
+
+    for n in (200_000, 1_000_000, 5_000_000):
+        factory = auto_factory(n, 384)
+        assert factory != "Flat"
+        index = faiss.index_factory(384, factory, faiss.METRIC_INNER_PRODUCT)
+        if factory.startswith("IVF"):
+            assert faiss.extract_index_ivf(index).nlist <= n // 39
+        assert search_parameters(factory, n)  # a tuned efSearch/nprobe
