@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import threading
@@ -32,6 +33,7 @@ import faiss
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError, RagError
+from .factory import search_parameters
 from .language import content_terms
 from .types import Chunk, Document
 
@@ -120,6 +122,9 @@ class IndexStore:
         manifest = Manifest.from_json((gen / "manifest.json").read_text())
         check_compatible(manifest, index_dir, embedding_model, dim)
         index = faiss.read_index(str(gen / "vectors.faiss"))
+        params = search_parameters(manifest.faiss_factory, index.ntotal)
+        if params:  # e.g. IVF's nprobe, which a factory string cannot carry
+            faiss.ParameterSpace().set_index_parameters(index, params)
         return cls(gen, manifest, index)
 
     def __len__(self) -> int:
@@ -248,8 +253,11 @@ def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
     except RuntimeError as exc:
         raise RagError(f"Invalid FAISS factory string {factory!r}: {exc}") from exc
     if not index.is_trained:
-        if len(vectors) == 0:
-            raise RagError(f"FAISS index {factory!r} needs training vectors; the corpus is empty.")
+        lists = re.match(r"IVF(\d+)", factory)
+        if len(vectors) == 0 or (lists and len(vectors) < 39 * int(lists.group(1))):
+            raise RagError(f"FAISS index {factory!r} needs at least {39 * int(lists.group(1)) if lists else 1} "
+                           f"training vectors and the corpus has {len(vectors)} chunks: use "
+                           f"RAG_FAISS_FACTORY=auto (or Flat, or fewer IVF lists).")
         index.train(vectors)
     if len(vectors):
         index.add(vectors)

@@ -20,6 +20,7 @@ from .chunking import chunk_document, default_splitter
 from .corpus import CorpusScan, load_document, scan_corpus
 from .embedding import Embedder
 from .errors import CorpusError, RagError
+from .factory import auto_factory
 from .index import (FORMAT_VERSION, EmbeddingCache, IndexStore, Manifest, check_compatible, read_manifest,
                     write_generation)
 from .settings import Settings
@@ -133,8 +134,10 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     if not documents:
         raise CorpusError(f"No readable article in {settings.corpus_dir}: "
                           + "; ".join(v.split(":", 1)[1] for v in report.skipped.values()))
+    factory = (auto_factory(len(chunks), embedder.dim) if settings.faiss_factory == "auto"
+               else settings.faiss_factory)
     nothing_new = (previous is not None and reusable and not report.added and not report.changed
-                   and not report.removed and previous.manifest.faiss_factory == settings.faiss_factory
+                   and not report.removed and previous.manifest.faiss_factory == factory
                    and previous.manifest.skipped == report.skipped)
     if nothing_new:
         report.seconds = time.perf_counter() - t0
@@ -151,7 +154,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         sentences.append((sp, sentence_vectors[pos:pos + len(sp)]))
         pos += len(sp)
     manifest = Manifest(
-        embedding_model=embedder.name, dim=embedder.dim, faiss_factory=settings.faiss_factory,
+        embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
         chunking=chunking, files={d.source: d.sha256 for d in documents}, skipped=report.skipped,
         documents=len(documents), chunks=len(chunks),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))

