@@ -113,6 +113,10 @@ class ExtractiveGenerator:
         ranked.sort(key=lambda t: t[0], reverse=True)
         if not any(confident for _, confident, _, _ in ranked):
             return []
+        if qtype == "time":  # a "when" question is answered by a sentence with a date
+            fitting = [t for t in ranked if fits_type(t[2].document.text[t[3].start:t[3].end], qtype)]
+            if any(confident for _, confident, _, _ in fitting):
+                ranked = fitting
         best_total = ranked[0][0]
         chosen: list[tuple[Passage, Sentence]] = []
         for total, confident, p, s in ranked:

@@ -164,7 +164,8 @@ class PassageFacts:
         if doc.date:
             years.add(int(doc.date[:4]))
         words = set(re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text)) | set(re.findall(r"[a-z0-9]+", text))
-        numbers = set(f.numbers) | {str(d) for d, _, _ in f.dates if d} | {str(y) for y in years}
+        # a date's day is not a number: "five years" must not match "5 février"
+        numbers = set(f.numbers) | {str(y) for y in years}
         return cls(text=text, dates=set(f.dates), years=years, times=set(f.times),
                    numbers=numbers, words=words)
 

@@ -168,3 +168,13 @@ def test_sentence_and_marker_parsing():
         "A first one [1].", "A second [2][3].", "Third"]
     assert strip_markers("It expires on 5 February 2026 [1, 2].") == "It expires on 5 February 2026."
     assert markers_of("x [1, 2] y [3]") == [1, 2, 3]
+
+
+def test_a_number_is_not_matched_by_the_day_of_a_date():
+    from rag.types import Chunk, Document, Passage
+    from rag.verification import PassageFacts
+
+    text = "Ce traité devait expirer le 5 février 2021."
+    p = Passage(Chunk("c", "d.txt", 0, len(text), text), Document("d.txt", "d.txt", text), 1.0)
+    missing = PassageFacts.of(p).missing(extract_facts("It was extended for five years on February 5, 2021."))
+    assert missing == ["number 5"]
