@@ -173,7 +173,10 @@ class PassageFacts:
         """The facts of a sentence this passage does not hold (empty: all held)."""
         out = []
         for d, m, y in facts.dates:
-            ok = any(m == m2 and (d is None or d == d2) and (y is None or y == y2 or y in self.years)
+            # a year must be the date's own; only a date written without one ("le 29
+            # janvier") takes its year from the passage or the article's date
+            ok = any(m == m2 and (d is None or d == d2)
+                     and (y is None or y == y2 or (y2 is None and y in self.years))
                      for d2, m2, y2 in self.dates)
             if not ok:
                 out.append(f"date {d or ''}/{m}/{y or ''}")

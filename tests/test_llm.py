@@ -59,11 +59,17 @@ def shown_sentences(answer):
 
 
 def test_new_start_answer_in_english_cites_the_right_passage(qwen: Pipeline):
+    """The reader gets an English answer citing the passage with "5 février 2026": the
+    model's own sentences when they are supported, else the extractive fallback (this small
+    model tends to state the 2021 expiry date as the extension date: that must not pass)."""
     answer = qwen.ask("When was New START extended?")
-    assert answer.generator.startswith("llamacpp:"), answer.answer
     assert not answer.abstained and answer.language == "en"
+    assert answer.generator.startswith("llamacpp:") or answer.generator == "extractive (fallback)"
     assert any("5 février 2026" in c.passage for c in answer.citations), answer.to_dict()
-    assert not re.search(r"[éèà]", strip_markers(answer.answer).split("«")[0]), "answer not in English"
+    assert all(c.verified for c in answer.citations)
+    framing = strip_markers(answer.answer).split("«")[0]
+    assert not re.search(r"[éèà]", framing), "answer not in English"
+    assert "5 February 2021" not in answer.answer and "February 5, 2021" not in answer.answer
     assert check(answer.answer, answer.citations) == []
 
 

@@ -178,3 +178,14 @@ def test_a_number_is_not_matched_by_the_day_of_a_date():
     p = Passage(Chunk("c", "d.txt", 0, len(text), text), Document("d.txt", "d.txt", text), 1.0)
     missing = PassageFacts.of(p).missing(extract_facts("It was extended for five years on February 5, 2021."))
     assert missing == ["number 5"]
+
+
+def test_a_dated_passage_does_not_lend_its_year_to_another_date():
+    from rag.types import Chunk, Document, Passage
+    from rag.verification import PassageFacts
+
+    text = "Le traité est prolongé jusqu’au 5 février 2026, signé le 29 janvier."
+    p = Passage(Chunk("c", "d.txt", 0, len(text), text), Document("d.txt", "d.txt", text, date="2021-01"), 1.0)
+    facts = PassageFacts.of(p)
+    assert facts.missing(extract_facts("It runs until February 5, 2021.")) == ["date 5/2/2021"]
+    assert facts.missing(extract_facts("It was signed on 29 January 2021.")) == []  # year from the article
