@@ -20,7 +20,7 @@ from .citations import Claim, assemble, check
 from .corpus import add_files, remove_file
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
-from .generation import ExtractiveGenerator, Generator, fits_type, load_generator, question_type
+from .generation import Generator, fits_type, load_generator, question_type
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .language import content_terms, detect_language, phrase
@@ -98,6 +98,9 @@ class Pipeline:
         self.store = store
         self.generator = generator
         self.verifier = Verifier(embedder, store, min_similarity=settings.min_support_score)
+        # what answers when a generative model's sentences are all unsupported
+        self.fallback = load_generator("extractive", settings.min_answer_score,
+                                       settings.min_answer_score_cross)
         self.retriever = Retriever(store, embedder, candidates=settings.candidates,
                                    bm25_weight=settings.bm25_weight,
                                    sentence_weight=settings.sentence_weight,
@@ -223,10 +226,7 @@ class Pipeline:
             log.info("the model's verified sentences do not say what was asked (%s)", qtype)
             claims = []  # e.g. no date for a "when" question: not an answer
         if not claims:  # nothing supported: the extractive answer, or an abstention
-            yield answer(ExtractiveGenerator(
-                min_score=self.settings.min_answer_score,
-                min_score_cross=self.settings.min_answer_score_cross).generate(query, passages, language),
-                dropped, "extractive (fallback)")
+            yield answer(self.fallback.generate(query, passages, language), dropped, "extractive (fallback)")
             return
         yield answer(claims, dropped)
 

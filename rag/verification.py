@@ -30,7 +30,7 @@ from .citations import MARKER, Claim
 from .embedding import Embedder
 from .index import IndexStore
 from .text import DAY_MONTH_RE, MONTH_DAY_RE, YEAR_RE, _MONTH_NUM, fold
-from .types import Passage
+from .types import Document, Passage
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -156,10 +156,15 @@ class PassageFacts:
 
     @classmethod
     def of(cls, passage: Passage) -> "PassageFacts":
-        doc = passage.document
+        return cls.of_text(passage.text, passage.document)
+
+    @classmethod
+    def of_text(cls, span: str, doc: Document) -> "PassageFacts":
+        """The facts of ``span`` (a passage or one sentence) of ``doc``, with the article's
+        title, outlet and date as context."""
         context = " ".join(x for x in (doc.title or "", doc.outlet or "") if x)
-        text = fold(f"{passage.text} {context}")
-        f = extract_facts(f"{passage.text} {context}")
+        text = fold(f"{span} {context}")
+        f = extract_facts(f"{span} {context}")
         years = set(f.years) | {y for _, _, y in f.dates if y}
         if doc.date:
             years.add(int(doc.date[:4]))
@@ -250,7 +255,8 @@ class Verifier:
         for number, p in enumerate(passages, 1):
             # names may stand anywhere in the passage (or its article's title); dates,
             # times and numbers must stand in the very sentence that is quoted
-            missing = PassageFacts.of(p).missing(names)
+            whole = PassageFacts.of(p)
+            missing = whole.missing(names)
             if missing:
                 reasons.append(f"[{number}] lacks {', '.join(missing)}")
                 continue
@@ -259,7 +265,7 @@ class Verifier:
             holding = [i for i in range(len(spans)) if _sentence_holds(p, spans[i], numeric)]
             if not holding:
                 reasons.append(f"[{number}] has no sentence with "
-                               f"{', '.join(PassageFacts.of(p).missing(numeric)) or 'these facts together'}")
+                               f"{', '.join(whole.missing(numeric)) or 'these facts together'}")
                 continue
             i = max(holding, key=lambda j: float(sims[j]))
             if float(sims[i]) < self.min_similarity:
@@ -276,10 +282,7 @@ class Verifier:
 
 
 def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:
-    one = Passage(chunk=p.chunk.__class__(p.chunk.chunk_id, p.chunk.doc_id, span[0], span[1],
-                                          p.document.text[span[0]:span[1]]),
-                  document=p.document, score=p.score)
-    return not PassageFacts.of(one).missing(facts)
+    return not PassageFacts.of_text(p.document.text[span[0]:span[1]], p.document).missing(facts)
 
 
 def strip_markers(sentence: str) -> str:
