@@ -171,7 +171,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
 
     Serve it with :func:`launch`, which also applies the page's styles and script."""
     pipeline = pipeline or Pipeline.from_settings()
-    generators = view.generator_choices(pipeline)
+    readers = view.reader_choices(pipeline)
     articles = pipeline.articles()
 
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
@@ -206,11 +206,10 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                             k = gr.Slider(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
                                           label="Passages to read", elem_id="top-k",
                                           info="How many retrieved passages the answer may draw on.")
-                            generator = gr.Dropdown(
-                                generators, value=getattr(pipeline.generator, "name", generators[0]),
-                                label="Answer generator",
-                                interactive=len(generators) > 1, elem_id="generator",
-                                info=None if len(generators) > 1 else "Only one is installed.")
+                            reader = gr.Dropdown(
+                                readers, value=pipeline.reader.name,
+                                label="Reader (what writes the answer)",
+                                interactive=len(readers) > 1, elem_id="reader")
                     with gr.Column(scale=9, min_width=360):
                         sources = gr.HTML(view.sources_panel([]), elem_id="sources", js_on_load=SOURCES_JS,
                                           html_template='<div class="panel-title">Sources</div>${value}')
@@ -243,11 +242,11 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         # ---- chat ---------------------------------------------------------------------
 
         def respond(message: str, messages: list[dict[str, Any]], chat: view.ChatState,
-                    start: str, end: str, chosen: list[str], top_k: float, gen: str):
+                    start: str, end: str, chosen: list[str], top_k: float, reader_name: str):
             skip = gr.skip()
             try:
                 filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.articles()])
-                updates = view.chat_turn(view.with_generator(pipeline, gen), message, chat,
+                updates = view.chat_turn(view.with_reader(pipeline, reader_name), message, chat,
                                          k=int(top_k), filters=filters)
                 first = next(updates)
             except InputError as exc:  # nothing asked: say why, keep the text to fix it
@@ -272,7 +271,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                 messages[-1] = _bot("⚠️ " + view.escape_markdown(view.friendly_error(exc)))
                 yield messages, skip, skip, skip, skip
 
-        chat_io = dict(fn=respond, inputs=[question, chatbot, state, date_from, date_to, article_filter, k, generator],
+        chat_io = dict(fn=respond, inputs=[question, chatbot, state, date_from, date_to, article_filter, k, reader],
                        outputs=[chatbot, question, state, sources, viewer], concurrency_id="pipeline",
                        concurrency_limit=1, api_visibility="undocumented")
         question.submit(**chat_io)

@@ -24,17 +24,16 @@ import logging
 import re
 import time
 import weakref
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .corpus import add_files
 from .errors import CorpusError, InputError, RagError
-from .generation import Generator, available_generators, load_generator
 from .highlight import article_html, citation_html
 from .ingest import IngestReport
 from .pipeline import Pipeline
+from .readers import available_readers
 from .text import format_date
 from .types import Answer, Document, Filters
 
@@ -252,34 +251,30 @@ def _valid_date(value: str) -> bool:
     return True
 
 
-def generator_choices(pipeline: Pipeline) -> list[str]:
-    """The generators the page offers: :func:`~rag.generation.available_generators` for
-    the settings, with the pipeline's own generator among them (its current one first
-    when it is the default)."""
-    names = available_generators(pipeline.settings.generator)
-    own = getattr(pipeline.generator, "name", None)
-    return names + [own] if own and own not in names else names
+def reader_choices(pipeline: Pipeline) -> list[str]:
+    """The readers the page offers: :func:`~rag.readers.available_readers` for the
+    settings, with the pipeline's own reader among them."""
+    names = available_readers(pipeline.settings.generator)
+    own = pipeline.reader.name
+    return names + [own] if own not in names else names
 
 
-def with_generator(pipeline: Pipeline, name: str | None) -> Pipeline:
-    """The pipeline answering with generator ``name``: ``pipeline`` itself when it
-    already does, else a shallow copy sharing its index and models (the shared
-    pipeline is never changed under other sessions). Generators are loaded once."""
-    if not name or name == getattr(pipeline.generator, "name", None):
+def with_reader(pipeline: Pipeline, name: str | None) -> Pipeline:
+    """The pipeline answering with reader ``name``: ``pipeline`` itself when it already
+    does, else one sharing its index and models (the shared pipeline is never changed
+    under other sessions). Each reader is built once per pipeline."""
+    if not name or name == pipeline.reader.name:
         return pipeline
-    offered = generator_choices(pipeline)
+    offered = reader_choices(pipeline)
     if name not in offered:
-        raise InputError(f"Unknown generator {name!r}; choose one of: {', '.join(offered)}.")
-    loaded = _generators.setdefault(pipeline, {})
-    if name not in loaded:
-        s = pipeline.settings
-        loaded[name] = load_generator(name, s.min_answer_score, s.min_answer_score_cross)
-    other = copy.copy(pipeline)
-    other.generator = loaded[name]
-    return other
+        raise InputError(f"Unknown reader {name!r}; choose one of: {', '.join(offered)}.")
+    variants = _variants.setdefault(pipeline, {})
+    if name not in variants:
+        variants[name] = pipeline.with_reader(name)
+    return variants[name]
 
 
-_generators: "weakref.WeakKeyDictionary[Pipeline, dict[str, Generator]]" = weakref.WeakKeyDictionary()
+_variants: "weakref.WeakKeyDictionary[Pipeline, dict[str, Pipeline]]" = weakref.WeakKeyDictionary()
 
 
 def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | None = None,
@@ -429,6 +424,6 @@ def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = 
 __all__ = [
     "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "UploadResult", "answer_markdown",
     "article_choices", "article_label", "article_viewer", "chat_turn", "corpus_rows", "corpus_summary", "escape_markdown",
-    "friendly_error", "generator_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
-    "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_generator",
+    "friendly_error", "reader_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
+    "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_reader",
 ]

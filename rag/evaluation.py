@@ -140,19 +140,21 @@ def compare(pipeline: Any, questions: list[dict[str, Any]], variants: Iterable[s
     "rerank" is the sentence-level rerank with the lexical bonus; "hybrid" fuses BM25 for
     every question, "default" only for questions in the articles' language.
     """
-    from .pipeline import Pipeline
     from .retrieval import Retriever
 
-    s = pipeline.settings
-    base = {"candidates": s.candidates, "bm25_weight": s.bm25_weight,
-            "sentence_weight": s.sentence_weight, "lexical_weight": s.lexical_weight}
     results: dict[str, dict[str, Any]] = {}
     for name in variants:
         if name not in RETRIEVAL_VARIANTS:
             raise RagError(f"Unknown retriever variant {name!r}; choose from "
                            f"{', '.join(RETRIEVAL_VARIANTS)}.")
-        variant = Pipeline(s, pipeline.embedder, pipeline.store, pipeline.generator)
-        variant.retriever = Retriever(pipeline.store, pipeline.embedder,
-                                      **(base | RETRIEVAL_VARIANTS[name]))
-        results[name] = evaluate(variant, questions, recall_depth).metrics()
+        retriever = Retriever.from_settings(pipeline.settings, pipeline.store, pipeline.embedder,
+                                            **RETRIEVAL_VARIANTS[name])
+        results[name] = evaluate(pipeline.with_retriever(retriever), questions, recall_depth).metrics()
     return results
+
+
+def compare_readers(pipeline: Any, questions: list[dict[str, Any]], specs: Iterable[str],
+                    recall_depth: int = 5) -> dict[str, dict[str, Any]]:
+    """Overall metrics of each reader (``learned``, ``extractive``, ``llamacpp:…``) on the
+    same questions, same index and retriever."""
+    return {spec: evaluate(pipeline.with_reader(spec), questions, recall_depth).metrics() for spec in specs}

@@ -20,17 +20,21 @@ _STOPWORDS = {
               "avant selon dit quelles t y combien".split()),
 }
 
+LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+
 PHRASES = {
     "en": {
         "abstain": "The articles do not say. None of the passages in the corpus answers this question.",
         "according": "According to {source}{date} {marker}: {quote}",
         "also": "Also, according to {source}{date} {marker}: {quote}",
+        "translated": "{translation} {marker} (translated from {source}{date}: {quote})",
         "an_article": "an article",
     },
     "fr": {
         "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
         "according": "Selon {source}{date} {marker} : {quote}",
         "also": "Par ailleurs, selon {source}{date} {marker} : {quote}",
+        "translated": "{translation} {marker} (traduit de {source}{date} : {quote})",
         "an_article": "un article",
     },
 }
@@ -69,6 +73,26 @@ def content_terms(text: str) -> set[str]:
     words = re.findall(r"[a-z0-9]+", fold(text).replace("'", " "))
     stop = _STOPWORDS["en"] | _STOPWORDS["fr"] | _FILLER
     return {w[:5] for w in words if len(w) >= 4 and w not in stop}
+
+
+# Words that open a sentence whose subject is named in an earlier one ("Il a ajouté que…").
+PRONOUN_OPENERS = set("il elle ils elles on ce cet cette ces celui celle son sa ses leur leurs "
+                      "he she they it this these those his her their its".split())
+
+
+def opens_with_pronoun(text: str) -> bool:
+    """Does the sentence lean on an earlier one for its subject?
+
+    >>> opens_with_pronoun("Il abandonne ses principes."), opens_with_pronoun("Le Kremlin dément.")
+    (True, False)
+    """
+    first = re.match(r"\W*([^\W\d_]+)", fold(text))
+    return bool(first) and first.group(1) in PRONOUN_OPENERS
+
+
+def stop_words() -> set[str]:
+    """Every supported language's stop words (folded)."""
+    return set().union(*_STOPWORDS.values())
 
 
 def phrase(language: str, key: str) -> str:

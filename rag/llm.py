@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from .errors import RagError
+from .language import LANGUAGE_NAMES
 from .types import Passage
 
 ABSTAIN_TOKEN = "NOT_IN_ARTICLES"
-LANGUAGE_NAMES = {"en": "English", "fr": "French"}
 
 SYSTEM_PROMPT = """You answer questions about news articles. You are given numbered passages \
 from the articles, between <passage> tags. Rules:

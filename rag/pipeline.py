@@ -8,7 +8,6 @@ According to … [1]: «… prorogation du traité New Start pour cinq ans, soit
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import unicodedata
@@ -20,17 +19,15 @@ from .citations import Claim, assemble, check
 from .corpus import add_files, remove_file
 from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
-from .generation import Generator, fits_type, load_generator, question_type
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .language import content_terms, detect_language, phrase
-from .llm import is_abstention
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
-from .types import Answer, Document, Filters, Passage
-from .verification import Verifier, markers_of, split_sentences, strip_markers
-
-log = logging.getLogger(__name__)
+from .types import Answer, Document, Filters, Passage, Sentence
+from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
+from .readers.base import Condenser, is_foreign_quote, passage_language
+from .translation import Translator
 
 # Words per step when an answer is streamed.
 STREAM_WORDS = 3
@@ -55,8 +52,8 @@ def condense(question: str, history: Sequence[str] | None) -> str:
 
     >>> condense("And when does it expire?", ["When was New START extended?"])
     'And when does it expire? (New START)'
-    >>> condense("Who is Jen Psaki?", ["When was New START extended?"])
-    'Who is Jen Psaki?'
+    >>> condense("Who was the White House press secretary Jen Psaki speaking for?", ["When was New START extended?"])
+    'Who was the White House press secretary Jen Psaki speaking for?'
     """
     if not history:
         return question
@@ -85,26 +82,30 @@ def entities(text: str) -> list[str]:
 
 
 class Pipeline:
-    """Retriever + generator over one index, models loaded once.
+    """Retriever + reader over one index, models loaded once.
 
     Build with :meth:`from_settings` (ingests first when there is no index yet) or
-    :meth:`from_index`.
+    :meth:`from_index`; parts may be passed in (``reader=``, ``retriever=``), and
+    :meth:`with_reader` / :meth:`with_retriever` give a pipeline sharing the loaded
+    models with one part swapped.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
-                 generator: Generator) -> None:
+                 reader: Reader | None = None, retriever: Retriever | None = None,
+                 translator: Translator | None | str = "settings") -> None:
         self.settings = settings
         self.embedder = embedder
         self.store = store
-        self.generator = generator
-        self.verifier = Verifier(embedder, store, min_similarity=settings.min_support_score)
-        # what answers when a generative model's sentences are all unsupported
-        self.fallback = load_generator("extractive", settings.min_answer_score,
-                                       settings.min_answer_score_cross)
-        self.retriever = Retriever(store, embedder, candidates=settings.candidates,
-                                   bm25_weight=settings.bm25_weight,
-                                   sentence_weight=settings.sentence_weight,
-                                   lexical_weight=settings.lexical_weight)
+        self.retriever = retriever or Retriever.from_settings(settings, store, embedder)
+        self.reader = reader or load_reader(settings.generator, self.parts)
+        if translator == "settings":  # the one RAG_TRANSLATOR names, if any
+            translator = Translator.from_spec(settings.translator) if settings.translator else None
+        self.translator: Translator | None = translator  # type: ignore[assignment]
+
+    @property
+    def parts(self) -> Parts:
+        """What a reader is built from (see :mod:`rag.readers.registry`)."""
+        return Parts(self.settings, self.embedder, self.store)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,
@@ -119,13 +120,26 @@ class Pipeline:
                                         "Build it with: rag ingest")
             ingest(settings, embedder, progress=progress)
         store = IndexStore.load(settings.index_dir, embedder.name, embedder.dim)
-        return cls(settings, embedder, store, load_generator(settings.generator, settings.min_answer_score,
-                                                                settings.min_answer_score_cross))
+        return cls(settings, embedder, store)
 
     @classmethod
     def from_index(cls, index_dir: str | Path, **overrides: Any) -> "Pipeline":
         """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
+
+    def with_reader(self, reader: Reader | str) -> "Pipeline":
+        """The same index and models, answering with another reader (an instance or a spec)."""
+        if isinstance(reader, str):
+            reader = load_reader(reader, self.parts)
+        return Pipeline(self.settings, self.embedder, self.store, reader, self.retriever, self.translator)
+
+    def with_retriever(self, retriever: Retriever) -> "Pipeline":
+        """The same index, models and reader, retrieving with another retriever."""
+        return Pipeline(self.settings, self.embedder, self.store, self.reader, retriever, self.translator)
+
+    def with_translator(self, translator: Translator | None) -> "Pipeline":
+        """The same parts, translating foreign quotes with ``translator`` (None: never)."""
+        return Pipeline(self.settings, self.embedder, self.store, self.reader, self.retriever, translator)
 
     def ingest(self, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
         """Re-ingest the corpus and switch to the new index."""
@@ -134,11 +148,22 @@ class Pipeline:
             self.store.close()
             self.store = IndexStore.load(self.settings.index_dir, self.embedder.name, self.embedder.dim)
             self.retriever.use_store(self.store)
-            self.verifier.store = self.store
+            if hasattr(self.reader, "use_store"):
+                self.reader.use_store(self.store)
         return report
 
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
         return NewsRetriever(retriever=self.retriever, k=k or self.settings.top_k)
+
+    def query(self, question: str, history: Sequence[str] | None = None) -> Query:
+        """What the reader is asked: the question, the standalone query retrieval uses
+        (condensed by the reader's model when it has one), and the question's language."""
+        question = self.validate(question)
+        if history and isinstance(self.reader, Condenser):
+            text = self.reader.condense(question, list(history))
+        else:
+            text = condense(question, history)
+        return Query(question=question, text=text, language=detect_language(question))
 
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
@@ -160,87 +185,68 @@ class Pipeline:
                filters: Filters | None = None) -> Iterator[Answer]:
         """Partial answers as the text grows, then the final :class:`Answer` (the last item).
 
-        A partial answer carries the citations its text already refers to. A generative
-        model's sentences are shown one by one, each only once the verifier has found the
-        passage that supports it. The extractive answer is composed at once (in
-        milliseconds) and handed out a few words at a time, so that readers, and the page,
-        see one behaviour whatever the generator.
+        Retrieve → off-topic gate → reader → assemble (→ translate). A partial answer
+        carries the citations its text already refers to. A streaming reader's claims (a
+        language model's verified sentences) are shown as they come; a fast reader's answer
+        is composed at once (in milliseconds) and handed out a few words at a time, so
+        that readers, and the page, see one behaviour whatever the reader. With a
+        translator, a quote in another language than the question's is shown at once, then
+        replaced by its checked translation (the quote kept as its source) when the facts
+        of both match.
         """
         t0 = time.perf_counter()
-        question = self.validate(question)
-        language = detect_language(question)
-        generative = getattr(self.generator, "generative", False)
-        if generative and history:
-            query = self.generator.condense(question, list(history))
-        else:
-            query = condense(question, history)
-        passages = self.retriever.retrieve(query, k=k or self.settings.top_k, filters=filters)
+        query = self.query(question, history)
+        passages = self.retriever.retrieve(query.text, k=k or self.settings.top_k, filters=filters)
         t1 = time.perf_counter()
+        trace = Trace(answered_by=self.reader.name)
 
-        def answer(claims: list[Claim], dropped: int = 0, by: str = self.generator.name) -> Answer:
+        timings: dict[str, float] = {}
+
+        def answer(claims: list[Claim]) -> Answer:
             text, citations = assemble(claims)
             problems = check(text, citations)
             if problems:  # never show a citation that does not hold; should not happen
                 raise RuntimeError("invalid citations: " + "; ".join(problems))
             t2 = time.perf_counter()
-            return Answer(question=question, answer=text if claims else phrase(language, "abstain"),
-                          abstained=not claims, language=language, citations=citations,
-                          timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
-                                      "total": (t2 - t0) * 1000},
-                          dropped_sentences=dropped, generator=by if claims else self.generator.name)
-
-        if self.off_topic(question, language, passages):
-            yield answer([])
-            return
-        if not generative:
-            final = answer(self.generator.generate(query, passages, language))
-            if not final.abstained:
-                words = re.findall(r"\S+\s*", final.answer)
-                for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
-                    text = "".join(words[:end])
-                    yield replace(final, answer=text,
-                                  citations=[c for c in final.citations if f"[{c.n}]" in text])
-            yield final
-            return
+            timings.setdefault("generate", (t2 - t1) * 1000)
+            return Answer(question=query.question, answer=text if claims else phrase(query.language, "abstain"),
+                          abstained=not claims, language=query.language, citations=citations,
+                          timings_ms={"retrieve": (t1 - t0) * 1000, **timings, "total": (t2 - t0) * 1000},
+                          dropped_sentences=trace.dropped,
+                          generator=trace.answered_by if claims else self.reader.name)
 
         claims: list[Claim] = []
-        dropped = done = 0
-        draft = ""
-        try:
-            for token in self.generator.stream(question, passages, language):
-                draft += token
-                complete = split_sentences(draft)[:-1]  # the last one may still grow
-                for sentence in complete[done:]:
-                    dropped += self._verify_into(sentence, passages, claims)
-                    yield answer(claims, dropped)
-                done = len(complete)
-            if not is_abstention(draft):
-                for sentence in split_sentences(draft)[done:]:
-                    dropped += self._verify_into(sentence, passages, claims)
-        except Exception as exc:  # a model server down, a broken model file...
-            log.warning("the %s generator failed (%s); answering extractively", self.generator.name, exc)
-            claims = []
-        qtype = question_type(question)
-        if claims and qtype != "other" and not any(
-                fits_type(c.template, qtype) for c in claims):
-            log.info("the model's verified sentences do not say what was asked (%s)", qtype)
-            claims = []  # e.g. no date for a "when" question: not an answer
-        if not claims:  # nothing supported: the extractive answer, or an abstention
-            yield answer(self.fallback.generate(query, passages, language), dropped, "extractive (fallback)")
-            return
-        yield answer(claims, dropped)
+        if not self.off_topic(query, passages):
+            for claim in self.reader.answer(query, passages, trace):
+                claims.append(claim)
+                if self.reader.streams:
+                    yield answer(claims)
+        final = answer(claims)
+        if not self.reader.streams and not final.abstained:
+            words = re.findall(r"\S+\s*", final.answer)
+            for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
+                text = "".join(words[:end])
+                yield replace(final, answer=text, citations=[c for c in final.citations if f"[{c.n}]" in text])
+        if self.translator is not None and not self.reader.streams:
+            foreign = [i for i, c in enumerate(claims) if is_foreign_quote(c, query.language)]
+            if foreign:
+                yield final  # the quote at once; its translation follows
+                t3 = time.perf_counter()
+                for i in foreign:
+                    claims[i] = self._translated(claims[i], query.language, first=i == 0)
+                timings["translate"] = (time.perf_counter() - t3) * 1000
+                final = answer(claims)
+        yield final
 
-    def _verify_into(self, sentence: str, passages: list[Passage], claims: list[Claim]) -> int:
-        """Append the sentence's claim when a passage supports it; 1 if it was dropped."""
-        if is_abstention(sentence) or not re.search(r"\w", strip_markers(sentence)):
-            return 0
-        hints = markers_of(sentence)
-        verdict = self.verifier.verify(sentence, passages, hint=hints[0] if hints else None)
-        if verdict.claim is None:
-            log.info("dropped unsupported sentence %r: %s", sentence, verdict.reason)
-            return 1
-        claims.append(verdict.claim)
-        return 0
+    def _translated(self, claim: Claim, language: str, first: bool) -> Claim:
+        """The claim with its quote's checked translation leading, or unchanged."""
+        assert self.translator is not None
+        p = claim.passage
+        quote = p.document.text[claim.quote_start:claim.quote_end]
+        translation = self.translator.checked(quote, passage_language(p, language), language)
+        if translation is None:
+            return claim
+        return claim_for(p, Sentence(claim.quote_start, claim.quote_end, 0.0), language, first, translation)
 
     # ---- the corpus ---------------------------------------------------------------
 
@@ -266,14 +272,21 @@ class Pipeline:
         remove_file(self.settings.corpus_dir, source)
         return self.ingest(progress=progress)
 
-    def off_topic(self, question: str, language: str, passages: list[Passage]) -> bool:
-        """True when the corpus cannot hold the answer: no passage, or most of the
-        question's words never occur in it (only checked when the question is in the
-        corpus's language; across languages words do not match)."""
+    def off_topic(self, query: Query, passages: list[Passage]) -> bool:
+        """True when the corpus cannot hold the answer, whatever the reader: no passage;
+        the question shares no word (a name, a number, a cognate) with the passages and
+        none of their sentences is very close (embeddings find *some* nearest sentence for
+        anything, even "hello" or gibberish); or most of the question's words never occur
+        in the corpus (only checked when the question is in the corpus's language; across
+        languages words do not match)."""
         if not passages:
             return True
-        terms = content_terms(question)
-        if not terms or detect_language(passages[0].text, default=language) != language:
+        anchors = content_terms(query.text)  # the standalone query: a follow-up's names count
+        best = max((s.score for p in passages for s in p.sentences), default=0.0)
+        if best < self.settings.min_score_unanchored and not any(anchors & content_terms(p.text) for p in passages):
+            return True
+        terms = content_terms(query.question)
+        if not terms or detect_language(passages[0].text, default=query.language) != query.language:
             return False
         unknown = terms - self.store.known_terms(terms)
         return len(unknown) / len(terms) >= self.settings.max_unknown_terms

@@ -10,7 +10,7 @@ can match (see the README for the measurements behind each choice).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -23,6 +23,9 @@ from .index import IndexStore
 from .text import fold
 from .language import content_terms, detect_language
 from .types import Chunk, Filters, Passage, Sentence
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 RRF_K = 60
 
@@ -45,6 +48,14 @@ class Retriever:
         self.bm25_same_language_only = bm25_same_language_only
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", store: IndexStore, embedder: Embedder,
+                      **overrides: Any) -> "Retriever":
+        """The retriever the settings describe (``overrides`` for variants, e.g. ``dense=False``)."""
+        return cls(store, embedder, **({"candidates": settings.candidates, "bm25_weight": settings.bm25_weight,
+                                        "sentence_weight": settings.sentence_weight,
+                                        "lexical_weight": settings.lexical_weight} | overrides))
 
     def use_store(self, store: IndexStore) -> None:
         """Switch to a new index generation (after an ingest)."""

@@ -12,6 +12,46 @@ from typing import Any, Mapping
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Every threshold of the readers (``RAG_READER_<FIELD>``), each with one home.
+
+    The extractive reader's numbers were hand-tuned on the team's question set; the
+    learned reader's were chosen on dev sets (see README, "Readers"), its weights
+    fitted on public data.
+    """
+
+    # --- extractive (hand-tuned) reader
+    # Abstain when the best sentence's cosine is under this (question and article in one
+    # language / in two languages, where cosines run lower).
+    min_score: float = 0.81
+    min_score_cross: float = 0.78
+    # Score bonuses: the sentence has what the question asks for; share of its words; headings.
+    type_bonus: float = 0.02
+    lexical_weight: float = 0.06
+    heading_penalty: float = 0.05
+    # A second sentence (from another article) within this much of the best one.
+    second_margin: float = 0.012
+    max_claims: int = 2
+    # --- learned reader
+    # Answer only when the fitted probability that the passages answer reaches this; unset:
+    # the threshold chosen with the weights on the dev sets (learned.json, "min_answerable").
+    learned_min_answerable: float | None = None
+    # A second sentence from another article when its probability is this share of the best's.
+    second_ratio: float = 0.9
+    # "when"/"who"/"how many": quote only sentences with a date/name/number when the best of
+    # them is at least this share as probable as the best overall (above 1: no gate).
+    type_gate: float = 0.6
+    # Quote the best sentence's neighbour too (one contiguous excerpt) when its probability is
+    # at least this share of the best's (above 1: never).
+    excerpt_ratio: float = 0.6
+    # Another weights file (JSON written by benchmarks/reader/fit.py); empty: the shipped one.
+    learned_weights: str = ""
+    # --- generative readers
+    # A generated sentence is shown only if its best supporting sentence is this close.
+    min_support_score: float = 0.80
+
+
 def _default_dir(name: str) -> Path:
     """``./name`` when it exists (running from a checkout), else the project's own folder."""
     here = Path.cwd() / name
@@ -55,19 +95,22 @@ class Settings:
     sentence_weight: float = 0.5
     # Bonus for the share of the question's words that one sentence of a passage holds.
     lexical_weight: float = 0.04
-    # "extractive" (offline default), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
-    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY).
-    generator: str = "extractive"
-    # A generated sentence is shown only if its best supporting sentence is this close.
-    min_support_score: float = 0.80
+    # The reader that writes answers (RAG_GENERATOR, or --reader): "learned" (offline
+    # default), "extractive" (hand-tuned), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
+    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.readers.registry.
+    generator: str = "learned"
+    # Translates quotes in another language than the question's (a chat model spec like
+    # the generative readers', e.g. "llamacpp:PATH.gguf"); empty: quotes stay as written.
+    translator: str = ""
+    # The readers' thresholds (RAG_READER_<FIELD>).
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
     max_question_chars: int = 2000
-    # Abstain when the best answer sentence is less similar to the question than this
-    # (question and article in one language / in two languages, where cosines run lower).
-    min_answer_score: float = 0.81
-    min_answer_score_cross: float = 0.78
     # Abstain when at least this share of the question's words occur nowhere in the
     # corpus (checked when question and corpus share a language).
     max_unknown_terms: float = 0.4
+    # Abstain when the question shares no word with the retrieved passages, unless one of
+    # their sentences is this close (embeddings find *some* nearest sentence for anything).
+    min_score_unanchored: float = 0.90
 
     def __post_init__(self) -> None:
         from .errors import RagError
@@ -94,11 +137,13 @@ class Settings:
         Overrides whose value is ``None`` are ignored, so CLI flags left unset fall through.
         """
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"reader": _from_env(ReaderConfig, env, "RAG_READER_")}
         for f in fields(cls):
+            if f.name == "reader":
+                continue
             raw = env.get(f"RAG_{f.name.upper()}")
             if raw is not None and raw != "":
-                values[f.name] = _parse(f, raw)
+                values[f.name] = _parse(f, raw, f"RAG_{f.name.upper()}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
@@ -109,7 +154,16 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _parse(f: dataclasses.Field, raw: str) -> Any:
+def _from_env(cls: type, env: Mapping[str, str], prefix: str) -> Any:
+    values = {}
+    for f in fields(cls):
+        raw = env.get(f"{prefix}{f.name.upper()}")
+        if raw is not None and raw != "":
+            values[f.name] = _parse(f, raw, f"{prefix}{f.name.upper()}")
+    return cls(**values)
+
+
+def _parse(f: dataclasses.Field, raw: str, variable: str) -> Any:
     kind = str(f.type)
     try:
         if kind.startswith("bool"):
@@ -121,5 +175,5 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
     except ValueError as exc:
         from .errors import RagError
 
-        raise RagError(f"RAG_{f.name.upper()}={raw!r} is not a valid {kind.split()[0]}") from exc
+        raise RagError(f"{variable}={raw!r} is not a valid {kind.split()[0]}") from exc
     return raw

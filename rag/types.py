@@ -86,6 +86,9 @@ class Citation:
     score: float
     # the answer sentence citing this was checked against the passage (unverified ones are dropped)
     verified: bool = True
+    # the quote in the question's language (machine translation whose dates, numbers and
+    # names match the quote's both ways); None when not translated
+    translation: str | None = None
 
 
 @dataclass

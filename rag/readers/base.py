@@ -1,0 +1,115 @@
+"""The reader interface: retrieved passages in, cited claims out.
+
+A reader turns the passages the retriever found into the claims of the answer: each
+claim is a sentence of the answer and the exact span of a passage that supports it
+(:class:`rag.citations.Claim`). Yielding nothing means "the passages do not answer".
+Every reader gets the same inputs — a :class:`Query` (the raw question, the standalone
+query condensed from a follow-up, the question's language) and the passages — so
+readers can be swapped, compared (``rag eval --readers``) and added without touching
+the pipeline: one class, plus one line in :mod:`rag.readers.registry`.
+
+>>> q = Query(question="And until when?", text="And until when? (New START)", language="en")
+>>> q.text
+'And until when? (New START)'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence, runtime_checkable
+
+from ..citations import MARKER, Claim, defuse
+from ..language import detect_language, phrase
+from ..text import format_date
+from ..types import Passage, Sentence
+from .features import SENTENCE_END
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a reader is asked: ``question`` as typed, ``text`` the standalone query
+    (the question itself, or a follow-up completed from the conversation), and the
+    ``language`` the answer must be written in."""
+
+    question: str
+    text: str
+    language: str
+
+
+@dataclass
+class Trace:
+    """What a reader reports beside its claims, for one answer: who wrote them (a
+    generative reader's fallback, say) and how many sentences were dropped unsupported.
+    A new one per answer, so one reader serves many users at once."""
+
+    answered_by: str = ""
+    dropped: int = 0
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Writes the cited claims of an answer from retrieved passages.
+
+    ``streams`` tells the pipeline that claims arrive one by one over seconds (a
+    language model), rather than all at once in milliseconds.
+    """
+
+    name: str
+    streams: bool
+
+    def answer(self, query: Query, passages: list[Passage], trace: Trace | None = None) -> Iterator[Claim]:
+        ...
+
+
+@runtime_checkable
+class Condenser(Protocol):
+    """A reader that can also rewrite a follow-up into a standalone question (a model)."""
+
+    def condense(self, question: str, history: Sequence[str]) -> str:
+        ...
+
+
+def passage_language(p: Passage, default: str) -> str:
+    return detect_language(p.chunk.text, default=default)
+
+
+def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:
+    """Quote sentence ``s`` of passage ``p`` verbatim. In the article's language the
+    quote is the claim; in another language it is framed in the question's language:
+    ``According to RT France (January 2021) [1]: «…»``, or, given a checked
+    ``translation``, the translation leads and the quote follows as its source:
+    ``… [1] (translated from RT France (January 2021): «…»)``."""
+    doc = p.document
+    quote = defuse(doc.text[s.start:s.end])
+    if passage_language(p, language) == language:
+        template = f"{quote} {MARKER}" if SENTENCE_END.search(quote) else f"{quote}. {MARKER}"
+        translation = None
+    else:
+        source = doc.outlet or phrase(language, "an_article")
+        date = format_date(doc.date, language)
+        key = "translated" if translation else "according" if first else "also"
+        template = phrase(language, key).format(source=source, date=f" ({date})" if date else "", marker=MARKER,
+                                                quote=quoted(quote, language), translation=translation)
+    return Claim(template=template, passage=p, quote_start=s.start, quote_end=s.end, translation=translation)
+
+
+def is_foreign_quote(claim: Claim, language: str) -> bool:
+    """A claim that quotes (not restates) a passage in another language than ``language``."""
+    quote = defuse(claim.passage.document.text[claim.quote_start:claim.quote_end])
+    return quote in claim.template and passage_language(claim.passage, language) != language
+
+
+def quoted(quote: str, language: str) -> str:
+    """Wrap a quote in guillemets, unless it already opens with a quotation mark.
+
+    >>> quoted("Il pleut.", "fr"), quoted("«Non»", "en")
+    ('« Il pleut. »', '«Non»')
+    """
+    if quote[:1] in "«\"“":
+        return quote
+    return f"« {quote} »" if language == "fr" else f"«{quote}»"
+
+
+def ends_like_sentence(text: str) -> bool:
+    return bool(re.search(r"\w", text)) and bool(SENTENCE_END.search(text))

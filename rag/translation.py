@@ -1,0 +1,83 @@
+"""Quotes in the question's language: a model translates, a two-way fact check decides.
+
+When an English question is answered from a French article, the verbatim quote is the
+evidence, but it is not an answer the reader can read. With a translator configured
+(``RAG_TRANSLATOR=llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``), the quote is
+translated and the translation is shown — labelled as one — only when its facts and the
+quote's match **both ways**: every date, number and name of the quote is in the
+translation, and the translation has none the quote lacks. A small model that drops
+the very name that answers, or adds a year, is caught either way; then the framed
+quote alone is shown.
+
+>>> mismatches("Le traité a été prolongé le 29 janvier par Vladimir Poutine.",
+...            "The treaty was extended on 29 January by Vladimir Putin.")
+[]
+>>> sorted(mismatches("Le traité a été prolongé le 29 janvier par Vladimir Poutine.",
+...                   "The treaty was extended on 29 January 2022."))
+['the translation adds date 29/1/2022', 'the translation lacks name poutine', 'the translation lacks name vladimir']
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .language import LANGUAGE_NAMES
+from .types import Document
+from .verification import PassageFacts, extract_facts
+
+log = logging.getLogger(__name__)
+
+PROMPT = ("Translate this {source} sentence from a news article into {target}. Keep every name, "
+          "date and number. Reply with the translation only.\n\n{text}")
+
+_NO_DOC = Document(doc_id="", source="", text="")
+
+
+def mismatches(quote: str, translation: str) -> list[str]:
+    """What breaks the two-way fact check (empty: the facts match both ways)."""
+    out = [f"the translation adds {m}" for m in PassageFacts.of_text(quote, _NO_DOC).missing(
+        extract_facts(translation))]
+    out += [f"the translation lacks {m}" for m in PassageFacts.of_text(translation, _NO_DOC).missing(
+        extract_facts(quote))]
+    return out
+
+
+class Translator:
+    """Translates one quote with a LangChain chat model (deterministic settings)."""
+
+    def __init__(self, chat_model: Any, name: str) -> None:
+        self.chat_model = chat_model
+        self.name = name
+
+    @classmethod
+    def from_spec(cls, spec: str) -> "Translator":
+        from .llm import chat_model_from_spec
+
+        return cls(chat_model_from_spec(spec, max_tokens=200), spec)
+
+    def translate(self, text: str, source: str, target: str) -> str | None:
+        """The translation of ``text``, or None when the model fails or returns nothing."""
+        from langchain_core.messages import HumanMessage
+
+        prompt = PROMPT.format(source=LANGUAGE_NAMES.get(source, source),
+                               target=LANGUAGE_NAMES.get(target, target), text=text)
+        try:
+            reply = self.chat_model.invoke([HumanMessage(prompt)]).content
+        except Exception as exc:  # a model server down, a broken model file...
+            log.warning("the %s translator failed (%s)", self.name, exc)
+            return None
+        out = (reply if isinstance(reply, str) else str(reply)).strip()
+        out = out.splitlines()[0].strip().strip('"«»“”').strip() if out else ""
+        return out or None
+
+    def checked(self, quote: str, source: str, target: str) -> str | None:
+        """The translation when its facts match the quote's both ways, else None."""
+        translation = self.translate(quote, source, target)
+        if translation is None:
+            return None
+        problems = mismatches(quote, translation)
+        if problems:
+            log.info("translation %r not shown: %s", translation, "; ".join(problems))
+            return None
+        return translation

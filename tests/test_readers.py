@@ -1,0 +1,186 @@
+"""Readers on hand-built passages: no model, no index — these run in well under a second.
+
+The sentences' cosines are given by hand (as if retrieval had scored them), so each test
+states exactly what the reader sees. The real-model behaviour is in test_answers.py and
+test_eval.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.citations import assemble, check
+from rag.errors import RagError
+from rag.readers import Query, READERS, available_readers, load_reader, register_reader
+from rag.readers.base import claim_for, quoted
+from rag.readers.extractive import ExtractiveReader
+from rag.readers.features import FEATURES, featurize, fits_type, question_type
+from rag.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights
+from rag.settings import ReaderConfig
+from rag.types import Chunk, Document, Passage, Sentence
+from rag.text import sentence_spans
+
+ARTICLE = ("Le traité New START prolongé\n\n"
+           "Les présidents russe et américain se sont entretenus au téléphone. "
+           "Ils ont évoqué le traité New START sur les armes stratégiques. "
+           "Un projet de loi prévoyant la prorogation du traité a été signé par Vladimir Poutine le 29 janvier. "
+           "Le porte-parole du Kremlin, Dmitri Peskov, a salué un signal positif.")
+# cosines of the title and the four sentences with a question on the extension: the Peskov
+# sentence is the most similar, the one that holds the date a little less
+COS = [0.70, 0.80, 0.84, 0.85, 0.86]
+COS_EN = [0.68, 0.78, 0.81, 0.82, 0.83]
+
+
+def passage(text: str, cosines: list[float], score: float = 0.85, rank: int = 0,
+            doc_id: str = "a.txt", date: str | None = "2021-01", outlet: str | None = None) -> Passage:
+    doc = Document(doc_id=doc_id, source=doc_id, text=text, title=text.split("\n")[0], date=date, outlet=outlet)
+    spans = list(sentence_spans(text))
+    assert len(spans) == len(cosines), [text[a:b] for a, b in spans]
+    sentences = tuple(Sentence(a, b, c) for (a, b), c in zip(spans, cosines))
+    chunk = Chunk(chunk_id=f"{doc_id}#0", doc_id=doc_id, start=0, end=len(text), text=text)
+    return Passage(chunk=chunk, document=doc, score=score, rank=rank, sentences=sentences)
+
+
+def ask(reader, question: str, passages: list[Passage], language: str | None = None):
+    from rag.language import detect_language
+
+    query = Query(question=question, text=question, language=language or detect_language(question))
+    claims = list(reader.answer(query, passages))
+    text, citations = assemble(claims)
+    assert check(text, citations) == [] if claims else True
+    return text, citations
+
+
+# ---- features ---------------------------------------------------------------------
+
+
+def test_question_types_cover_telegraphic_questions():
+    assert question_type("Date du sommet ?") == "time"
+    assert question_type("En quelle année la ville fut-elle fondée ?") == "time"
+    assert question_type("Combien d'habitants ?") == "count"
+    assert question_type("Who signed the law?") == "person"
+    assert question_type("budget 2021") == "other"
+    assert fits_type("signé le 29 janvier", "time") and not fits_type("signé hier soir tard", "count")
+
+
+def test_features_state_what_the_reader_sees():
+    p = passage(ARTICLE, COS)
+    cands, x = featurize("Quand le traité New START a-t-il été prolongé ?", "fr", [p])
+    assert x.shape == (5, len(FEATURES)) and len(cands) == 5
+    col = {n: i for i, n in enumerate(FEATURES)}
+    signed = next(i for i, c in enumerate(cands) if "29 janvier" in c.text)
+    peskov = next(i for i, c in enumerate(cands) if "Peskov" in c.text)
+    assert x[signed, col["fit_time"]] == 1 and x[peskov, col["type_miss"]] == 1
+    assert x[peskov, col["cos_gap"]] == 0 and x[signed, col["cos_gap"]] < 0
+    assert x[signed, col["cos_prev"]] == pytest.approx(0.84)
+    assert x[0, col["heading"]] == 1 and x[signed, col["heading"]] == 0
+    assert x[signed, col["lex_cross"]] == 0  # same language: no cross-language features
+    _, x_en = featurize("When was New START extended?", "en", [p])
+    assert x_en[signed, col["cos_cross"]] == pytest.approx(0.85)
+
+
+# ---- the learned reader -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def learned() -> LearnedReader:
+    return LearnedReader.from_config()
+
+
+def test_the_detail_beats_the_topical_sentence(learned):
+    """The Peskov sentence is the most similar, but the question asks for a date."""
+    p = passage(ARTICLE, COS)
+    text, (c,) = ask(learned, "Quand le traité New START a-t-il été prolongé ?", [p])
+    assert "29 janvier" in c.quote and c.quote in text
+
+
+def test_an_english_question_gets_an_english_frame_and_the_verbatim_quote(learned):
+    p = passage(ARTICLE, COS_EN, outlet="RT France")
+    text, (c,) = ask(learned, "When was the New START extension signed?", [p])
+    assert text.startswith("According to RT France (January 2021) [1]: «") and "29 janvier" in c.quote
+
+
+def test_abstains_below_its_threshold_and_answers_above(learned):
+    p = passage(ARTICLE, COS)
+    never = LearnedReader(learned.weights, ReaderConfig(learned_min_answerable=1.01))
+    always = LearnedReader(learned.weights, ReaderConfig(learned_min_answerable=0.0))
+    assert ask(never, "Quand le traité a-t-il été prolongé ?", [p]) == ("", [])
+    assert ask(always, "Quand le traité a-t-il été prolongé ?", [p])[1]
+
+
+def test_no_passage_no_answer(learned):
+    assert ask(learned, "Quand ?", []) == ("", [])
+
+
+def test_weights_ship_with_their_provenance_and_refuse_other_features(learned, tmp_path):
+    w = learned.weights
+    assert w.sentence.names == FEATURES and w.abstain.names == ABSTAIN_FEATURES
+    assert "PIAF" in w.provenance["data"] and w.provenance["fit_sets"]
+    path = tmp_path / "w.json"
+    w.save(path)
+    data = json.loads(path.read_text())
+    assert Weights.load(path).sentence.coef.tolist() == pytest.approx(w.sentence.coef.tolist())
+    data["sentence"]["features"] = data["sentence"]["features"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(RagError, match="refit"):
+        Weights.load(path)
+    path.write_text("{not json")
+    with pytest.raises(RagError, match="weights"):
+        Weights.load(path)
+
+
+def test_probabilities_are_probabilities(learned):
+    p = passage(ARTICLE, COS)
+    q = Query("Qui est le porte-parole du Kremlin ?", "Qui est le porte-parole du Kremlin ?", "fr")
+    scored = learned.score(q, [p])
+    assert np.all((scored.probabilities > 0) & (scored.probabilities < 1)) and 0 < scored.answerable < 1
+    best = scored.candidates[int(np.argmax(scored.probabilities))]
+    assert "Peskov" in best.text
+
+
+# ---- the extractive reader and the framing ----------------------------------------
+
+
+def test_extractive_reader_thresholds_come_from_the_config():
+    p = passage(ARTICLE, COS)
+    q = "Quand le traité New START a-t-il été prolongé ?"
+    assert "29 janvier" in ask(ExtractiveReader(), q, [p])[0]
+    assert ask(ExtractiveReader(ReaderConfig(min_score=0.95)), q, [p]) == ("", [])
+
+
+def test_claim_framing():
+    p = passage(ARTICLE, COS)
+    s = p.sentences[3]
+    assert claim_for(p, s, "fr", first=True).template.endswith("29 janvier. {marker}")
+    assert claim_for(p, s, "en", first=False).template.startswith("Also, according to an article (January 2021)")
+    assert quoted("« Non »", "fr") == "« Non »"
+
+
+# ---- the registry -----------------------------------------------------------------
+
+
+def test_unknown_reader_is_refused_with_the_choices():
+    with pytest.raises(RagError, match="Unknown reader 'nope'.*learned, extractive"):
+        load_reader("nope", None)  # type: ignore[arg-type]
+
+
+def test_a_reader_is_one_class_and_one_registry_line():
+    class Echo:
+        name = "echo"
+        streams = False
+
+        def answer(self, query, passages, trace=None):
+            if passages and passages[0].sentences:
+                yield claim_for(passages[0], passages[0].sentences[0], query.language, first=True)
+
+    register_reader("echo", lambda argument, parts: Echo())
+    try:
+        reader = load_reader("echo:anything", None)  # type: ignore[arg-type]
+        p = passage(ARTICLE, COS)
+        assert ask(reader, "Quoi ?", [p])[1][0].quote == "Le traité New START prolongé"
+    finally:
+        READERS.pop("echo")
+    assert available_readers("ollama:llama3") == ["learned", "extractive", "ollama:llama3"]

@@ -1,0 +1,80 @@
+"""Answers in the question's language: translated quotes, shown only when their facts
+match the quote's both ways. The translator here is LangChain's fake chat model, so each
+case states exactly what the "model" wrote; the real small model is in test_llm.py.
+Real embedder, real index, real reader."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from rag import Pipeline
+from rag.translation import Translator, mismatches
+
+QUESTION = "Who is the Kremlin spokesman?"
+
+
+def translator(*replies: str) -> Translator:
+    return Translator(GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies])), name="fake")
+
+
+class Failing(GenericFakeChatModel):
+    def _generate(self, *args, **kwargs):
+        raise ConnectionError("model server down")
+
+
+@pytest.fixture
+def quote(pipeline: Pipeline) -> str:
+    """The French sentence the reader quotes for the question (no translator)."""
+    answer = pipeline.with_translator(None).ask(QUESTION)
+    assert not answer.abstained and "Peskov" in answer.citations[0].quote, answer.to_dict()
+    return answer.citations[0].quote
+
+
+def faithful(quote: str) -> str:
+    """A "translation" with exactly the quote's names, numbers and dates (built from it)."""
+    return f"in other words: {quote}"
+
+
+def test_two_way_check_catches_a_dropped_name_and_an_added_date():
+    quote = "Le traité a été signé par Vladimir Poutine le 29 janvier."
+    assert mismatches(quote, "The treaty was signed by Vladimir Putin on 29 January.") == []
+    assert any("lacks name" in m for m in mismatches(quote, "The treaty was signed on 29 January."))
+    assert any("adds" in m for m in mismatches(quote, "Vladimir Putin signed the treaty on 29 January 2021."))
+    assert any("lacks date" in m for m in mismatches(quote, "Vladimir Putin signed the treaty."))
+
+
+def test_a_checked_translation_leads_and_the_quote_stays_its_evidence(pipeline, quote, answer_schema):
+    p = pipeline.with_translator(translator(faithful(quote)))
+    parts = list(p.stream(QUESTION))
+    first_full = next(a for a in parts if a.citations and a.citations[0].translation is None
+                      and a.answer.endswith("»"))
+    assert "According to" in first_full.answer  # the framed quote is shown at once...
+    final = parts[-1]
+    c = final.citations[0]
+    assert c.translation and c.translation in final.answer  # ...then its checked translation
+    assert final.answer.startswith(c.translation) and "translated from" in final.answer
+    assert c.quote == quote and quote in final.answer  # the verbatim quote, as its source
+    assert "translate" in final.timings_ms
+    jsonschema.validate(final.to_dict(), answer_schema)
+
+
+def test_a_translation_that_drops_the_name_is_not_shown(pipeline, quote):
+    p = pipeline.with_translator(translator("According to the Kremlin spokesman, this is what was said."))
+    answer = p.ask(QUESTION)
+    assert answer.citations[0].translation is None and "translated" not in answer.answer
+    assert answer.answer.startswith("According to")
+
+
+def test_a_failing_translator_leaves_the_framed_quote(pipeline, quote):
+    p = pipeline.with_translator(Translator(Failing(messages=iter([])), name="broken"))
+    answer = p.ask(QUESTION)
+    assert not answer.abstained and answer.citations[0].translation is None
+
+
+def test_same_language_answers_are_never_translated(pipeline):
+    p = pipeline.with_translator(Translator(Failing(messages=iter([])), name="must-not-be-called"))
+    answer = p.ask("Qui est le porte-parole du Kremlin ?")
+    assert not answer.abstained and "translate" not in answer.timings_ms
