@@ -129,3 +129,27 @@ def test_prompt_injection_in_an_article_changes_nothing(qwen: Pipeline, make_set
     assert "banan" not in answer.answer.lower()
     assert any("5 février 2026" in c.passage for c in answer.citations), answer.to_dict()
     built.close()
+
+
+def test_translated_answers_keep_the_quote_facts_both_ways(qwen: Pipeline, pipeline: Pipeline):
+    """English questions over the French articles, with the real small model as translator:
+    a translation is shown only when its dates, numbers and names match the quote's both
+    ways; the quote stays the citation's evidence either way."""
+    from rag.language import detect_language
+    from rag.translation import Translator, mismatches
+
+    translating = pipeline.with_translator(Translator(qwen.reader.model.chat_model, name="qwen"))
+    shown = 0
+    for question in ("Who is the Kremlin spokesman?", "When was New START extended?",
+                     "Where was the Russian-American summit held in June 2021?"):
+        answer = translating.ask(question)
+        assert not answer.abstained and check(answer.answer, answer.citations) == []
+        for c in answer.citations:
+            doc = pipeline.store.document(c.doc_id)
+            assert doc.text[c.quote_start:c.quote_end] == c.quote
+            if c.translation is not None:
+                shown += 1
+                assert mismatches(c.quote, c.translation) == [], (c.quote, c.translation)
+                assert answer.answer.startswith(c.translation) and detect_language(c.translation) == "en"
+                assert "translated from" in answer.answer
+    print(f"translations shown: {shown}")
