@@ -10,15 +10,17 @@ MONTHS_FR = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "
              "septembre", "octobre", "novembre", "décembre"]
 MONTHS_EN = ["January", "February", "March", "April", "May", "June", "July", "August",
              "September", "October", "November", "December"]
-_MONTH_NUM = {m.lower(): i + 1 for i, m in enumerate(MONTHS_FR)}
-_MONTH_NUM.update({m.lower(): i + 1 for i, m in enumerate(MONTHS_EN)})
-_MONTH_NUM.update({"fevrier": 2, "aout": 8, "decembre": 12})
-_MONTHS_RE = "|".join(sorted(_MONTH_NUM, key=len, reverse=True))
+MONTH_NUM = {m.lower(): i + 1 for i, m in enumerate(MONTHS_FR)}
+MONTH_NUM.update({m.lower(): i + 1 for i, m in enumerate(MONTHS_EN)})
+MONTH_NUM.update({"fevrier": 2, "aout": 8, "decembre": 12})
+_MONTHS_RE = "|".join(sorted(MONTH_NUM, key=len, reverse=True))
 
 # "26 janvier 2021", "5 February 2026", "le 26 janvier" (day + month, year optional)
 DAY_MONTH_RE = re.compile(rf"\b(\d{{1,2}})(?:er)?\s+({_MONTHS_RE})(?:\s+(\d{{4}}))?\b", re.I)
 # "February 5, 2026", "January 2021"
 MONTH_DAY_RE = re.compile(rf"\b({_MONTHS_RE})\s+(?:(\d{{1,2}}),?\s+)?(\d{{4}})\b", re.I)
+# "January 31", "February 5th" (an English date without its year)
+MONTH_DAY_SHORT_RE = re.compile(rf"\b({_MONTHS_RE})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!,?\s*\d{{4}})", re.I)
 ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?(?:T\d{2}:\d{2})?")
 DOTTED_DATE_RE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b")
 YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
@@ -83,10 +85,10 @@ def parse_date(text: str) -> str | None:
     for m in DAY_MONTH_RE.finditer(text):
         d, mon, y = m.groups()
         if y:
-            candidates.append((m.start(), f"{y}-{_MONTH_NUM[mon.lower()]:02d}-{int(d):02d}"))
+            candidates.append((m.start(), f"{y}-{MONTH_NUM[mon.lower()]:02d}-{int(d):02d}"))
     for m in MONTH_DAY_RE.finditer(text):
         mon, d, y = m.groups()
-        iso = f"{y}-{_MONTH_NUM[mon.lower()]:02d}" + (f"-{int(d):02d}" if d else "")
+        iso = f"{y}-{MONTH_NUM[mon.lower()]:02d}" + (f"-{int(d):02d}" if d else "")
         candidates.append((m.start(), iso))
     return min(candidates)[1] if candidates else None
 
@@ -109,5 +111,6 @@ def format_date(iso: str | None, language: str) -> str | None:
 
 def has_date(text: str) -> bool:
     """True when ``text`` names a date or a day (full or partial)."""
-    return bool(DAY_MONTH_RE.search(text) or MONTH_DAY_RE.search(text) or ISO_DATE_RE.search(text)
+    return bool(DAY_MONTH_RE.search(text) or MONTH_DAY_RE.search(text) or MONTH_DAY_SHORT_RE.search(text)
+                or ISO_DATE_RE.search(text)
                 or DOTTED_DATE_RE.search(text) or YEAR_RE.search(text) or WEEKDAY_RE.search(text))

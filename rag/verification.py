@@ -29,7 +29,7 @@ import numpy as np
 from .citations import MARKER, Claim
 from .embedding import Embedder
 from .index import IndexStore
-from .text import DAY_MONTH_RE, MONTH_DAY_RE, YEAR_RE, _MONTH_NUM, fold
+from .text import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE, fold
 from .types import Document, Passage
 
 NUMBER_WORDS = {
@@ -81,7 +81,7 @@ NOT_NAMES = set(
     "that these those there his her their its also however both after before during since "
     "until when while what who which where why how yes no not le la les un une des selon il "
     "elle ils elles ce cette ces en au aux du de dans par pour sur et ou mais lors apres avant "
-    "depuis mr mrs ms m mme".split()) | {m.lower() for m in _MONTH_NUM} | set(
+    "depuis mr mrs ms m mme".split()) | {m.lower() for m in MONTH_NUM} | set(
     "monday tuesday wednesday thursday friday saturday sunday lundi mardi mercredi jeudi "
     "vendredi samedi dimanche".split())
 
@@ -105,13 +105,19 @@ def extract_facts(text: str) -> Facts:
     dates, spans = set(), []
     for m in DAY_MONTH_RE.finditer(text):
         d, mon, y = m.groups()
-        dates.add((int(d), _MONTH_NUM[mon.lower()], int(y) if y else None))
+        dates.add((int(d), MONTH_NUM[mon.lower()], int(y) if y else None))
         spans.append(m.span())
     for m in MONTH_DAY_RE.finditer(text):
         if any(a < m.end() and m.start() < b for a, b in spans):
             continue  # "16 juin 2021": one date, not also "juin 2021"
         mon, d, y = m.groups()
-        dates.add((int(d) if d else None, _MONTH_NUM[mon.lower()], int(y)))
+        dates.add((int(d) if d else None, MONTH_NUM[mon.lower()], int(y)))
+        spans.append(m.span())
+    for m in MONTH_DAY_SHORT_RE.finditer(text):  # "January 31": English, year left out
+        if any(a < m.end() and m.start() < b for a, b in spans):
+            continue
+        mon, d = m.groups()
+        dates.add((int(d), MONTH_NUM[mon.lower()], None))
         spans.append(m.span())
     rest = _blank(text, spans)
     times = set()
