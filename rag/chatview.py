@@ -33,7 +33,7 @@ from .errors import CorpusError, InputError, RagError
 from .highlight import article_html, citation_html
 from .ingest import IngestReport
 from .pipeline import Pipeline
-from .readers import available_readers
+from .readers import Reader, available_readers
 from .text import format_date
 from .types import Answer, Document, Filters
 
@@ -261,20 +261,24 @@ def reader_choices(pipeline: Pipeline) -> list[str]:
 
 def with_reader(pipeline: Pipeline, name: str | None) -> Pipeline:
     """The pipeline answering with reader ``name``: ``pipeline`` itself when it already
-    does, else one sharing its index and models (the shared pipeline is never changed
-    under other sessions). Each reader is built once per pipeline."""
+    does, else one sharing its index, retriever and models (the shared pipeline is never
+    changed under other sessions). Each reader is built once per pipeline, and follows
+    the pipeline's index after an upload or a removal."""
     if not name or name == pipeline.reader.name:
         return pipeline
     offered = reader_choices(pipeline)
     if name not in offered:
         raise InputError(f"Unknown reader {name!r}; choose one of: {', '.join(offered)}.")
-    variants = _variants.setdefault(pipeline, {})
-    if name not in variants:
-        variants[name] = pipeline.with_reader(name)
-    return variants[name]
+    readers = _readers.setdefault(pipeline, {})
+    if name not in readers:
+        readers[name] = pipeline.with_reader(name).reader
+    reader = readers[name]
+    if hasattr(reader, "use_store"):
+        reader.use_store(pipeline.store)
+    return pipeline.with_reader(reader)
 
 
-_variants: "weakref.WeakKeyDictionary[Pipeline, dict[str, Pipeline]]" = weakref.WeakKeyDictionary()
+_readers: "weakref.WeakKeyDictionary[Pipeline, dict[str, Reader]]" = weakref.WeakKeyDictionary()
 
 
 def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | None = None,
