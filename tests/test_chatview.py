@@ -124,7 +124,9 @@ def test_chat_turn_streams_then_fills_the_panels_and_remembers_the_question(pipe
     assert state.questions == ["When was New START extended?"] and state.turn == 1
     follow = list(chat_turn(pipeline, "And when does it expire?", state))[-1]
     assert 'id="src-1-1"' in follow.sources and 'id="src-0-1"' in follow.sources  # both kept
-    assert "new start" in follow.answer.citations[0].quote.lower()
+    # answered about New START's expiry: the history was carried over
+    cited = follow.answer.citations[0]
+    assert "new start" in cited.passage.lower() and "expir" in cited.quote.lower()
 
 
 def test_chat_turn_refuses_unusable_questions_before_showing_anything(pipeline: Pipeline):

@@ -235,7 +235,9 @@ def test_follow_up_question_is_answered_about_new_start(page):
     assert follow["turn"] == first["turn"] + 1
     cards = page.locator(".sources .turn.current .source")
     assert cards.count() >= 1
-    assert "new start" in cards.first.locator("mark").inner_text().lower()
+    # answered about New START's expiry: the history was carried over
+    assert "new start" in cards.first.inner_text().lower()
+    assert "expir" in cards.first.locator("mark").inner_text().lower()
     assert follow["bot"].locator("a.cite").count() >= 1
     # the first answer's [1] still opens the first answer's source
     page.locator("#chat [data-testid=bot]").first.locator("a.cite").first.click()
@@ -369,7 +371,8 @@ def test_api_ask_returns_the_answer_json(app_url: str, answer_schema: dict[str, 
     assert first["citations"] and "5 février 2026" in first["citations"][0]["quote"]
     follow = client.predict(FOLLOW_UP, [NEW_START], api_name="/ask")
     jsonschema.validate(follow, answer_schema)
-    assert not follow["abstained"] and "new start" in follow["citations"][0]["quote"].lower()
+    cited = follow["citations"][0]
+    assert not follow["abstained"] and "new start" in cited["passage"].lower() and "expir" in cited["quote"].lower()
     with pytest.raises(AppError, match="question is empty"):
         client.predict("   ", [], api_name="/ask")
     json.dumps(first)  # plain JSON
