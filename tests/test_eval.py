@@ -46,3 +46,33 @@ def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert set(data) == {"bm25", "default"} and data["default"]["questions"] == 4
+
+
+def test_readers_compared_on_the_same_retrieval(pipeline, questions, eval_report):
+    from rag.evaluation import compare_readers
+
+    results = compare_readers(pipeline, questions, ["learned", "extractive"])
+    assert list(results) == ["learned", "extractive"]
+    learned, extractive = results["learned"], results["extractive"]
+    # one retriever for both: retrieval figures equal; the default reader is the product
+    assert learned["recall@3"] == extractive["recall@3"] == eval_report.metrics()["recall@3"]
+    assert learned["answer_accuracy"] == eval_report.metrics()["answer_accuracy"]
+    assert learned["invalid_markers"] == extractive["invalid_markers"] == 0
+    with pytest.raises(RagError, match="Unknown reader 'bert'"):
+        compare_readers(pipeline, questions[:1], ["bert"])
+
+
+def test_cli_eval_readers_json(settings, ingest_report, tmp_path):
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(QUESTIONS_FILE.read_text(encoding="utf-8").splitlines()[:4]) + "\n",
+                   encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
+                          "--readers", "learned,extractive", "--json"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert set(data) == {"learned", "extractive"} and data["learned"]["questions"] == 4
+    bad = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
+                          "--readers", "nope"], capture_output=True, text=True,
+                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    assert bad.returncode == 2 and "Unknown reader 'nope'" in bad.stderr and "Traceback" not in bad.stderr
