@@ -33,7 +33,7 @@ from .errors import CorpusError, InputError, RagError
 from .highlight import article_html, citation_html
 from .ingest import IngestReport
 from .pipeline import Pipeline
-from .readers import Reader, available_readers
+from .readers import Reader, available_readers, load_reader
 from .text import format_date
 from .types import Answer, Document, Filters
 
@@ -271,7 +271,7 @@ def with_reader(pipeline: Pipeline, name: str | None) -> Pipeline:
         raise InputError(f"Unknown reader {name!r}; choose one of: {', '.join(offered)}.")
     readers = _readers.setdefault(pipeline, {})
     if name not in readers:
-        readers[name] = pipeline.with_reader(name).reader
+        readers[name] = load_reader(name, pipeline.parts)
     reader = readers[name]
     if hasattr(reader, "use_store"):
         reader.use_store(pipeline.store)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .text import ENDS_SENTENCE
 from .types import Citation, Passage
 
 MARKER = "{marker}"
@@ -29,6 +30,16 @@ class Claim:
     quote_end: int
     # the quote translated into the question's language (facts checked both ways)
     translation: str | None = None
+
+
+def cited(sentence: str) -> str:
+    """A claim's template: the sentence, a full stop when it has no final punctuation,
+    then its marker.
+
+    >>> cited("Il pleut."), cited("Titre")
+    ('Il pleut. {marker}', 'Titre. {marker}')
+    """
+    return f"{sentence} {MARKER}" if ENDS_SENTENCE.search(sentence) else f"{sentence}. {MARKER}"
 
 
 def assemble(claims: list[Claim]) -> tuple[str, list[Citation]]:

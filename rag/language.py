@@ -63,6 +63,19 @@ _FILLER = set("what when where which whom whose does did have been were about wo
               "date dates jour puis celle celui ceux fait faire kind sort".split())
 
 
+_STOP = frozenset(set().union(*_STOPWORDS.values()))
+_NOT_CONTENT = _STOP | _FILLER
+
+
+def words(text: str) -> list[str]:
+    """The text's words, folded (accents, case, apostrophes), in order.
+
+    >>> words("L'Élysée a dit")
+    ['l', 'elysee', 'a', 'dit']
+    """
+    return re.findall(r"[a-z0-9]+", fold(text).replace("'", " "))
+
+
 def content_terms(text: str) -> set[str]:
     """The words a text is about, folded and cut to 5 letters so that inflections and
     English/French cognates meet ("expire"/"expirer", "Geneva"/"Genève").
@@ -70,9 +83,7 @@ def content_terms(text: str) -> set[str]:
     >>> sorted(content_terms("When did the Geneva summit take place?"))
     ['genev', 'place', 'summi', 'take']
     """
-    words = re.findall(r"[a-z0-9]+", fold(text).replace("'", " "))
-    stop = _STOPWORDS["en"] | _STOPWORDS["fr"] | _FILLER
-    return {w[:5] for w in words if len(w) >= 4 and w not in stop}
+    return {w[:5] for w in words(text) if len(w) >= 4 and w not in _NOT_CONTENT}
 
 
 # Words that open a sentence whose subject is named in an earlier one ("Il a ajouté que…").
@@ -90,9 +101,9 @@ def opens_with_pronoun(text: str) -> bool:
     return bool(first) and first.group(1) in PRONOUN_OPENERS
 
 
-def stop_words() -> set[str]:
+def stop_words() -> frozenset[str]:
     """Every supported language's stop words (folded)."""
-    return set().union(*_STOPWORDS.values())
+    return _STOP
 
 
 def phrase(language: str, key: str) -> str:

@@ -29,6 +29,8 @@ WEEKDAY_RE = re.compile(r"\b(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche
 
 # A sentence ends at . ! ? … (optionally followed by a closing quote) before whitespace and
 # an opening character; abbreviations like "M." or "St." are rare enough in news text.
+# A statement ends with punctuation or a closing quote; a heading or a lead-in does not.
+ENDS_SENTENCE = re.compile(r"[.!?…»\"”]$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[»\"”’)]*\s+(?=[«\"“(\[A-ZÀ-ÖØ-Þ0-9-])")
 
 

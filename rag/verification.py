@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .citations import MARKER, Claim
+from .citations import Claim, cited
 from .embedding import Embedder
 from .index import IndexStore
 from .text import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE, fold
@@ -288,8 +288,7 @@ class Verifier:
         if best is None:
             return Verdict(sentence, None, "; ".join(reasons) or "no passage")
         _, p, qs, qe = best
-        template = f"{text} {MARKER}" if re.search(r"[.!?…»\"”]$", text) else f"{text}. {MARKER}"
-        return Verdict(sentence, Claim(template=template, passage=p, quote_start=qs, quote_end=qe))
+        return Verdict(sentence, Claim(template=cited(text), passage=p, quote_start=qs, quote_end=qe))
 
 
 def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:

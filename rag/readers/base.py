@@ -15,15 +15,13 @@ the pipeline: one class, plus one line in :mod:`rag.readers.registry`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
-from ..citations import MARKER, Claim, defuse
+from ..citations import MARKER, Claim, cited, defuse
 from ..language import detect_language, phrase
 from ..text import format_date
 from ..types import Passage, Sentence
-from .features import SENTENCE_END
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: 
     doc = p.document
     quote = defuse(doc.text[s.start:s.end])
     if passage_language(p, language) == language:
-        template = f"{quote} {MARKER}" if SENTENCE_END.search(quote) else f"{quote}. {MARKER}"
+        template = cited(quote)
         translation = None
     else:
         source = doc.outlet or phrase(language, "an_article")
@@ -109,7 +107,3 @@ def quoted(quote: str, language: str) -> str:
     if quote[:1] in "«\"“":
         return quote
     return f"« {quote} »" if language == "fr" else f"«{quote}»"
-
-
-def ends_like_sentence(text: str) -> bool:
-    return bool(re.search(r"\w", text)) and bool(SENTENCE_END.search(text))

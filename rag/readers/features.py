@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..language import content_terms, detect_language, opens_with_pronoun, stop_words
-from ..text import YEAR_RE, fold, has_date
+from ..language import content_terms, detect_language, opens_with_pronoun, stop_words, words
+from ..text import ENDS_SENTENCE, YEAR_RE, fold, has_date
 from ..types import Passage, Sentence
 
 # Names of the sentence features, in the order of the weight vector shipped with the
@@ -78,8 +78,6 @@ _NUMBER = re.compile(r"\b(\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|d
 _NAME = re.compile(r"(?<![.!?«\"]\s)(?<!^)\b[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][a-zà-ÿ]+)+")
 _PLACE = re.compile(r"\b(à|en|au|aux|dans|in|at)\s+(la ville (suisse )?de\s+)?[A-ZÀ-Þ][a-zà-ÿ]+")
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}h\d{2}\b|\b\d{1,2}:\d{2}\b")
-# A statement ends with punctuation or a closing quote; a heading does not.
-SENTENCE_END = re.compile(r"[.!?…»\"”]$")
 
 
 def question_type(question: str) -> str:
@@ -122,7 +120,7 @@ def fits_type(text: str, qtype: str, question: str = "") -> bool:
 
 def is_heading(text: str) -> bool:
     """Short and without final punctuation: a title or a lead-in, not a statement."""
-    return len(text) < 80 and not SENTENCE_END.search(text)
+    return len(text) < 80 and not ENDS_SENTENCE.search(text)
 
 
 @dataclass(frozen=True)
@@ -143,10 +141,6 @@ def candidates(passages: list[Passage]) -> list[Candidate]:
     return [Candidate(p, s, i) for p in passages for i, s in enumerate(p.sentences)]
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", fold(text).replace("'", " "))
-
-
 def featurize(question: str, language: str, passages: list[Passage]
               ) -> tuple[list[Candidate], np.ndarray]:
     """The candidates of ``passages`` and their feature matrix (rows follow :data:`FEATURES`).
@@ -160,7 +154,7 @@ def featurize(question: str, language: str, passages: list[Passage]
     qtype = question_type(question)
     terms = content_terms(question)
     n_terms = max(len(terms), 1)
-    qwords = _words(question)
+    qwords = words(question)
     stop = stop_words()
     qexact = {w for w in qwords if len(w) >= 3 and w not in stop}
     qnumbers = set(re.findall(r"\d+", question))
@@ -168,32 +162,31 @@ def featurize(question: str, language: str, passages: list[Passage]
     best_passage = max(p.score for p in passages)
     langs = {id(p): detect_language(p.chunk.text, default=language) for p in passages}
     texts = [c.text for c in cands]
-    words = [content_terms(t) for t in texts]
+    held = [content_terms(t) for t in texts]  # each candidate's terms
     # rarity of each question word among the candidates (a local IDF)
-    df = {t: sum(t in w for w in words) for t in terms}
+    df = {t: sum(t in w for w in held) for t in terms}
     idf = {t: math.log((len(cands) + 1) / (df[t] + 0.5)) for t in terms}
     idf_total = sum(idf.values()) or 1.0
     cos = np.array([c.sentence.score for c in cands], np.float32)
     order = np.argsort(-cos)
     rank = np.empty(len(cands), np.float32)
     rank[order] = np.arange(len(cands))
-    titles: dict[str, float] = {}
+    titles: dict[str, set[str]] = {}
     rows = []
     for i, c in enumerate(cands):
-        text, own = texts[i], words[i]
+        text, own = texts[i], held[i]
         sents = c.passage.sentences
+        # candidates list every sentence of a passage in order: the neighbours are i ∓ 1
         prev = sents[c.index - 1] if c.index > 0 else None
         nxt = sents[c.index + 1] if c.index + 1 < len(sents) else None
         doc = c.passage.document
         if doc.doc_id not in titles:
-            titles[doc.doc_id] = len(terms & content_terms(doc.title or "")) / n_terms
-        context = own | content_terms(doc.title or "")
-        if prev is not None:
-            context |= content_terms(doc.text[prev.start:prev.end])
-        after = content_terms(doc.text[nxt.start:nxt.end]) if nxt is not None else set()
+            titles[doc.doc_id] = content_terms(doc.title or "")
+        context = own | titles[doc.doc_id] | (held[i - 1] if prev is not None else set())
+        after = held[i + 1] if nxt is not None else set()
         cross = float(langs[id(c.passage)] != language)
         lex = len(terms & own) / n_terms
-        swords = _words(text)
+        swords = words(text)
         spairs = {(a[:5], b[:5]) for a, b in zip(swords, swords[1:])}
         fits = qtype != "other" and fits_type(text, qtype, question)
         sset = set(swords)
@@ -210,7 +203,7 @@ def featurize(question: str, language: str, passages: list[Passage]
             len(qexact & sset) / max(len(qexact), 1),
             len(qnumbers & set(re.findall(r"\d+", text))) / max(len(qnumbers), 1),
             float(opens_with_pronoun(text)),
-            titles[doc.doc_id],
+            len(terms & titles[doc.doc_id]) / n_terms,
             float(fits and qtype == "time"), float(fits and qtype == "count"),
             float(fits and qtype == "person"), float(fits and qtype == "place"),
             float(qtype != "other" and not fits),
