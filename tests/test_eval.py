@@ -36,13 +36,18 @@ def test_unknown_variant_is_a_clear_error(pipeline, questions):
         compare(pipeline, questions[:2], ["colbert"])
 
 
-def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
+def eval_cli(settings, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """``rag eval`` on the first 4 questions of the set, over the session index."""
     few = tmp_path / "few.jsonl"
     few.write_text("\n".join(QUESTIONS_FILE.read_text(encoding="utf-8").splitlines()[:4]) + "\n",
                    encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
-                          "--compare", "bm25,default", "--json"], capture_output=True, text=True,
-                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    return subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few), *args],
+                          capture_output=True, text=True, cwd=REPO_ROOT,
+                          env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+
+
+def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
+    run = eval_cli(settings, tmp_path, "--compare", "bm25,default", "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert set(data) == {"bm25", "default"} and data["default"]["questions"] == 4
@@ -63,16 +68,9 @@ def test_readers_compared_on_the_same_retrieval(pipeline, questions, eval_report
 
 
 def test_cli_eval_readers_json(settings, ingest_report, tmp_path):
-    few = tmp_path / "few.jsonl"
-    few.write_text("\n".join(QUESTIONS_FILE.read_text(encoding="utf-8").splitlines()[:4]) + "\n",
-                   encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
-                          "--readers", "learned,extractive", "--json"], capture_output=True, text=True,
-                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    run = eval_cli(settings, tmp_path, "--readers", "learned,extractive", "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert set(data) == {"learned", "extractive"} and data["learned"]["questions"] == 4
-    bad = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--questions", str(few),
-                          "--readers", "nope"], capture_output=True, text=True,
-                         cwd=REPO_ROOT, env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
+    bad = eval_cli(settings, tmp_path, "--readers", "nope")
     assert bad.returncode == 2 and "Unknown reader 'nope'" in bad.stderr and "Traceback" not in bad.stderr
