@@ -12,12 +12,14 @@ SERVE_ARGS ?=
 INGEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-llm chat test ingest clean distclean
+.PHONY: help install install-llm chat test test-fast lint ingest clean distclean
 
 help:
 	@echo "make chat        install (once), then start the web chat on http://127.0.0.1:7860"
 	@echo "                 (SERVE_ARGS='--port 8080' to pass options to rag serve)"
 	@echo "make test        install (once), then run the tests (PYTEST_ARGS='-k cli -x')"
+	@echo "make test-fast   the tests not marked slow (no language model, browser or subprocess): < 1 min"
+	@echo "make lint        ruff and mypy, as configured in pyproject.toml"
 	@echo "make ingest      install (once), then build or update the index (INGEST_ARGS='--rebuild')"
 	@echo "make install     create $(VENV) and install the project with its test extras"
 	@echo "make install-llm also build llama-cpp-python and fetch the small test model (1.1 GB)"
@@ -50,6 +52,13 @@ chat: install
 
 test: install install-llm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ingest: install
 	$(BIN)/rag ingest $(INGEST_ARGS)

@@ -20,7 +20,6 @@ from rag import Pipeline, RagError
 from rag import chatview as view
 from rag.errors import InputError
 
-
 EXAMPLES = [
     "When was New START extended?",
     "Quand a eu lieu le sommet de Genève ?",
@@ -178,43 +177,42 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         state = gr.State(view.ChatState())
         gr.HTML(HEADER)
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=11, min_width=420):
-                        chatbot = gr.Chatbot(
-                            label="Chat", show_label=False, elem_id="chat", height="60vh",
-                            latex_delimiters=[], buttons=[], feedback_options=None,
-                            placeholder=CHAT_PLACEHOLDER, sanitize_html=True)
-                        with gr.Row(equal_height=True):
-                            question = gr.Textbox(
-                                show_label=False, container=False, scale=8, lines=1, max_lines=4,
-                                placeholder="Ask about the articles, in English or French…",
-                                elem_id="question")
-                            send = gr.Button("Send", variant="primary", scale=1, min_width=90,
-                                             elem_id="send")
-                        examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
-                        with gr.Accordion("Filters", open=False, elem_id="filters"):
-                            with gr.Row():
-                                date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD",
-                                                       elem_id="date-from")
-                                date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD",
-                                                     elem_id="date-to")
-                            article_filter = gr.CheckboxGroup(
-                                view.article_choices(articles), label="Only these articles",
-                                info="None ticked: all articles.", elem_id="article-filter")
-                        with gr.Accordion("Settings", open=False, elem_id="settings"):
-                            k = gr.Slider(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
-                                          label="Passages to read", elem_id="top-k",
-                                          info="How many retrieved passages the answer may draw on.")
-                            reader = gr.Dropdown(
-                                readers, value=pipeline.reader.name,
-                                label="Reader (what writes the answer)",
-                                interactive=len(readers) > 1, elem_id="reader")
-                    with gr.Column(scale=9, min_width=360):
-                        sources = gr.HTML(view.sources_panel([]), elem_id="sources", js_on_load=SOURCES_JS,
-                                          html_template='<div class="panel-title">Sources</div>${value}')
-                        viewer = gr.HTML(view.article_viewer([]), elem_id="viewer", js_on_load=None,
-                                         html_template='<div class="panel-title">Article</div>${value}')
+            with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"), gr.Row(equal_height=False):
+                with gr.Column(scale=11, min_width=420):
+                    chatbot = gr.Chatbot(
+                        label="Chat", show_label=False, elem_id="chat", height="60vh",
+                        latex_delimiters=[], buttons=[], feedback_options=None,
+                        placeholder=CHAT_PLACEHOLDER, sanitize_html=True)
+                    with gr.Row(equal_height=True):
+                        question = gr.Textbox(
+                            show_label=False, container=False, scale=8, lines=1, max_lines=4,
+                            placeholder="Ask about the articles, in English or French…",
+                            elem_id="question")
+                        send = gr.Button("Send", variant="primary", scale=1, min_width=90,
+                                         elem_id="send")
+                    examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
+                    with gr.Accordion("Filters", open=False, elem_id="filters"):
+                        with gr.Row():
+                            date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD",
+                                                   elem_id="date-from")
+                            date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD",
+                                                 elem_id="date-to")
+                        article_filter = gr.CheckboxGroup(
+                            view.article_choices(articles), label="Only these articles",
+                            info="None ticked: all articles.", elem_id="article-filter")
+                    with gr.Accordion("Settings", open=False, elem_id="settings"):
+                        k = gr.Slider(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
+                                      label="Passages to read", elem_id="top-k",
+                                      info="How many retrieved passages the answer may draw on.")
+                        reader = gr.Dropdown(
+                            readers, value=pipeline.reader.name,
+                            label="Reader (what writes the answer)",
+                            interactive=len(readers) > 1, elem_id="reader")
+                with gr.Column(scale=9, min_width=360):
+                    sources = gr.HTML(view.sources_panel([]), elem_id="sources", js_on_load=SOURCES_JS,
+                                      html_template='<div class="panel-title">Sources</div>${value}')
+                    viewer = gr.HTML(view.article_viewer([]), elem_id="viewer", js_on_load=None,
+                                     html_template='<div class="panel-title">Article</div>${value}')
 
             with gr.Tab("Corpus", id="corpus-tab", elem_id="corpus-tab"):
                 summary = gr.Markdown(view.corpus_summary(articles), elem_id="corpus-summary")
@@ -290,7 +288,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                     gr.CheckboxGroup(choices=choices, value=[c for c in chosen or [] if c in ids]),
                     gr.Dropdown(choices=choices, value=None))
 
-        def add(files: list[str] | None, chosen: list[str], progress=gr.Progress()):
+        def add(files: list[str] | None, chosen: list[str], progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
             if not files:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             try:
@@ -320,7 +318,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                                             f"({view.escape_markdown(doc.source)}) from the corpus? "
                                             "The file is moved aside, not deleted.")
 
-        def do_remove(doc_id: str | None, chosen: list[str], progress=gr.Progress()):
+        def do_remove(doc_id: str | None, chosen: list[str], progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
             try:
                 message = view.remove_article(pipeline, doc_id or "",
                                               progress=lambda d, t, w: progress((d, t), desc=w))

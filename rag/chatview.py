@@ -24,17 +24,17 @@ import logging
 import re
 import time
 import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from .corpus import add_files
 from .errors import CorpusError, InputError, RagError
 from .highlight import article_html, citation_html
 from .ingest import IngestReport
+from .lang.dates import format_date
 from .pipeline import Pipeline
 from .readers import Reader, available_readers, load_reader
-from .text import format_date
 from .types import Answer, Document, Filters
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def _valid_date(value: str) -> bool:
     m = _DATE.match(value)
     if not m:
         return False
-    year, month, day = m.group(1), m.group(2), m.group(3)
+    month, day = m.group(2), m.group(3)
     if month and not 1 <= int(month) <= 12:
         return False
     if day:
@@ -278,7 +278,7 @@ def with_reader(pipeline: Pipeline, name: str | None) -> Pipeline:
     return pipeline.with_reader(reader)
 
 
-_readers: "weakref.WeakKeyDictionary[Pipeline, dict[str, Reader]]" = weakref.WeakKeyDictionary()
+_readers: weakref.WeakKeyDictionary[Pipeline, dict[str, Reader]] = weakref.WeakKeyDictionary()
 
 
 def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | None = None,
@@ -388,13 +388,13 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
     Each file is checked on its own: a broken one (binary, unsupported type, no article
     text) is refused with the reason and the others still go in.
     """
-    files = [Path(f) for f in files]
-    names = list(names) if names is not None else [f.name for f in files]
+    paths = [Path(f) for f in files]
+    names = list(names) if names is not None else [f.name for f in paths]
     result = UploadResult()
     sources: list[str] = []
-    for i, (path, name) in enumerate(zip(files, names)):
+    for i, (path, name) in enumerate(zip(paths, names)):
         if progress:
-            progress(i, len(files), "checking files")
+            progress(i, len(paths), "checking files")
         try:
             sources += add_files(pipeline.settings.corpus_dir, [path], [name])
         except CorpusError as exc:

@@ -9,7 +9,7 @@ always holds, whatever the splitter does with whitespace.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitter
 

@@ -10,18 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import DOTTED_DATE_RE, parse_date
+from .lang.dates import parse_date
+from .lang.patterns import BOILERPLATE
 
-# Lines that are site furniture wherever they appear.
+# Lines that are site furniture wherever they appear: each language's (rag.lang), and these.
 BOILERPLATE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.I) for p in (
-    r"(?=.*\bcookies?\b)(?=.*(accept|consent|paramétr|désactiv|traceur|navigat|profil|privacy|confidentialit))",
-    r"^(ce site utilise des cookies|this (web)?site uses cookies)",
-    r"^les opinions, assertions et points de vue exprimés",
-    r"^(the )?views expressed in (the )?comments",
-    r"^(ok|accepter|tout accepter|accept|accept all|j[’']accepte|fermer|close)$",
-    r"©.{0,120}(source|photo|crédit|credit)",
-    r"^\d{4}-\d{2}-\d{2}t\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|z)?$",
-    r"^(lire aussi|read more|à lire aussi|voir aussi|partager|share)\b.{0,80}$",
+    *BOILERPLATE,
+    r"^\d{4}-\d{2}-\d{2}t\d{2}:\d{2}(:\d{2})?([+-]\d{2}:?\d{2}|z)?$",  # a bare timestamp
     # A teaser cut short ("… Bien que le... 14.02.2022, Sputnik France").
     r"(\.\.\.|…)\s*\d{1,2}\.\d{1,2}\.\d{4}",
 ))

@@ -11,14 +11,16 @@ failed; 2 a usage or user error (the message says what to do); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
 import sys
 import textwrap
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, TextIO
 
 from .errors import InputError, RagError
 
@@ -67,7 +69,7 @@ class ProgressBar:
         self._bar = None
         self._what = None
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -83,7 +85,7 @@ class _LevelFormatter(logging.Formatter):
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (test capture included)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stderr
 
@@ -110,10 +112,8 @@ def _utf8_safe_streams() -> None:
     for stream in (sys.stdout, sys.stderr, sys.stdin):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
-            try:
+            with contextlib.suppress(ValueError, OSError):  # a detached or closed stream
                 reconfigure(errors="replace")
-            except (ValueError, OSError):  # pragma: no cover - detached or closed stream
-                pass
 
 
 def format_answer(answer: Any) -> str:
@@ -290,7 +290,7 @@ def _ask_many(args: argparse.Namespace) -> int:
         stream: TextIO = sys.stdin
     else:
         try:
-            stream = open(args.questions, encoding="utf-8", errors="replace")
+            stream = open(args.questions, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise RagError(f"Cannot read the questions file {args.questions}: "
                            f"{exc.strerror or exc}.") from exc

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .cleaning import clean_article
 from .errors import CorpusError
-from .text import parse_date
+from .lang.dates import parse_date
 from .types import Document
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def decode(data: bytes, source: str) -> str:
 
 def html_to_text(html: str) -> tuple[str, dict[str, str | None]]:
     """Article text and metadata from an HTML page, through a real parser."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, Tag
 
     soup = BeautifulSoup(html, "html.parser")
 
@@ -135,8 +135,9 @@ def html_to_text(html: str) -> tuple[str, dict[str, str | None]]:
     if not title and soup.title:
         title = soup.title.get_text(" ", strip=True)
     date = meta("article:published_time", "date", "pubdate", "dc.date")
-    if not date and soup.find("time", attrs={"datetime": True}):
-        date = str(soup.find("time", attrs={"datetime": True})["datetime"])
+    time_tag = soup.find("time", attrs={"datetime": True})
+    if not date and isinstance(time_tag, Tag):
+        date = str(time_tag["datetime"])
     outlet = meta("og:site_name")
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
                      "iframe", "svg", "button", "template"]):

@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -86,7 +87,10 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         get_dim = getattr(self._model, "get_embedding_dimension", None) or \
             self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise RagError(f"The model {model} does not say its embedding size.")
+        self.dim = int(dim)
         tag = hashlib.sha1(f"{self.query_prefix}|{self.passage_prefix}|{self._query_prompt}|{self._passage_prompt}".encode()).hexdigest()[:8]
         self.name = f"st:{model}#{tag}"
 

@@ -24,17 +24,17 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import faiss
 import numpy as np
 
 from .errors import IndexMismatchError, IndexMissingError, RagError
 from .factory import search_parameters
-from .language import content_terms
+from .lang import content_terms
 from .types import Chunk, Document
 
 FORMAT_VERSION = 2
@@ -89,7 +89,7 @@ class Manifest:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Manifest":
+    def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -114,7 +114,7 @@ class IndexStore:
         self.document = lru_cache(maxsize=4096)(self._document)
 
     @classmethod
-    def load(cls, index_dir: Path, embedding_model: str | None = None, dim: int | None = None) -> "IndexStore":
+    def load(cls, index_dir: Path, embedding_model: str | None = None, dim: int | None = None) -> IndexStore:
         """Open the current generation, refusing one built with another model or dimension."""
         gen = current_generation(index_dir)
         if gen is None:
@@ -124,7 +124,7 @@ class IndexStore:
         index = faiss.read_index(str(gen / "vectors.faiss"))
         params = search_parameters(manifest.faiss_factory, index.ntotal)
         if params:  # e.g. IVF's nprobe, which a factory string cannot carry
-            faiss.ParameterSpace().set_index_parameters(index, params)
+            faiss.ParameterSpace().set_index_parameters(index, params)  # type: ignore[arg-type]  # faiss takes 'nprobe=8'
         return cls(gen, manifest, index)
 
     def __len__(self) -> int:
@@ -138,7 +138,8 @@ class IndexStore:
             return []
         params = None
         if rows is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64)))
+            selector = faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG keyword, not in the stubs
         scores, ids = self.index.search(np.asarray(query, np.float32).reshape(1, -1),
                                         min(k, self.index.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
@@ -185,7 +186,7 @@ class IndexStore:
                 for row, spans, blob in found}
 
     def known_terms(self, terms: Iterable[str]) -> set[str]:
-        """Which of ``terms`` (see :func:`rag.language.content_terms`) occur in the corpus."""
+        """Which of ``terms`` (see :func:`rag.lang.content_terms`) occur in the corpus."""
         terms = list(terms)
         if not terms:
             return set()

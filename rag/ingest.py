@@ -11,8 +11,8 @@ import datetime as _dt
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -21,10 +21,18 @@ from .corpus import CorpusScan, load_document, scan_corpus
 from .embedding import Embedder
 from .errors import CorpusError, RagError
 from .factory import auto_factory
-from .index import (FORMAT_VERSION, EmbeddingCache, IndexStore, Manifest, check_compatible, read_manifest,
-                    write_generation)
+from .index import (
+    FORMAT_VERSION,
+    EmbeddingCache,
+    IndexStore,
+    Manifest,
+    check_compatible,
+    read_manifest,
+    write_generation,
+)
+from .lang.dates import format_date
 from .settings import Settings
-from .text import format_date, sentence_spans
+from .text import sentence_spans
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -109,6 +117,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         if reusable and old_files.get(source) == sha and source in by_source:
             doc = by_source[source]
             report.unchanged.append(source)
+            assert previous is not None  # by_source is empty without it
             doc_chunks = previous.chunks_of(doc.doc_id)
         elif old_skipped.get(source, "").startswith(sha + ":"):
             report.skipped[source] = old_skipped[source]  # same bad file as last time
@@ -157,7 +166,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
         chunking=chunking, files={d.source: d.sha256 for d in documents}, skipped=report.skipped,
         documents=len(documents), chunks=len(chunks),
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     write_generation(settings.index_dir, manifest, documents, chunks, vectors, sentences)
     report.wrote_index = True
     report.seconds = time.perf_counter() - t0

@@ -20,11 +20,12 @@ import hashlib
 import importlib
 import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .errors import RagError
-from .language import LANGUAGE_NAMES
+from .lang import LANGUAGE_NAMES
 from .types import Passage
 
 ABSTAIN_TOKEN = "NOT_IN_ARTICLES"
@@ -141,8 +142,11 @@ def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
             from langchain_openai import ChatOpenAI
 
             model, _, url = rest.partition("@")
-            return ChatOpenAI(model=model, base_url=url or None, temperature=0.0, max_tokens=max_tokens,
-                              api_key=os.environ.get("OPENAI_API_KEY", "not-needed"))
+            # keyword dict: the pydantic stubs of ChatOpenAI hide max_tokens and want a SecretStr
+            options: dict[str, Any] = {"model": model, "base_url": url or None, "temperature": 0.0,
+                                       "max_tokens": max_tokens,
+                                       "api_key": os.environ.get("OPENAI_API_KEY", "not-needed")}
+            return ChatOpenAI(**options)
     except ImportError as exc:
         package = {"llamacpp": "llama-cpp-python langchain-community", "ollama": "langchain-ollama",
                    "openai": "langchain-openai"}[kind]

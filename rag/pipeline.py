@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .citations import Claim, assemble, check
 from .corpus import add_files, remove_file
@@ -21,26 +22,20 @@ from .embedding import Embedder, load_embedder
 from .errors import IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
-from .language import content_terms, detect_language, phrase
-from .retrieval import NewsRetriever, Retriever
-from .settings import Settings
-from .types import Answer, Document, Filters, Passage, Sentence
+from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
+from .lang.patterns import ANAPHORA_RE
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
 from .readers.base import Condenser, is_foreign_quote, passage_language
+from .retrieval import NewsRetriever, Retriever
+from .settings import Settings
 from .translation import Translator
+from .types import Answer, Document, Filters, Passage, Sentence
 
 # Words per step when an answer is streamed.
 STREAM_WORDS = 3
 
-# Words that make a question lean on the one before it ("And when does it expire?").
-_ANAPHORA = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there|"
-                       r"il|elle|ils|elles|le|la|les|lui|leur|cela|ça|celui|celle|ce|cet|cette|"
-                       r"ces|y|en|and|et|also|aussi)\b", re.I)
 _ENTITY = re.compile(r"\b(?:[A-ZÀ-Þ][\w’'-]*[A-Z]\w*|[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][\w-]+)*|\d[\d./:h-]*)")
-_QUESTION_WORDS = {"When", "What", "Who", "Where", "Why", "How", "Which", "Quand", "Quel", "Quelle",
-                   "Quels", "Quelles", "Qui", "Que", "Quoi", "Où", "Comment", "Pourquoi", "Combien",
-                   "And", "Et", "Did", "Does", "Do", "Is", "Was", "Were", "Are", "Has", "Have",
-                   "Est", "Selon", "According", "In", "En", "Le", "La", "Les", "Un", "Une", "A", "The"}
+
 
 
 def condense(question: str, history: Sequence[str] | None) -> str:
@@ -58,7 +53,7 @@ def condense(question: str, history: Sequence[str] | None) -> str:
     if not history:
         return question
     own = entities(question)
-    leans = bool(_ANAPHORA.search(question)) or len(question.split()) <= 5
+    leans = bool(ANAPHORA_RE.search(question)) or len(question.split()) <= 5
     if own and not leans:
         return question
     carried: list[str] = []
@@ -73,7 +68,7 @@ def entities(text: str) -> list[str]:
     """Capitalised names, acronyms, numbers and dates of a text, question words excluded."""
     out = []
     for m in _ENTITY.finditer(text):
-        words = [w for w in m.group().split() if w not in _QUESTION_WORDS]
+        words = [w for w in m.group().split() if w not in QUESTION_WORDS]
         if words:
             value = " ".join(words)
             if value not in out:
@@ -109,7 +104,7 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,
-                      progress: Progress | None = None, embedder: Embedder | None = None) -> "Pipeline":
+                      progress: Progress | None = None, embedder: Embedder | None = None) -> Pipeline:
         settings = settings or Settings.from_env()
         embedder = embedder or load_embedder(settings.embedding_model, settings.query_prefix,
                                              settings.passage_prefix, settings.embed_batch_size)
@@ -123,21 +118,21 @@ class Pipeline:
         return cls(settings, embedder, store)
 
     @classmethod
-    def from_index(cls, index_dir: str | Path, **overrides: Any) -> "Pipeline":
+    def from_index(cls, index_dir: str | Path, **overrides: Any) -> Pipeline:
         """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
 
-    def with_reader(self, reader: Reader | str) -> "Pipeline":
+    def with_reader(self, reader: Reader | str) -> Pipeline:
         """The same index and models, answering with another reader (an instance or a spec)."""
         if isinstance(reader, str):
             reader = load_reader(reader, self.parts)
         return Pipeline(self.settings, self.embedder, self.store, reader, self.retriever, self.translator)
 
-    def with_retriever(self, retriever: Retriever) -> "Pipeline":
+    def with_retriever(self, retriever: Retriever) -> Pipeline:
         """The same index, models and reader, retrieving with another retriever."""
         return Pipeline(self.settings, self.embedder, self.store, self.reader, retriever, self.translator)
 
-    def with_translator(self, translator: Translator | None) -> "Pipeline":
+    def with_translator(self, translator: Translator | None) -> Pipeline:
         """The same parts, translating foreign quotes with ``translator`` (None: never)."""
         return Pipeline(self.settings, self.embedder, self.store, self.reader, self.retriever, translator)
 
@@ -176,7 +171,7 @@ class Pipeline:
         """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations;
         only from the articles ``filters`` admits, when given."""
         answer = None
-        for answer in self.stream(question, history, k, filters):
+        for answer in self.stream(question, history, k, filters):  # noqa: B007 - the last is the whole answer
             pass
         assert answer is not None
         return answer

@@ -20,8 +20,8 @@ from pydantic import ConfigDict
 
 from .embedding import Embedder
 from .index import IndexStore
+from .lang import content_terms, detect_language
 from .text import fold
-from .language import content_terms, detect_language
 from .types import Chunk, Filters, Passage, Sentence
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ class Retriever:
         self._bm25_rows: list[int] = []
 
     @classmethod
-    def from_settings(cls, settings: "Settings", store: IndexStore, embedder: Embedder,
-                      **overrides: Any) -> "Retriever":
+    def from_settings(cls, settings: Settings, store: IndexStore, embedder: Embedder,
+                      **overrides: Any) -> Retriever:
         """The retriever the settings describe (``overrides`` for variants, e.g. ``dense=False``)."""
         return cls(store, embedder, **({"candidates": settings.candidates, "bm25_weight": settings.bm25_weight,
                                         "sentence_weight": settings.sentence_weight,

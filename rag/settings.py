@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +134,7 @@ class Settings:
                            "environment variables and command-line flags.")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``RAG_*`` variables (``os.environ`` by default) and overrides.
 
         Overrides whose value is ``None`` are ignored, so CLI flags left unset fall through.
@@ -152,7 +153,7 @@ class Settings:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

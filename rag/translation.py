@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .language import LANGUAGE_NAMES
+from .lang import LANGUAGE_NAMES
 from .types import Document
 from .verification import PassageFacts, extract_facts
 
@@ -51,7 +51,7 @@ class Translator:
         self.name = name
 
     @classmethod
-    def from_spec(cls, spec: str) -> "Translator":
+    def from_spec(cls, spec: str) -> Translator:
         from .llm import chat_model_from_spec
 
         return cls(chat_model_from_spec(spec, max_tokens=200), spec)

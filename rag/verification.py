@@ -21,69 +21,19 @@ product never trusts a model's citations as given. For each sentence the verifie
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from .citations import Claim, cited
 from .embedding import Embedder
 from .index import IndexStore
-from .text import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE, fold
+from .lang import ALIASES, NOT_NAMES, NUMBER_WORDS, REVERSE_ALIASES
+from .lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
+from .lang.patterns import DIGITS_RE, NUMBER_WORD_RE, TIME_RE, VAGUE_NUMBER_WORDS
+from .text import fold
 from .types import Document, Passage
-
-NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100,
-    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8,
-    "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "vingt": 20, "cent": 100,
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "premier": 1, "premiere": 1, "deuxieme": 2,
-    "troisieme": 3, "quatrieme": 4, "cinquieme": 5, "sixieme": 6, "septieme": 7,
-    "huitieme": 8, "neuvieme": 9, "dixieme": 10, "once": 1, "twice": 2,
-}
-_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b")
-_DIGITS_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th|e|er|ème|eme)?\b")
-_TIME_RE = re.compile(r"\b(\d{1,2})\s*(?:h|:)\s*(\d{2})\s*(a\.?m\.?|p\.?m\.?)?", re.I)
-
-# English names and words of the news, with the French forms articles use. Folded.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "putin": ("poutine",), "moscow": ("moscou",), "geneva": ("geneve",), "kyiv": ("kiev",),
-    "kiev": ("kyiv",), "brussels": ("bruxelles",), "crimea": ("crimee",), "donbas": ("donbass",),
-    "nato": ("otan",), "un": ("onu", "nations unies"), "eu": ("ue", "union europeenne"),
-    "us": ("etats-unis", "americain", "washington"), "usa": ("etats-unis",),
-    "america": ("etats-unis", "amerique"), "american": ("americain", "etats-unis"),
-    "americans": ("americain",), "russia": ("russie",), "russian": ("russe", "russie"),
-    "russians": ("russe",), "ukraine": ("ukraine",), "ukrainian": ("ukrainien", "ukraine"),
-    "france": ("france",), "french": ("francais", "france"), "germany": ("allemagne",),
-    "german": ("allemand", "allemagne"), "europe": ("europe",), "european": ("europeen",),
-    "western": ("occidentaux", "occidental"), "west": ("occident",),
-    "iran": ("iran",), "iranian": ("iranien",), "afghanistan": ("afghanistan",),
-    "christmas": ("noel",), "kremlin": ("kremlin",), "white": ("blanche",), "house": ("maison",),
-    "state": ("etat",), "states": ("etats",), "united": ("unis",), "nations": ("nations",),
-    "security": ("securite",), "council": ("conseil",), "treaty": ("traite",),
-    "president": ("president",), "minister": ("ministre",), "ministry": ("ministere",),
-    "foreign": ("etrangeres",), "affairs": ("affaires",), "deputy": ("vice",),
-    "spokesman": ("porte-parole",), "spokesperson": ("porte-parole",), "press": ("presse",),
-    "secretary": ("secretaire", "porte-parole"), "open": ("ouvert",), "skies": ("ciel",),
-    "sergei": ("serguei",), "dmitry": ("dmitri",), "alexei": ("alexei",), "ryabkov": ("riabkov",),
-    "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
-    "tv": ("television", "tele", "chaine"), "television": ("television",),
-}
-# The same names read the other way: a French name in an English sentence.
-REVERSE_ALIASES: dict[str, tuple[str, ...]] = {}
-for _en, _forms in ALIASES.items():
-    for _fr in _forms:
-        REVERSE_ALIASES[_fr] = REVERSE_ALIASES.get(_fr, ()) + (_en,)
-# Capitalised words that are not facts (sentence openers, months, days, titles of address).
-NOT_NAMES = set(
-    "the a an according in on at as by for from to of and or but he she it they we you i this "
-    "that these those there his her their its also however both after before during since "
-    "until when while what who which where why how yes no not le la les un une des selon il "
-    "elle ils elles ce cette ces en au aux du de dans par pour sur et ou mais lors apres avant "
-    "depuis mr mrs ms m mme".split()) | {m.lower() for m in MONTH_NUM} | set(
-    "monday tuesday wednesday thursday friday saturday sunday lundi mardi mercredi jeudi "
-    "vendredi samedi dimanche".split())
 
 
 @dataclass(frozen=True)
@@ -102,7 +52,8 @@ class Facts:
 
 def extract_facts(text: str) -> Facts:
     """Dates, years, times, numbers and names of an answer sentence (folded)."""
-    dates, spans = set(), []
+    dates: set[tuple[int | None, int, int | None]] = set()
+    spans: list[tuple[int, int]] = []
     for m in DAY_MONTH_RE.finditer(text):
         d, mon, y = m.groups()
         dates.add((int(d), MONTH_NUM[mon.lower()], int(y) if y else None))
@@ -121,17 +72,17 @@ def extract_facts(text: str) -> Facts:
         spans.append(m.span())
     rest = _blank(text, spans)
     times = set()
-    for m in _TIME_RE.finditer(rest):
+    for m in TIME_RE.finditer(rest):
         h, mi, ampm = int(m.group(1)), int(m.group(2)), (m.group(3) or "").lower()
         if ampm.startswith("p") and h < 12:
             h += 12
         times.add(h * 60 + mi)
-    rest = _TIME_RE.sub(" ", rest)
+    rest = TIME_RE.sub(" ", rest)
     years = {int(y) for y in YEAR_RE.findall(rest)}
     rest = YEAR_RE.sub(" ", rest)
-    numbers = {str(int(n)) for n in _DIGITS_RE.findall(rest)}
-    numbers |= {str(NUMBER_WORDS[w]) for w in _NUMBER_WORD_RE.findall(fold(rest))
-                if w not in ("un", "une", "second", "premier", "premiere", "first", "once")}
+    numbers = {str(int(n)) for n in DIGITS_RE.findall(rest)}
+    numbers |= {str(NUMBER_WORDS[w]) for w in NUMBER_WORD_RE.findall(fold(rest))
+                if w not in VAGUE_NUMBER_WORDS}
     return Facts(frozenset(dates), frozenset(years), frozenset(times), frozenset(numbers),
                  frozenset(_names(text)))
 
@@ -145,7 +96,7 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 
 def _names(text: str) -> set[str]:
     """Capitalised words and acronyms that carry meaning, folded."""
-    out = set()
+    out: set[str] = set()
     for m in re.finditer(r"\b[A-ZÀ-Þ][\w’'-]*", text):
         word = fold(m.group()).strip("'’-")
         word = re.sub(r"['’](s)?$", "", word)
@@ -166,11 +117,11 @@ class PassageFacts:
     words: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, passage: Passage) -> "PassageFacts":
+    def of(cls, passage: Passage) -> PassageFacts:
         return cls.of_text(passage.text, passage.document)
 
     @classmethod
-    def of_text(cls, span: str, doc: Document) -> "PassageFacts":
+    def of_text(cls, span: str, doc: Document) -> PassageFacts:
         """The facts of ``span`` (a passage or one sentence) of ``doc``, with the article's
         title, outlet and date as context."""
         context = " ".join(x for x in (doc.title or "", doc.outlet or "") if x)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import LOCAL_CONTRACT_DIR
 
 from rag.citations import markers
-from rag.language import phrase
+from rag.lang import phrase
 from rag.text import fold
-
-from conftest import LOCAL_CONTRACT_DIR
 
 # Answer quality of the default settings on tests/data/questions.jsonl (rag.evaluation),
 # about 0.03 under what was measured; the lead adjusts these as answers improve.

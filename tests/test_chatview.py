@@ -10,10 +10,25 @@ import re
 import pytest
 
 from rag import Pipeline
-from rag.chatview import (NO_SOURCES, ChatState, answer_markdown, article_choices, article_viewer,
-                          chat_turn, corpus_rows, escape_markdown, friendly_error, reader_choices, make_filters,
-                          question_markdown, sources_html, sources_panel, upload_articles, viewer_html,
-                          with_reader)
+from rag.chatview import (
+    NO_SOURCES,
+    ChatState,
+    answer_markdown,
+    article_choices,
+    article_viewer,
+    chat_turn,
+    corpus_rows,
+    escape_markdown,
+    friendly_error,
+    make_filters,
+    question_markdown,
+    reader_choices,
+    sources_html,
+    sources_panel,
+    upload_articles,
+    viewer_html,
+    with_reader,
+)
 from rag.errors import InputError, RagError
 from rag.readers import available_readers
 from rag.types import Answer, Citation, Document, Filters

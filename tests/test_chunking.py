@@ -111,8 +111,8 @@ def test_chunk_ids_are_the_same_in_another_process(corpus_dir, all_chunks):
         "from rag.corpus import load_corpus\n"
         "from rag.chunking import chunk_documents, default_splitter\n"
         "docs, _ = load_corpus(Path(sys.argv[1]))\n"
-        "print(json.dumps(sorted(c.chunk_id for c in chunk_documents(docs, default_splitter(%d, %d), %d))))\n"
-        % (DEFAULTS.chunk_size, DEFAULTS.chunk_overlap, DEFAULTS.min_chunk_chars))
+        "print(json.dumps(sorted(c.chunk_id for c in chunk_documents(docs, default_splitter("
+        f"{DEFAULTS.chunk_size}, {DEFAULTS.chunk_overlap}), {DEFAULTS.min_chunk_chars}))))\n")
     out = subprocess.run([sys.executable, "-c", script, str(corpus_dir)], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONHASHSEED": "12345"})
     assert out.returncode == 0, out.stderr

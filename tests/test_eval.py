@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
 
 from rag.errors import RagError
 from rag.evaluation import RETRIEVAL_VARIANTS, compare
-
-from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
 
 
 def test_compare_runs_every_variant_on_the_same_questions(pipeline, questions):

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import faiss
 import pytest
+from conftest import CORPUS_FILES, ST_MODEL
 
 import rag.index
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.index import IndexStore, current_generation
 from rag.ingest import embedding_text, ingest
-
-from conftest import CORPUS_FILES, ST_MODEL
 
 QUESTION = "When was New START extended?"
 NEW_ARTICLE = """# Sommet arctique à Reykjavik

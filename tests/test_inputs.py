@@ -9,10 +9,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import REPO_ROOT, clean_env
 
 from rag.errors import InputError, RagError
-
-from conftest import REPO_ROOT, clean_env
 
 NEW_START = "When was New START extended?"
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from rag import Pipeline
 from rag.citations import check
 from rag.evaluation import is_correct
 from rag.types import Chunk, Passage
 from rag.verification import PassageFacts, extract_facts, strip_markers
-
-from conftest import REPO_ROOT
 
 
 def _available() -> str | None:
@@ -135,7 +133,7 @@ def test_translated_answers_keep_the_quote_facts_both_ways(qwen: Pipeline, pipel
     """English questions over the French articles, with the real small model as translator:
     a translation is shown only when its dates, numbers and names match the quote's both
     ways; the quote stays the citation's evidence either way."""
-    from rag.language import detect_language
+    from rag.lang import detect_language
     from rag.translation import Translator, mismatches
 
     translating = pipeline.with_translator(Translator(qwen.reader.model.chat_model, name="qwen"))

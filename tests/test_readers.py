@@ -14,14 +14,15 @@ import pytest
 
 from rag.citations import assemble, check
 from rag.errors import RagError
-from rag.readers import Query, READERS, available_readers, load_reader, register_reader
+from rag.lang.patterns import question_type
+from rag.readers import READERS, Query, available_readers, load_reader, register_reader
 from rag.readers.base import claim_for, quoted
 from rag.readers.extractive import ExtractiveReader
-from rag.readers.features import FEATURES, featurize, fits_type, question_type
+from rag.readers.features import FEATURES, featurize, fits_type
 from rag.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights
 from rag.settings import ReaderConfig
-from rag.types import Chunk, Document, Passage, Sentence
 from rag.text import sentence_spans
+from rag.types import Chunk, Document, Passage, Sentence
 
 ARTICLE = ("Le traité New START prolongé\n\n"
            "Les présidents russe et américain se sont entretenus au téléphone. "
@@ -45,7 +46,7 @@ def passage(text: str, cosines: list[float], score: float = 0.85, rank: int = 0,
 
 
 def ask(reader, question: str, passages: list[Passage], language: str | None = None):
-    from rag.language import detect_language
+    from rag.lang import detect_language
 
     query = Query(question=question, text=question, language=language or detect_language(question))
     claims = list(reader.answer(query, passages))

@@ -14,17 +14,17 @@ import re
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
+from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
 
 from rag import Pipeline, Settings
 from rag.chatview import NO_SOURCES
-from rag.language import phrase
-
-from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
+from rag.lang import phrase
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

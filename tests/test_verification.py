@@ -11,8 +11,7 @@ from langchain_core.messages import AIMessage
 from rag import Pipeline
 from rag.llm import LLMGenerator, build_messages
 from rag.readers.generative import GenerativeReader
-from rag.verification import Verifier
-from rag.verification import extract_facts, markers_of, split_sentences, strip_markers
+from rag.verification import Verifier, extract_facts, markers_of, split_sentences, strip_markers
 
 NEW_START = "When was New START extended?"
 FALLBACK = "learned"

@@ -73,7 +73,9 @@ class Split:
         offset = 0
         for p in paths:
             d = np.load(p)
-            xs.append(d["x"]); ys.append(d["y"]); qs.append(d["qid"] + offset)
+            xs.append(d["x"])
+            ys.append(d["y"])
+            qs.append(d["qid"] + offset)
             ans.append(d["answerable"])
             offset += len(d["answerable"])
         self.x, self.y, self.qid = np.concatenate(xs), np.concatenate(ys), np.concatenate(qs)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag.language import detect_language
+from rag.lang import detect_language
 from rag.llm import chat_model_from_spec
 
 SYSTEM = ("You translate French questions into English. Keep every name, number and date "

@@ -12,7 +12,7 @@ builds one from its spec.
 """
 
 from .base import Query, Reader, Trace, claim_for
-from .registry import Parts, READERS, available_readers, load_reader, register_reader
+from .registry import READERS, Parts, available_readers, load_reader, register_reader
 
 __all__ = ["Query", "Reader", "Trace", "claim_for", "Parts", "READERS", "available_readers",
            "load_reader", "register_reader"]

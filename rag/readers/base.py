@@ -15,12 +15,13 @@ the pipeline: one class, plus one line in :mod:`rag.readers.registry`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ..citations import MARKER, Claim, cited, defuse
-from ..language import detect_language, phrase
-from ..text import format_date
+from ..lang import detect_language, phrase
+from ..lang.dates import format_date
 from ..types import Passage, Sentence
 
 

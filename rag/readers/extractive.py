@@ -8,15 +8,16 @@ the learned reader's fitted weights (see README, "Readers").
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..citations import Claim
-from ..language import content_terms
+from ..lang import content_terms
+from ..lang.patterns import question_type
 from ..settings import ReaderConfig
 from ..text import fold
 from ..types import Passage
 from .base import Query, Trace, claim_for, passage_language
-from .features import Candidate, candidates, fits_type, is_heading, question_type
+from .features import Candidate, candidates, fits_type, is_heading
 
 
 class ExtractiveReader:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..language import content_terms, detect_language, opens_with_pronoun, stop_words, words
-from ..text import ENDS_SENTENCE, YEAR_RE, fold, has_date
+from ..lang import content_terms, detect_language, opens_with_pronoun, stop_words, words
+from ..lang.dates import YEAR_RE, has_date
+from ..lang.patterns import PLACE_RE, QUANTITY_RE, question_type
+from ..text import ENDS_SENTENCE, fold
 from ..types import Passage, Sentence
 
 # Names of the sentence features, in the order of the weight vector shipped with the
@@ -55,43 +57,8 @@ FEATURES: tuple[str, ...] = (
     "length",         # log of the sentence's length in characters
 )
 
-# What a question asks for decides which sentence answers it: for "when", the one with
-# the date, not merely the one most similar to the question.
-QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("count", re.compile(r"\b(how (many|much|long|often)|combien|quel nombre|what number|how old|"
-                         r"quel (âge|montant|budget|prix|pourcentage)|what (percentage|amount|budget))\b",
-                         re.I)),
-    ("time", re.compile(r"\b(when|what (date|day|year|time|month|century)|which (date|day|year|month|century)|"
-                        r"since when|until when|how long ago|quand|quel(le)? (date|jour|année|heure|mois|"
-                        r"siècle|époque)|depuis quand|jusqu[’']à quand|à quelle (date|heure|époque)|"
-                        r"en quelle année|at what time|what time|in what year|date (du|de la|des|d[’'])|"
-                        r"year of|année (du|de la|des|d[’']))\b", re.I)),
-    ("person", re.compile(r"\b(who|whom|whose|qui|quel (responsable|dirigeant|président|ministre|"
-                          r"porte-parole|homme|roi|auteur|joueur))\b", re.I)),
-    ("place", re.compile(r"\b(where|in which (city|country|region)|où|dans quel(le)? (ville|pays|région)|"
-                         r"quelle ville|which city|which country|quel pays)\b", re.I)),
-)
-_NUMBER = re.compile(r"\b(\d+|un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|"
-                     r"premi[eè]re?|deuxi[eè]me|troisi[eè]me|sixi[eè]me|one|two|three|four|five|"
-                     r"six|ten|hundred|thousand|heures?|hours?|minutes?|ans|years?|millions?|"
-                     r"milliards?|billions?)\b", re.I)
 _NAME = re.compile(r"(?<![.!?«\"]\s)(?<!^)\b[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][a-zà-ÿ]+)+")
-_PLACE = re.compile(r"\b(à|en|au|aux|dans|in|at)\s+(la ville (suisse )?de\s+)?[A-ZÀ-Þ][a-zà-ÿ]+")
 _TIME_OF_DAY = re.compile(r"\b\d{1,2}h\d{2}\b|\b\d{1,2}:\d{2}\b")
-
-
-def question_type(question: str) -> str:
-    """``time``, ``count``, ``person``, ``place`` or ``other``.
-
-    >>> question_type("When was New START extended?"), question_type("Qui est Jen Psaki ?")
-    ('time', 'person')
-    >>> question_type("Date du sommet ?")
-    'time'
-    """
-    for name, pattern in QUESTION_TYPES:
-        if pattern.search(question):
-            return name
-    return "other"
 
 
 def fits_type(text: str, qtype: str, question: str = "") -> bool:
@@ -110,11 +77,11 @@ def fits_type(text: str, qtype: str, question: str = "") -> bool:
             text = text.replace(year, " ")
         return has_date(text) or bool(_TIME_OF_DAY.search(text))
     if qtype == "count":
-        return any(fold(m.group()) not in asked for m in _NUMBER.finditer(text))
+        return any(fold(m.group()) not in asked for m in QUANTITY_RE.finditer(text))
     if qtype == "person":
         return any(fold(m.group()) not in asked for m in _NAME.finditer(text))
     if qtype == "place":
-        return bool(_PLACE.search(text))
+        return bool(PLACE_RE.search(text))
     return True
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from ..citations import Claim
 from ..index import IndexStore
+from ..lang.patterns import question_type
 from ..llm import LLMGenerator, is_abstention
 from ..types import Passage
 from ..verification import Verifier, markers_of, split_sentences, strip_markers
 from .base import Query, Reader, Trace
-from .features import fits_type, question_type
+from .features import fits_type
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class GenerativeReader:
 
     @classmethod
     def from_chat_model(cls, chat_model: Any, name: str, verifier: Verifier, fallback: Reader
-                        ) -> "GenerativeReader":
+                        ) -> GenerativeReader:
         return cls(LLMGenerator(chat_model, name=name), verifier, fallback)
 
     def use_store(self, store: IndexStore) -> None:

@@ -18,20 +18,22 @@ refitted by ``benchmarks/reader/fit.py``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..citations import Claim
 from ..errors import RagError
+from ..lang import opens_with_pronoun
+from ..lang.patterns import question_type
 from ..settings import ReaderConfig
-from ..language import opens_with_pronoun
 from ..types import Passage, Sentence
 from .base import Query, Trace, claim_for
-from .features import FEATURES, Candidate, featurize, fits_type, question_type
+from .features import FEATURES, Candidate, featurize, fits_type
 
 # The figures the abstention model reads, per question, in the order of its weights.
 ABSTAIN_FEATURES: tuple[str, ...] = ("p1", "margin", "cos1", "cos_max", "lex1", "lex_max", "cross1")
@@ -50,7 +52,7 @@ class LinearModel:
     intercept: float
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], expected: tuple[str, ...]) -> "LinearModel":
+    def from_dict(cls, data: dict[str, Any], expected: tuple[str, ...]) -> LinearModel:
         names = tuple(data["features"])
         if names != expected:
             raise RagError(f"The reader's weights were fitted on features {names}, this code computes "
@@ -77,7 +79,7 @@ class Weights:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Weights":
+    def load(cls, path: str | Path | None = None) -> Weights:
         """The weights shipped with the package, or those of ``path``."""
         try:
             text = (Path(path).read_text(encoding="utf-8") if path
@@ -139,7 +141,7 @@ class LearnedReader:
 
     @classmethod
     def from_config(cls, config: ReaderConfig | None = None, weights: str | Path | None = None
-                    ) -> "LearnedReader":
+                    ) -> LearnedReader:
         config = config or ReaderConfig()
         return cls(Weights.load(weights or config.learned_weights or None), config)
 

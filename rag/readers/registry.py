@@ -12,8 +12,8 @@ Adding a reader is one class and one :func:`register_reader` call::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..embedding import Embedder
 from ..errors import RagError

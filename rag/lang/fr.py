@@ -1,0 +1,86 @@
+"""French."""
+
+from .base import Language
+
+LANGUAGE = Language(
+    code="fr",
+    name="French",
+    stop_words=frozenset(
+        ["le", "la", "les", "un", "une", "des", "de", "du", "au", "aux", "et", "ou", "en", "dans", "sur", "par", "pour", "avec", "qui", "que", "quoi", "quand", "comment", "pourquoi", "quel", "quelle", "quels", "quelles", "est", "sont", "a", "ont", "ete", "etait", "il", "elle", "ils", "elles", "ce", "cette", "ces", "son", "sa", "ses", "leur", "leurs", "ne", "pas", "se", "s", "l", "d", "qu", "c", "j", "n", "lors", "entre", "apres", "avant", "selon", "dit", "t", "y", "combien"]),
+    fillers=frozenset(
+        ["quand", "quel", "quelle", "quels", "quelles", "comment", "pourquoi", "combien", "lequel", "laquelle", "est-ce", "sont", "etait", "etaient", "avait", "avaient", "selon", "veut", "veulent", "type", "genre", "sorte", "date", "dates", "jour", "puis", "celle", "celui", "ceux", "fait", "faire"]),
+    pronoun_openers=frozenset(["il", "elle", "ils", "elles", "on", "ce", "cet", "cette", "ces", "celui", "celle", "son", "sa", "ses", "leur", "leurs"]),
+    anaphora=("il", "elle", "ils", "elles", "le", "la", "les", "lui", "leur", "cela", "ça", "celui", "celle",
+              "ce", "cet", "cette", "ces", "y", "en", "et", "aussi"),
+    question_words=frozenset(
+        ["quand", "quel", "quelle", "quels", "quelles", "qui", "que", "quoi", "où", "comment", "pourquoi", "combien", "et", "est", "selon", "en", "le", "la", "les", "un", "une"]),
+    not_names=frozenset(
+        ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme"]),
+    months=("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+            "octobre", "novembre", "décembre"),
+    month_variants={"fevrier": 2, "aout": 8, "decembre": 12},
+    weekdays=("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+    relative_days=("aujourd[’']hui", "hier"),
+    day_suffixes=("er",),
+    first_of_month="1er",
+    ordinal_suffixes=("e", "er", "ème", "eme"),
+    number_words={
+        "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
+        "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "vingt": 20, "cent": 100,
+        "premier": 1, "premiere": 1, "deuxieme": 2, "troisieme": 3, "quatrieme": 4, "cinquieme": 5,
+        "sixieme": 6, "septieme": 7, "huitieme": 8, "neuvieme": 9, "dixieme": 10,
+    },
+    vague_number_words=frozenset(("un", "une", "premier", "premiere")),
+    quantity_words=("un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+                    "cent", "mille", "premi[eè]re?", "deuxi[eè]me", "troisi[eè]me", "sixi[eè]me", "heures?",
+                    "minutes?", "ans", "millions?", "milliards?"),
+    place_prepositions=("à", "en", "au", "aux", "dans"),
+    place_lead_ins=("la ville (suisse )?de",),
+    question_types={
+        "count": r"combien|quel nombre|quel (âge|montant|budget|prix|pourcentage)",
+        "time": r"quand|quel(le)? (date|jour|année|heure|mois|siècle|époque)|depuis quand|"
+                r"jusqu[’']à quand|à quelle (date|heure|époque)|en quelle année|"
+                r"date (du|de la|des|d[’'])|année (du|de la|des|d[’'])",
+        "person": r"qui|quel (responsable|dirigeant|président|ministre|porte-parole|homme|roi|auteur|joueur)",
+        "place": r"où|dans quel(le)? (ville|pays|région)|quelle ville|quel pays",
+    },
+    english_forms={
+        "putin": ("poutine",), "moscow": ("moscou",), "geneva": ("geneve",), "kyiv": ("kiev",),
+        "kiev": ("kyiv",), "brussels": ("bruxelles",), "crimea": ("crimee",), "donbas": ("donbass",),
+        "nato": ("otan",), "un": ("onu", "nations unies"), "eu": ("ue", "union europeenne"),
+        "us": ("etats-unis", "americain", "washington"), "usa": ("etats-unis",),
+        "america": ("etats-unis", "amerique"), "american": ("americain", "etats-unis"),
+        "americans": ("americain",), "russia": ("russie",), "russian": ("russe", "russie"),
+        "russians": ("russe",), "ukraine": ("ukraine",), "ukrainian": ("ukrainien", "ukraine"),
+        "france": ("france",), "french": ("francais", "france"), "germany": ("allemagne",),
+        "german": ("allemand", "allemagne"), "europe": ("europe",), "european": ("europeen",),
+        "western": ("occidentaux", "occidental"), "west": ("occident",),
+        "iran": ("iran",), "iranian": ("iranien",), "afghanistan": ("afghanistan",),
+        "christmas": ("noel",), "kremlin": ("kremlin",), "white": ("blanche",), "house": ("maison",),
+        "state": ("etat",), "states": ("etats",), "united": ("unis",), "nations": ("nations",),
+        "security": ("securite",), "council": ("conseil",), "treaty": ("traite",),
+        "president": ("president",), "minister": ("ministre",), "ministry": ("ministere",),
+        "foreign": ("etrangeres",), "affairs": ("affaires",), "deputy": ("vice",),
+        "spokesman": ("porte-parole",), "spokesperson": ("porte-parole",), "press": ("presse",),
+        "secretary": ("secretaire", "porte-parole"), "open": ("ouvert",), "skies": ("ciel",),
+        "sergei": ("serguei",), "dmitry": ("dmitri",), "alexei": ("alexei",), "ryabkov": ("riabkov",),
+        "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
+        "tv": ("television", "tele", "chaine"), "television": ("television",),
+    },
+    boilerplate=(
+        r"(?=.*\bcookies?\b)(?=.*(accept|consent|paramétr|désactiv|traceur|navigat|profil|confidentialit))",
+        r"^ce site utilise des cookies",
+        r"^les opinions, assertions et points de vue exprimés",
+        r"^(accepter|tout accepter|j[’']accepte|fermer)$",
+        r"©.{0,120}(source|photo|crédit)",
+        r"^(lire aussi|à lire aussi|voir aussi|partager)\b.{0,80}$",
+    ),
+    phrases={
+        "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
+        "according": "Selon {source}{date} {marker} : {quote}",
+        "also": "Par ailleurs, selon {source}{date} {marker} : {quote}",
+        "translated": "{translation} {marker} (traduit de {source}{date} : {quote})",
+        "an_article": "un article",
+    },
+    marks=(*"éèêàùçôîœ", " ?"),
+)

@@ -1,0 +1,57 @@
+"""Patterns built from every language of :mod:`rag.lang`: question types, quantities,
+places, number words, follow-up words and site furniture.
+
+>>> question_type("When was New START extended?"), question_type("Qui est Jen Psaki ?")
+('time', 'person')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from . import LANGUAGES, NUMBER_WORDS
+
+
+def _either(fragments: Iterable[str]) -> str:
+    return "|".join(dict.fromkeys(f for f in fragments if f))
+
+
+# What a question asks for decides which sentence answers it: for "when", the one with
+# the date, not merely the one most similar to the question. The first type that matches wins.
+QUESTION_TYPE_ORDER: tuple[str, ...] = ("count", "time", "person", "place")
+QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(rf"\b({_either(lang.question_types.get(kind, '') for lang in LANGUAGES.values())})\b",
+                      re.I))
+    for kind in QUESTION_TYPE_ORDER)
+
+
+def question_type(question: str) -> str:
+    """``time``, ``count``, ``person``, ``place`` or ``other``."""
+    for kind, pattern in QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return "other"
+
+
+# A count or an amount: digits, number words, units.
+QUANTITY_RE = re.compile(
+    rf"\b(\d+|{_either(w for lang in LANGUAGES.values() for w in lang.quantity_words)})\b", re.I)
+# "à Genève", "in Geneva", "dans la ville suisse de Genève"
+PLACE_RE = re.compile(
+    rf"\b({_either(p for lang in LANGUAGES.values() for p in lang.place_prepositions)})\s+"
+    rf"((?:{_either(p for lang in LANGUAGES.values() for p in lang.place_lead_ins)})\s+)?[A-ZÀ-Þ][a-zà-ÿ]+")
+# Words that make a question lean on the one before it ("And when does it expire?").
+ANAPHORA_RE = re.compile(rf"\b({_either(w for lang in LANGUAGES.values() for w in lang.anaphora)})\b", re.I)
+
+NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b")
+DIGITS_RE = re.compile(
+    rf"\b(\d+)(?:{_either(s for lang in LANGUAGES.values() for s in lang.ordinal_suffixes)})?\b")
+# "14h30", "14:30", "2:30 pm"
+TIME_RE = re.compile(r"\b(\d{1,2})\s*(?:h|:)\s*(\d{2})\s*(a\.?m\.?|p\.?m\.?)?", re.I)
+# Number words that are as often not a count ("un accord", "the second round").
+VAGUE_NUMBER_WORDS: frozenset[str] = frozenset().union(*(lang.vague_number_words for lang in LANGUAGES.values()))
+
+
+# Lines that are site furniture in some language (matched case-insensitively).
+BOILERPLATE: tuple[str, ...] = tuple(p for lang in LANGUAGES.values() for p in lang.boilerplate)
