@@ -13,6 +13,8 @@ from rag import bench
 from rag.cli import main
 from rag.factory import auto_factory, search_parameters
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, settings, embedder) -> dict:

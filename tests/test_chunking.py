@@ -103,6 +103,7 @@ def test_chunk_ids_are_deterministic_and_unique(corpus_docs, all_chunks):
     assert all(len(i) == 20 and int(i, 16) >= 0 for i in ids)
 
 
+@pytest.mark.slow
 def test_chunk_ids_are_the_same_in_another_process(corpus_dir, all_chunks):
     """Ids must not depend on the process (hash seeds, dict order): they key the cache."""
     script = (

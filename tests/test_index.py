@@ -289,6 +289,7 @@ ingest(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])), load
 """
 
 
+@pytest.mark.slow
 def test_killed_process_keeps_the_previous_index(make_settings, corpus_copy, embedder):
     settings = make_settings(corpus_dir=corpus_copy)
     ingest(settings, embedder)
@@ -316,6 +317,7 @@ def test_killed_process_keeps_the_previous_index(make_settings, corpus_copy, emb
 # --------------------------------------------------------------------------- model mismatch
 
 
+@pytest.mark.slow
 def test_index_built_with_another_model_is_refused(make_settings, embedder, st_embedder):
     settings = make_settings()
     ingest(settings, embedder)

@@ -101,6 +101,7 @@ def schema_validator(answer_schema):
 
 
 @needs_cli
+@pytest.mark.slow
 def test_cli_ask_json(cli, schema_validator):
     out = cli("ask", NEW_START, "--json")
     assert out.returncode == 0, out.stderr
@@ -113,6 +114,7 @@ def test_cli_ask_json(cli, schema_validator):
 
 
 @needs_cli
+@pytest.mark.slow
 def test_cli_ask_questions_file_json(cli, schema_validator, tmp_path):
     questions = tmp_path / "questions.txt"
     questions.write_text(
@@ -133,6 +135,7 @@ def test_cli_ask_questions_file_json(cli, schema_validator, tmp_path):
 
 
 @needs_cli
+@pytest.mark.slow
 @pytest.mark.parametrize("question", ["", "   "])
 def test_cli_empty_question_exits_2_with_an_error_message(cli, question):
     out = cli("ask", question, "--json")
@@ -143,6 +146,7 @@ def test_cli_empty_question_exits_2_with_an_error_message(cli, question):
 
 
 @needs_cli
+@pytest.mark.slow
 def test_cli_huge_question_exits_2(cli):
     out = cli("ask", "x" * 100_000)
     assert out.returncode == 2
@@ -150,6 +154,7 @@ def test_cli_huge_question_exits_2(cli):
 
 
 @needs_cli
+@pytest.mark.slow
 def test_cli_ingest(make_settings, corpus_dir):
     index_dir = make_settings().index_dir  # warm embedding cache: no model time
     out = run_cli("ingest", index_dir=index_dir, corpus_dir=corpus_dir)
@@ -162,6 +167,7 @@ def test_cli_ingest(make_settings, corpus_dir):
 
 
 @needs_cli
+@pytest.mark.slow
 def test_cli_ingest_missing_corpus_exits_2(tmp_path):
     missing = tmp_path / "no-such-corpus"
     out = run_cli("ingest", index_dir=tmp_path / "index", corpus_dir=missing)

@@ -36,7 +36,7 @@ def _available() -> str | None:
 MISSING = _available()
 if MISSING and os.environ.get("RAG_REQUIRE_LLM") == "1":
     raise RuntimeError(f"RAG_REQUIRE_LLM=1 but {MISSING}")
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,8 @@ Les délégations y ont discuté <img src=x onerror="window.__pwned=true"> de la
 Les participants se sont engagés à se revoir l'année suivante pour faire le point sur la protection de l'environnement arctique et la coopération scientifique.
 """
 
+pytestmark = pytest.mark.slow
+
 
 def _load_ui():
     """``ui.py`` sits at the repository root, outside the package."""
