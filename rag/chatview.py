@@ -1,5 +1,5 @@
 """What the web chat shows, as safe HTML and Markdown — the page's logic, kept out of
-``ui.py`` (which only lays out components and wires events).
+:mod:`rag.web` (which only lays out components and wires events).
 
 Every piece of text that comes from an article or a user is escaped here before it
 reaches the page: an article holding ``<script>`` or ``<img onerror=…>`` shows it as

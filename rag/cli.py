@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import logging
 import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 from .errors import InputError, RagError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
-UI_PATH = PROJECT_ROOT / "ui.py"
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +155,6 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
               "(first run only)...")
     with ProgressBar() as bar:
         return Pipeline.from_settings(settings, progress=bar)
-
-
-def _load_ui() -> ModuleType:
-    """``ui.py`` lives at the repository root, beside the package, not inside it."""
-    if not UI_PATH.is_file():
-        raise RagError(f"The web app {UI_PATH} is missing. `rag serve` runs from a source "
-                       "checkout installed with `pip install -e .` (or run `python ui.py` there).")
-    spec = importlib.util.spec_from_file_location("newsrag_ui", UI_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # --------------------------------------------------------------------------- ingest
@@ -333,10 +317,11 @@ def _ask_many(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    ui = _load_ui()
+    from .web import launch
+
     pipeline = _load_pipeline(args)
     try:
-        ui.launch(host=args.host, port=args.port, pipeline=pipeline)
+        launch(host=args.host, port=args.port, pipeline=pipeline)
     except OSError as exc:  # port taken, address not available, ...
         if "empty port" in str(exc):
             raise RagError(f"Port {args.port} on {args.host} is already in use. Stop the other "

@@ -1,5 +1,5 @@
 """The chat page in a real browser: Debian's Chromium, headless, driven by Playwright,
-against ``ui.py`` served on localhost over a private copy of the corpus.
+against the page (:mod:`rag.web`) served on localhost over a private copy of the corpus.
 
 No browser is ever downloaded: Playwright launches ``/usr/bin/chromium`` (``.ci/run``
 installs Debian's ``chromium``). Without it the browser tests are skipped, with the reason;
@@ -8,12 +8,10 @@ the API test (gradio_client) still runs. Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
 from rag import Pipeline, Settings
 from rag.chatview import NO_SOURCES
 from rag.lang import phrase
+from rag.web import launch
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -59,16 +58,6 @@ Les participants se sont engagés à se revoir l'année suivante pour faire le p
 pytestmark = pytest.mark.slow
 
 
-def _load_ui():
-    """``ui.py`` sits at the repository root, outside the package."""
-    spec = importlib.util.spec_from_file_location("newsrag_ui_under_test", REPO_ROOT / "ui.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,9 +86,8 @@ def ui_pipeline(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
 @pytest.fixture(scope="session")
 def app_url(ui_pipeline: Pipeline) -> Iterator[str]:
     """The page served on a free localhost port from a background thread."""
-    ui = _load_ui()
     port = _free_port()
-    app = ui.launch("127.0.0.1", port, ui_pipeline, prevent_thread_lock=True, quiet=True)
+    app = launch("127.0.0.1", port, ui_pipeline, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
 
