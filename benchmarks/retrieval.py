@@ -1,6 +1,6 @@
 """Retrieval variants side by side on the team's question set (figures for the README).
 
-    python benchmarks/retrieval.py [--questions tests/data/questions.jsonl] [--json out.json]
+    python -m benchmarks.retrieval [--questions FILE] [--json out.json]   # default: the team's set
 
 Each variant gets its own index in a temporary folder, built from the real corpus.
 A hit is a retrieved passage that holds one of the question's evidence strings.
@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from rag.embedding import load_embedder
+from rag.evaluation import default_questions, load_questions
+from rag.index import IndexStore
+from rag.ingest import ingest
+from rag.metrics import first_hit, mean_reciprocal_rank, percentile, recall_at
+from rag.pipeline import condense
+from rag.retrieval import Retriever
+from rag.settings import Settings
 
-from rag.embedding import load_embedder  # noqa: E402
-from rag.evaluation import holds_evidence, load_questions  # noqa: E402
-from rag.index import IndexStore  # noqa: E402
-from rag.ingest import ingest  # noqa: E402
-from rag.pipeline import condense  # noqa: E402
-from rag.retrieval import Retriever  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def recall(rank_fn, questions) -> dict[str, float]:
@@ -34,16 +32,14 @@ def recall(rank_fn, questions) -> dict[str, float]:
         t0 = time.perf_counter()
         texts = rank_fn(condense(q["q"], q.get("history")))
         lat.append((time.perf_counter() - t0) * 1000)
-        ranks.append(next((i + 1 for i, t in enumerate(texts) if holds_evidence(t, q["evidence"])), None))
-    n = len(ranks)
-    return {f"recall@{k}": round(sum(1 for r in ranks if r and r <= k) / n, 3) for k in (1, 3, 5)} | {
-        "mrr": round(statistics.fmean(1 / r if r else 0 for r in ranks), 3),
-        "query_ms_p50": round(sorted(lat)[n // 2], 1)}
+        ranks.append(first_hit(texts, q["evidence"]))
+    return {f"recall@{k}": recall_at(ranks, k) for k in (1, 3, 5)} | {
+        "mrr": mean_reciprocal_rank(ranks), "query_ms_p50": percentile(lat, 50, digits=1)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--questions", default=str(ROOT / "tests/data/questions.jsonl"))
+    ap.add_argument("--questions", default=str(default_questions()))
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     questions = [q for q in load_questions(args.questions) if q.get("answerable", True) and q.get("evidence")]
@@ -70,9 +66,7 @@ def main() -> None:
             ingest_s = time.perf_counter() - t0
             store = IndexStore.load(settings.index_dir)
             bm25_only = kw.pop("bm25_only", False)
-            base = dict(candidates=settings.candidates, bm25_weight=settings.bm25_weight,
-                        sentence_weight=settings.sentence_weight, lexical_weight=settings.lexical_weight)
-            retriever = Retriever(store, emb, **(base | kw))
+            retriever = Retriever.from_settings(settings, store, emb, **kw)
             if bm25_only:
                 def rank(query, r=retriever, s=store):
                     return [c.text for c in s.chunks([row for row, _ in r._bm25_search(query, 5)])]

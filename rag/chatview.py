@@ -31,7 +31,7 @@ from pathlib import Path
 from .corpus import add_files
 from .errors import CorpusError, InputError, RagError
 from .highlight import article_html, citation_html
-from .ingest import IngestReport
+from .ingest import IngestReport, Progress
 from .lang.dates import format_date
 from .pipeline import Pipeline
 from .readers import Reader, available_readers, load_reader
@@ -378,8 +378,6 @@ class UploadResult:
         return "\n\n".join(lines) or "No file to add."
 
 
-Progress = Callable[[int, int, str], None]
-
 
 def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequence[str] | None = None,
                     progress: Progress | None = None) -> UploadResult:
@@ -408,7 +406,7 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
     fresh = set(report.added) | set(report.changed)
     for source in sources:
         if source in report.skipped:
-            result.refused[source] = report.skipped[source]
+            result.refused[source] = report.skipped[source].reason
         elif source in fresh:
             result.added.append(source)
         else:

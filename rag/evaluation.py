@@ -8,16 +8,22 @@ precision, abstention on unanswerable questions, invalid citation markers, laten
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .citations import check
 from .errors import RagError
-from .text import fold
+from .metrics import first_hit, holds_evidence, is_correct, mean_reciprocal_rank, percentile, recall_at
 from .types import Answer, Passage
+
+
+def default_questions() -> Path:
+    """The team's question set, shipped in the package (``rag/data/questions.jsonl``):
+    86 questions on the five articles of ``corpus/``, 43 English and 43 French."""
+    return Path(str(resources.files("rag").joinpath("data", "questions.jsonl")))
 
 
 def load_questions(path: str | Path) -> list[dict[str, Any]]:
@@ -34,17 +40,6 @@ def load_questions(path: str | Path) -> list[dict[str, Any]]:
             raise RagError(f"{path}:{i}: each line needs at least a \"q\" string")
         questions.append(q)
     return questions
-
-
-def holds_evidence(text: str, evidence: Iterable[str]) -> bool:
-    folded = fold(text)
-    return any(fold(e) in folded for e in evidence)
-
-
-def is_correct(answer: str, groups: list[list[str]]) -> bool:
-    """Every group has one of its strings in the answer (folded comparison)."""
-    folded = fold(answer)
-    return all(any(fold(s) in folded for s in group) for group in groups)
 
 
 @dataclass
@@ -75,22 +70,23 @@ class Report:
         def share(xs: list[bool]) -> float | None:
             return round(sum(xs) / len(xs), 3) if xs else None
 
-        lat = sorted(r.latency_ms for r in rs)
+        lat = [r.latency_ms for r in rs]
+        ranks = [r.first_hit for r in ans]
         cites = sum(r.citations for r in ans)
         return {
             "questions": len(rs),
-            "recall@1": share([r.first_hit is not None and r.first_hit <= 1 for r in ans]),
-            "recall@3": share([r.first_hit is not None and r.first_hit <= 3 for r in ans]),
-            "recall@5": share([r.first_hit is not None and r.first_hit <= 5 for r in ans]),
-            "mrr": round(statistics.fmean(1 / r.first_hit if r.first_hit else 0 for r in ans), 3) if ans else None,
+            "recall@1": recall_at(ranks, 1),
+            "recall@3": recall_at(ranks, 3),
+            "recall@5": recall_at(ranks, 5),
+            "mrr": mean_reciprocal_rank(ranks),
             "answer_accuracy": share([bool(r.correct) for r in ans]),
             "cited_evidence_rate": share([bool(r.cited_evidence) for r in ans]),
             "citation_precision": round(sum(r.precise_citations for r in ans) / cites, 3) if cites else None,
             "answered_when_answerable": share([not r.abstained for r in ans]),
             "abstention_rate_unanswerable": share([r.abstained for r in unans]),
             "invalid_markers": sum(r.invalid_markers for r in rs),
-            "latency_p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
-            "latency_p95_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.95))], 1) if lat else None,
+            "latency_p50_ms": percentile(lat, 50, digits=1),
+            "latency_p95_ms": percentile(lat, 95, digits=1),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +102,7 @@ def evaluate(pipeline: Any, questions: list[dict[str, Any]], recall_depth: int =
         evidence = q.get("evidence") or []
         answerable = q.get("answerable", True)
         passages: list[Passage] = pipeline.retrieve(q["q"], history, k=recall_depth)
-        hit = next((i + 1 for i, p in enumerate(passages) if holds_evidence(p.text, evidence)), None)
+        hit = first_hit((p.text for p in passages), evidence)
         answer: Answer = pipeline.ask(q["q"], history)
         precise = sum(holds_evidence(c.passage, evidence) for c in answer.citations)
         report.results.append(QuestionResult(

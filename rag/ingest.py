@@ -41,13 +41,36 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the index: its content hash (so an unchanged bad file is not read
+    again) and the reason, written for the user.
+
+    >>> Skipped.parse("ab12:a.bin: not text")
+    Skipped(sha256='ab12', reason='a.bin: not text')
+    >>> str(Skipped("ab12", "a.bin: not text"))
+    'ab12:a.bin: not text'
+    """
+
+    sha256: str
+    reason: str
+
+    def __str__(self) -> str:  # as the manifest stores it
+        return f"{self.sha256}:{self.reason}"
+
+    @classmethod
+    def parse(cls, stored: str) -> Skipped:
+        sha, _, reason = stored.partition(":")
+        return cls(sha, reason)
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, Skipped] = field(default_factory=dict)
     chunks: int = 0
     embedded: int = 0          # chunk and sentence texts that needed the model (cache misses)
     wrote_index: bool = False
@@ -106,7 +129,7 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
             chunking: dict, progress: Progress | None, t0: float) -> IngestReport:
     old_files = previous.manifest.files if previous else {}
-    old_skipped = previous.manifest.skipped if previous else {}
+    old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
     report = IngestReport()
     documents: list[Document] = []
@@ -119,7 +142,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
             report.unchanged.append(source)
             assert previous is not None  # by_source is empty without it
             doc_chunks = previous.chunks_of(doc.doc_id)
-        elif old_skipped.get(source, "").startswith(sha + ":"):
+        elif source in old_skipped and old_skipped[source].sha256 == sha:
             report.skipped[source] = old_skipped[source]  # same bad file as last time
             continue
         else:
@@ -127,11 +150,11 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
                 doc = load_document(scan.files[source], source, sha)
             except CorpusError as exc:
                 log.warning("%s", exc)
-                report.skipped[source] = f"{sha}:{exc}"
+                report.skipped[source] = Skipped(sha, str(exc))
                 continue
             except OSError as exc:
                 log.warning("%s: cannot be read (%s); skipped.", source, exc)
-                report.skipped[source] = f"{sha}:{source}: cannot be read ({exc})"
+                report.skipped[source] = Skipped(sha, f"{source}: cannot be read ({exc})")
                 continue
             (report.changed if source in old_files else report.added).append(source)
             doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
@@ -142,12 +165,12 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
 
     if not documents:
         raise CorpusError(f"No readable article in {settings.corpus_dir}: "
-                          + "; ".join(v.split(":", 1)[1] for v in report.skipped.values()))
+                          + "; ".join(s.reason for s in report.skipped.values()))
     factory = (auto_factory(len(chunks), embedder.dim) if settings.faiss_factory == "auto"
                else settings.faiss_factory)
     nothing_new = (previous is not None and reusable and not report.added and not report.changed
                    and not report.removed and previous.manifest.faiss_factory == factory
-                   and previous.manifest.skipped == report.skipped)
+                   and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()})
     if nothing_new:
         report.seconds = time.perf_counter() - t0
         return report
@@ -164,7 +187,8 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         pos += len(sp)
     manifest = Manifest(
         embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
-        chunking=chunking, files={d.source: d.sha256 for d in documents}, skipped=report.skipped,
+        chunking=chunking, files={d.source: d.sha256 for d in documents},
+        skipped={s: str(v) for s, v in report.skipped.items()},
         documents=len(documents), chunks=len(chunks),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     write_generation(settings.index_dir, manifest, documents, chunks, vectors, sentences)

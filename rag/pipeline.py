@@ -18,7 +18,7 @@ from typing import Any
 
 from .citations import Claim, assemble, check
 from .corpus import add_files, remove_file
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
@@ -106,8 +106,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,
                       progress: Progress | None = None, embedder: Embedder | None = None) -> Pipeline:
         settings = settings or Settings.from_env()
-        embedder = embedder or load_embedder(settings.embedding_model, settings.query_prefix,
-                                             settings.passage_prefix, settings.embed_batch_size)
+        embedder = embedder or embedder_from_settings(settings)
         live = read_manifest(settings.index_dir)
         if live is None or live.format != FORMAT_VERSION:
             if not ingest_if_missing:

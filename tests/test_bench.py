@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import bench
+from benchmarks import bench
 from rag.cli import main
 from rag.factory import auto_factory, search_parameters
 

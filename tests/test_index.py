@@ -183,7 +183,7 @@ def test_skipped_file_is_reported_and_the_rest_indexed(make_settings, corpus_cop
     settings = make_settings(corpus_dir=corpus_copy)
     report = ingest(settings, embedder)
     assert report.wrote_index and list(report.skipped) == ["binaire.txt"]
-    assert "binaire.txt" in report.skipped["binaire.txt"]
+    assert "binaire.txt" in report.skipped["binaire.txt"].reason
     assert "1 skipped" in report.summary()
     store = IndexStore.load(settings.index_dir)
     assert len(store.documents()) == 5 and "binaire.txt" in store.manifest.skipped

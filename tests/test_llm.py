@@ -18,7 +18,7 @@ from conftest import REPO_ROOT
 
 from rag import Pipeline
 from rag.citations import check
-from rag.evaluation import is_correct
+from rag.metrics import is_correct
 from rag.types import Chunk, Passage
 from rag.verification import PassageFacts, extract_facts, strip_markers
 

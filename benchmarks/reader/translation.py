@@ -1,6 +1,6 @@
 """Measure the translation path on every cross-language answer of a question set.
 
-    python benchmarks/reader/translation.py --questions tests/data/questions.jsonl \\
+    python benchmarks/reader/translation.py --questions rag/data/questions.jsonl \\
         --translator llamacpp:MODEL.gguf [--index index] [--out benchmarks/results/translation.json]
 
 For each question answered from an article in another language than the question's,

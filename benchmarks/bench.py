@@ -1,4 +1,6 @@
-"""``rag bench``: speed and scale, measured — every function returns a plain dict.
+"""``rag bench`` (or ``python -m benchmarks.bench``): speed and scale, measured — every
+function returns a plain dict. Measurement, not product: it lives beside the other
+benchmarks and shares :mod:`rag.metrics` with ``rag eval``.
 
 Three parts, all in one JSON file (``bench.json``) plus two PNG plots:
 
@@ -31,16 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .settings import Settings
+from rag.evaluation import default_questions, load_questions
+from rag.factory import nlist_for
+from rag.metrics import first_hit, percentile, recall_at
+from rag.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = PROJECT_ROOT / "tests" / "data" / "questions.jsonl"
+QUESTIONS = default_questions()
 COLD_QUESTION = "When was New START extended?"
 #: Recall@10 an ANN index must reach for its parameter to count as tuned.
 TARGET_RECALL = 0.95
@@ -56,14 +61,6 @@ Log = Callable[[str], None]
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100), rounded to 0.001."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    return round(xs[min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))], 3)
 
 
 def _bar(total: int, desc: str) -> Any:
@@ -85,7 +82,7 @@ def _run_measured(argv: list[str], env: dict[str, str] | None = None) -> dict[st
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = {"seconds": round(seconds, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        result: dict[str, Any] = {"seconds": round(seconds, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
                   "returncode": proc.returncode,
                   "stdout": out.read().decode("utf-8", "replace"),
                   "stderr": err.read().decode("utf-8", "replace")}
@@ -105,10 +102,9 @@ def _child_env() -> dict[str, str]:
 def _ingest_in_child(corpus_dir: Path, index_dir: Path) -> dict[str, Any]:
     """``rag ingest`` in a fresh process: wall time, peak RSS and the IngestReport figures."""
     code = ("import json, sys; from rag.settings import Settings; from rag.ingest import ingest; "
-            "from rag.embedding import load_embedder; "
+            "from rag.embedding import embedder_from_settings; "
             "s = Settings.from_env(corpus_dir=sys.argv[1], index_dir=sys.argv[2]); "
-            "r = ingest(s, load_embedder(s.embedding_model, s.query_prefix, s.passage_prefix, "
-            "s.embed_batch_size)); "
+            "r = ingest(s, embedder_from_settings(s)); "
             "print(json.dumps({'chunks': r.chunks, 'embedded': r.embedded, "
             "'wrote_index': r.wrote_index, 'seconds': r.seconds}))")
     run = _run_measured([sys.executable, "-c", code, str(corpus_dir), str(index_dir)], _child_env())
@@ -120,26 +116,14 @@ def _ingest_in_child(corpus_dir: Path, index_dir: Path) -> dict[str, Any]:
 
 
 def _questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
-    from .evaluation import load_questions
-
     return [q for q in load_questions(path) if q.get("answerable", True) and q.get("evidence")]
-
-
-def _first_hit(texts: Iterable[str], evidence: Sequence[str]) -> int | None:
-    from .evaluation import holds_evidence
-
-    return next((i + 1 for i, t in enumerate(texts) if holds_evidence(t, evidence)), None)
-
-
-def _recall(ranks: Sequence[int | None], k: int) -> float:
-    return round(sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 3) if ranks else float("nan")
 
 
 def bench_real(settings: Settings, questions: list[dict[str, Any]], *, embedder: Any = None,
                quick: bool = False, log: Log = _stderr) -> dict[str, Any]:
     """Ingest, re-ingest, cold start and warm latency of the default pipeline on the real
     corpus, over the index in ``settings.index_dir`` (built here, from scratch)."""
-    from .pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     out: dict[str, Any] = {"corpus_dir": str(settings.corpus_dir), "questions": len(questions)}
     log("real corpus: ingest in a fresh process (empty embedding cache)...")
@@ -175,14 +159,14 @@ def bench_real(settings: Settings, questions: list[dict[str, Any]], *, embedder:
             t0 = time.perf_counter()
             passages = pipeline.retrieve(q["q"], history, k=k)
             retrieve_ms.append((time.perf_counter() - t0) * 1000)
-            ranks.append(_first_hit((p.text for p in passages), q["evidence"]))
+            ranks.append(first_hit((p.text for p in passages), q["evidence"]))
             t0 = time.perf_counter()
             pipeline.ask(q["q"], history)
             ask_ms.append((time.perf_counter() - t0) * 1000)
-        out["warm"] = {"retrieve_ms_p50": _pct(retrieve_ms, 50), "retrieve_ms_p95": _pct(retrieve_ms, 95),
-                       "ask_ms_p50": _pct(ask_ms, 50), "ask_ms_p95": _pct(ask_ms, 95),
+        out["warm"] = {"retrieve_ms_p50": percentile(retrieve_ms, 50), "retrieve_ms_p95": percentile(retrieve_ms, 95),
+                       "ask_ms_p50": percentile(ask_ms, 50), "ask_ms_p95": percentile(ask_ms, 95),
                        "chunks": len(pipeline.store), "retrieve_k": k, "ask_k": settings.top_k}
-        out["recall"] = {"recall@3": _recall(ranks, 3), "recall@4": _recall(ranks, 4)}
+        out["recall"] = {"recall@3": recall_at(ranks, 3), "recall@4": recall_at(ranks, 4)}
     finally:
         pipeline.close()
     return out
@@ -213,8 +197,8 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
     from langchain_core.documents import Document as LCDocument
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from .corpus import load_corpus
-    from .pipeline import condense
+    from rag.corpus import load_corpus
+    from rag.pipeline import condense
 
     log("baseline: LangChain splitter + FAISS vector store...")
     docs, _ = load_corpus(Path(corpus_dir))
@@ -231,11 +215,11 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
         t0 = time.perf_counter()
         found = store.similarity_search(query, k=4)
         lat.append((time.perf_counter() - t0) * 1000)
-        ranks.append(_first_hit((d.page_content for d in found), q["evidence"]))
+        ranks.append(first_hit((d.page_content for d in found), q["evidence"]))
     return {"chunks": len(chunks), "build_seconds": round(build_s, 3),
             "chunks_per_s": round(len(chunks) / build_s, 2) if build_s else None,
-            "search_ms_p50": _pct(lat, 50), "search_ms_p95": _pct(lat, 95),
-            "recall@3": _recall(ranks, 3), "recall@4": _recall(ranks, 4)}
+            "search_ms_p50": percentile(lat, 50), "search_ms_p95": percentile(lat, 95),
+            "recall@3": recall_at(ranks, 3), "recall@4": recall_at(ranks, 4)}
 
 
 # --------------------------------------------------------------------------- synthetic vectors
@@ -244,7 +228,7 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
 def corpus_vectors(index_dir: Path) -> np.ndarray:
     """Every unit vector of a built index: its chunk vectors (FAISS reconstruct) and the
     stored sentence vectors — the seeds of the synthetic data."""
-    from .index import IndexStore
+    from rag.index import IndexStore
 
     store = IndexStore.load(index_dir)
     try:
@@ -309,11 +293,6 @@ def uniform_vectors(n: int, dim: int, rng: np.random.Generator, block: int = 100
 # --------------------------------------------------------------------------- scale
 
 
-def nlist_for(n: int) -> int:
-    """IVF lists ≈ 4·√n, at most n/39 (FAISS wants ≥ 39 training points per list)."""
-    return max(1, min(int(4 * math.sqrt(n)), n // 39))
-
-
 def scale_configs(n: int, dim: int) -> list[dict[str, Any]]:
     """The factory strings compared at size ``n``, with the knob each one is tuned by."""
     nlist = nlist_for(n)
@@ -350,15 +329,23 @@ def _single_query_ms(index: Any, queries: np.ndarray, k: int = 10) -> list[float
     return lat
 
 
-def _set_knob(index: Any, knob: str | None, value: int) -> None:
+def _downcast(index: Any) -> Any:
+    """The concrete FAISS index (HNSW, IVF, Refine), whose fields the stubs do not know."""
     import faiss
 
-    if knob is None:
+    return faiss.downcast_index(index)
+
+
+def _set_knob(index: Any, knob: str | None, value: int | None) -> None:
+    import faiss
+
+    if knob is None or value is None:
         return
     if knob == "efSearch":
-        faiss.downcast_index(index).hnsw.efSearch = value
+        _downcast(index).hnsw.efSearch = value
     else:
-        faiss.extract_index_ivf(index).nprobe = value
+        ivf: Any = faiss.extract_index_ivf(index)
+        ivf.nprobe = value
 
 
 def _build(factory: str, x: np.ndarray, train: np.ndarray, centroids: np.ndarray | None) -> Any:
@@ -367,13 +354,13 @@ def _build(factory: str, x: np.ndarray, train: np.ndarray, centroids: np.ndarray
 
     index = faiss.index_factory(x.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
     if factory.startswith("IVF"):
-        ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+        ivf = _downcast(faiss.extract_index_ivf(index))
         if centroids is not None and len(centroids) == ivf.nlist:
             ivf.quantizer.add(centroids)  # a trained quantizer holding nlist centroids is kept
         if hasattr(ivf, "do_polysemous_training"):
             ivf.do_polysemous_training = False  # minutes of annealing, unused by our searches
     if "Refine" in factory:
-        faiss.downcast_index(index).k_factor = 4.0
+        _downcast(index).k_factor = 4.0
     if not index.is_trained:
         # the coarse quantizer is trained already; 10k points train the PQ/SQ codes
         index.train(train[:10_000] if ",PQ" in factory else train)
@@ -394,13 +381,14 @@ def bench_index(factory: str, knob: str | None, x: np.ndarray, queries: np.ndarr
     index = _build(factory, x, train, centroids)
     build_s = time.perf_counter() - t0
     size = len(faiss.serialize_index(index))
-    sweep = []
-    for value in (grid if knob else [None]):
+    sweep: list[dict[str, Any]] = []
+    values: Sequence[int | None] = grid if knob else [None]
+    for value in values:
         _set_knob(index, knob, value)
         _, found = index.search(queries, 10)
         lat = _single_query_ms(index, queries)
         sweep.append({"param": value, "recall@10": round(_recall_at(found, truth), 4),
-                      "search_ms_p50": _pct(lat, 50), "search_ms_p95": _pct(lat, 95)})
+                      "search_ms_p50": percentile(lat, 50), "search_ms_p95": percentile(lat, 95)})
         if knob and sweep[-1]["recall@10"] >= 0.999:
             break  # higher values only cost time
     ok = [s for s in sweep if s["recall@10"] >= TARGET_RECALL]
@@ -465,7 +453,7 @@ def bench_scale(seeds: np.ndarray, sizes: Sequence[int], *, quick: bool = False,
                     log(f"scale: {factory} at {n:,} skipped: {rows[-1]['skipped']}")
                     bar.update(1)
                     continue
-            grid = grid_ef if config["knob"] == "efSearch" else grid_np
+            grid: Sequence[int] = grid_ef if config["knob"] == "efSearch" else grid_np
             if config["knob"] == "nprobe":
                 grid = [p for p in grid if p <= nlist]
             row, index = bench_index(factory, config["knob"], x, queries, truth, train, centroids, grid)
@@ -562,7 +550,7 @@ def _scale_in_child(seeds: Path, sizes: Sequence[int], quick: bool, build_limit_
     Its progress goes straight to our stderr."""
     env = _child_env()
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    argv = [sys.executable, "-m", "rag.bench", "--scale-worker", str(seeds), ",".join(map(str, sizes)),
+    argv = [sys.executable, "-m", "benchmarks.bench", "--scale-worker", str(seeds), ",".join(map(str, sizes)),
             "1" if quick else "0", str(build_limit_s), str(out)]
     proc = subprocess.Popen(argv, env=env, cwd=str(PROJECT_ROOT))
     _, status, usage = os.wait4(proc.pid, 0)
@@ -599,7 +587,7 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
     """Run the benchmark; writes ``bench.json`` and the plots into ``out_dir`` and returns
     the results. The user's index is never touched: everything is built in a temporary
     folder from ``settings.corpus_dir``."""
-    from .embedding import load_embedder
+    from rag.embedding import embedder_from_settings
 
     settings = settings or Settings.from_env()
     out_dir = Path(out_dir)
@@ -612,8 +600,7 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
     tmp = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     try:
         run_settings = settings.replace(index_dir=tmp / "index")
-        embedder = embedder or load_embedder(settings.embedding_model, settings.query_prefix,
-                                             settings.passage_prefix, settings.embed_batch_size)
+        embedder = embedder or embedder_from_settings(settings)
         if not skip_real:
             results["real"] = bench_real(run_settings, questions, embedder=embedder, quick=quick, log=log)
         if not skip_baseline:
@@ -627,8 +614,8 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
                 base["ours_recall@3"] = ours["recall"]["recall@3"]
                 base["ours_recall@4"] = ours["recall"]["recall@4"]
         if not skip_scale and sizes:
-            from .index import current_generation
-            from .ingest import ingest
+            from rag.index import current_generation
+            from rag.ingest import ingest
 
             if current_generation(run_settings.index_dir) is None:
                 ingest(run_settings, embedder)
@@ -648,5 +635,10 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
     return results
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["--scale-worker"]:
-    _scale_worker(sys.argv[2:])
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--scale-worker"]:
+        _scale_worker(sys.argv[2:])
+    else:  # python -m benchmarks.bench [OPTIONS] is rag bench [OPTIONS]
+        from rag.cli import main
+
+        sys.exit(main(["bench", *sys.argv[1:]]))
