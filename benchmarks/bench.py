@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.evaluation import default_questions, load_questions
 from rag.factory import nlist_for
 from rag.metrics import first_hit, percentile, recall_at
+from rag.questions import default_questions, load_questions
 from rag.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

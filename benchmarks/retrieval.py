@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from rag.embedding import load_embedder
-from rag.evaluation import default_questions, load_questions
 from rag.index import IndexStore
 from rag.ingest import ingest
 from rag.metrics import first_hit, mean_reciprocal_rank, percentile, recall_at
 from rag.pipeline import condense
+from rag.questions import default_questions, load_questions
 from rag.retrieval import Retriever
 from rag.settings import Settings
 

@@ -23,7 +23,6 @@ import html
 import logging
 import re
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from .highlight import article_html, citation_html
 from .ingest import IngestReport, Progress
 from .lang.dates import format_date
 from .pipeline import Pipeline
-from .readers import Reader, available_readers, load_reader
+from .readers import available_readers
 from .types import Answer, Document, Filters
 
 log = logging.getLogger(__name__)
@@ -269,16 +268,7 @@ def with_reader(pipeline: Pipeline, name: str | None) -> Pipeline:
     offered = reader_choices(pipeline)
     if name not in offered:
         raise InputError(f"Unknown reader {name!r}; choose one of: {', '.join(offered)}.")
-    readers = _readers.setdefault(pipeline, {})
-    if name not in readers:
-        readers[name] = load_reader(name, pipeline.parts)
-    reader = readers[name]
-    if hasattr(reader, "use_store"):
-        reader.use_store(pipeline.store)
-    return pipeline.with_reader(reader)
-
-
-_readers: weakref.WeakKeyDictionary[Pipeline, dict[str, Reader]] = weakref.WeakKeyDictionary()
+    return pipeline.with_reader(name)
 
 
 def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | None = None,

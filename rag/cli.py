@@ -16,11 +16,12 @@ import json
 import logging
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import InputError, RagError
+from .errors import RagError
+from .questions import read_question_lines
 
 log = logging.getLogger(__name__)
 
@@ -236,34 +237,6 @@ def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
     return answer
 
 
-def read_question_lines(stream: TextIO) -> Iterator[tuple[int, str, Any]]:
-    """``(line number, question as written, (question, history) or an InputError)``
-    for each non-blank line: plain text, or a JSON object with "q" and "history"."""
-    for number, line in enumerate(stream, 1):
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        if not text.lstrip().startswith("{"):
-            yield number, text, (text, None)
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, text, InputError(f"line {number}: starts like JSON but is not valid JSON "
-                                           f"({exc.msg}); write the question as plain text or "
-                                           'as {"q": "...", "history": ["..."]}')
-            continue
-        question = obj.get("q") if isinstance(obj, dict) else None
-        history = obj.get("history") if isinstance(obj, dict) else None
-        if not isinstance(question, str):
-            yield number, text, InputError(f'line {number}: a JSON line needs a "q" string')
-        elif history is not None and not (isinstance(history, list)
-                                          and all(isinstance(h, str) for h in history)):
-            yield number, question, InputError(f'line {number}: "history" must be a list of strings')
-        else:
-            yield number, question, (question, history or None)
-
-
 def _ask_many(args: argparse.Namespace) -> int:
     """One answer per line of the file, models loaded once; a bad line is reported and skipped."""
     if args.questions == "-":
@@ -282,8 +255,7 @@ def _ask_many(args: argparse.Namespace) -> int:
                 try:
                     if isinstance(parsed, Exception):
                         raise parsed
-                    question, history = parsed
-                    answer = pipeline.ask(question, history=history, k=args.k)
+                    answer = pipeline.ask(parsed["q"], history=parsed.get("history") or None, k=args.k)
                 except Exception as exc:
                     if not isinstance(exc, RagError) and args.verbose:
                         raise
@@ -332,7 +304,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import default_questions, evaluate, load_questions
+    from .evaluation import evaluate
+    from .questions import default_questions, load_questions
 
     path = Path(args.questions) if args.questions else default_questions()
     if not path.is_file():

@@ -7,39 +7,14 @@ precision, abstention on unanswerable questions, invalid citation markers, laten
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from .citations import check
 from .errors import RagError
 from .metrics import first_hit, holds_evidence, is_correct, mean_reciprocal_rank, percentile, recall_at
 from .types import Answer, Passage
-
-
-def default_questions() -> Path:
-    """The team's question set, shipped in the package (``rag/data/questions.jsonl``):
-    86 questions on the five articles of ``corpus/``, 43 English and 43 French."""
-    return Path(str(resources.files("rag").joinpath("data", "questions.jsonl")))
-
-
-def load_questions(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL question set; a bad line is an error naming its line number."""
-    questions = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            q = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RagError(f"{path}:{i}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(q, dict) or not isinstance(q.get("q"), str):
-            raise RagError(f"{path}:{i}: each line needs at least a \"q\" string")
-        questions.append(q)
-    return questions
 
 
 @dataclass

@@ -96,6 +96,8 @@ class Pipeline:
         if translator == "settings":  # the one RAG_TRANSLATOR names, if any
             translator = Translator.from_spec(settings.translator) if settings.translator else None
         self.translator: Translator | None = translator  # type: ignore[assignment]
+        # readers built from a spec by with_reader, shared by every pipeline derived from this one
+        self._readers: dict[str, Reader] = {}
 
     @property
     def parts(self) -> Parts:
@@ -122,18 +124,31 @@ class Pipeline:
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
 
     def with_reader(self, reader: Reader | str) -> Pipeline:
-        """The same index and models, answering with another reader (an instance or a spec)."""
+        """The same index and models, answering with another reader (an instance or a spec).
+
+        A reader named by spec is built once and kept for every pipeline derived from this
+        one (the page switches readers per question); it follows this pipeline's index."""
         if isinstance(reader, str):
-            reader = load_reader(reader, self.parts)
-        return Pipeline(self.settings, self.embedder, self.store, reader, self.retriever, self.translator)
+            if reader not in self._readers:
+                self._readers[reader] = load_reader(reader, self.parts)
+            reader = self._readers[reader]
+            use_store = getattr(reader, "use_store", None)
+            if use_store is not None:
+                use_store(self.store)
+        return self._derive(reader, self.retriever, self.translator)
 
     def with_retriever(self, retriever: Retriever) -> Pipeline:
         """The same index, models and reader, retrieving with another retriever."""
-        return Pipeline(self.settings, self.embedder, self.store, self.reader, retriever, self.translator)
+        return self._derive(self.reader, retriever, self.translator)
 
     def with_translator(self, translator: Translator | None) -> Pipeline:
         """The same parts, translating foreign quotes with ``translator`` (None: never)."""
-        return Pipeline(self.settings, self.embedder, self.store, self.reader, self.retriever, translator)
+        return self._derive(self.reader, self.retriever, translator)
+
+    def _derive(self, reader: Reader, retriever: Retriever, translator: Translator | None) -> Pipeline:
+        derived = Pipeline(self.settings, self.embedder, self.store, reader, retriever, translator)
+        derived._readers = self._readers
+        return derived
 
     def ingest(self, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
         """Re-ingest the corpus and switch to the new index."""

@@ -35,8 +35,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rag import Pipeline, Settings  # noqa: E402
 from rag.corpus import load_corpus  # noqa: E402
 from rag.embedding import load_embedder  # noqa: E402
-from rag.evaluation import default_questions, evaluate, load_questions  # noqa: E402
+from rag.evaluation import evaluate
 from rag.ingest import ingest  # noqa: E402
+from rag.questions import default_questions, load_questions  # noqa: E402
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import load_embedder
-from rag.evaluation import is_correct, load_questions
 from rag.index import IndexStore
+from rag.metrics import is_correct
 from rag.pipeline import Pipeline
+from rag.questions import load_questions
 from rag.readers.extractive import ExtractiveReader
 from rag.readers.features import FEATURES, featurize
 from rag.readers.learned import ABSTAIN_FEATURES, LinearModel, Weights, abstain_features

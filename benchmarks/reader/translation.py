@@ -18,8 +18,8 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.evaluation import load_questions
 from rag.pipeline import Pipeline
+from rag.questions import load_questions
 from rag.readers.base import is_foreign_quote, passage_language
 from rag.settings import Settings
 from rag.translation import Translator, mismatches
