@@ -120,6 +120,21 @@ class LLMGenerator:
         return text if 3 <= len(text) <= 3 * len(question) + 200 else question
 
 
+def free_cores() -> int:
+    """Cores not busy with other work (by the 1-minute load average), at least one.
+
+    A small model on 2 cores slows down several times over when its threads fight other
+    processes for the cores (measured: ~5 s for a translation on a quiet machine, over a
+    minute under load), so llama.cpp gets only the cores that are free when it loads.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))
+
+
 def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
     """A LangChain chat model for ``llamacpp:…``, ``ollama:…`` or ``openai:…`` (see module doc)."""
     kind, _, rest = spec.partition(":")
@@ -131,7 +146,7 @@ def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
             if not path.is_file():
                 raise RagError(f"No GGUF model file at {path}.")
             return ChatLlamaCpp(model_path=str(path), temperature=0.0, top_k=1, n_ctx=4096,
-                                n_batch=256, max_tokens=max_tokens, n_threads=os.cpu_count() or 2,
+                                n_batch=256, max_tokens=max_tokens, n_threads=free_cores(),
                                 repeat_penalty=1.0, verbose=False, streaming=True)
         if kind == "ollama":
             from langchain_ollama import ChatOllama

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
+from rag.metrics import percentile
 from rag.pipeline import Pipeline
 from rag.questions import load_questions
 from rag.readers.base import is_foreign_quote, passage_language
@@ -53,11 +53,10 @@ def main() -> None:
                          "shown": not problems, "problems": problems, "seconds": round(seconds, 2)})
             print(f"{'shown ' if not problems else 'HIDDEN'} {seconds:5.1f}s {q['q'][:60]!r}"
                   + ("" if not problems else f" — {problems[0]}"), flush=True)
-    latencies = sorted(r["seconds"] for r in rows)
+    latencies = [r["seconds"] for r in rows]
     summary = {"questions": args.questions.name, "cross_language_quotes": len(rows),
                "shown": sum(r["shown"] for r in rows),
-               "latency_p50_s": statistics.median(latencies) if latencies else None,
-               "latency_p95_s": latencies[int(0.95 * (len(latencies) - 1))] if latencies else None}
+               "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95)}
     print(json.dumps(summary))
     if args.out:
         args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, ensure_ascii=False))
