@@ -1,4 +1,4 @@
-"""``rag bench`` (or ``python -m benchmarks.bench``): speed and scale, measured — every
+"""``rag bench``: speed and scale, measured — every
 function returns a plain dict. Measurement, not product: it lives beside the other
 benchmarks and shares :mod:`rag.metrics` with ``rag eval``.
 
@@ -638,7 +638,5 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--scale-worker"]:
         _scale_worker(sys.argv[2:])
-    else:  # python -m benchmarks.bench [OPTIONS] is rag bench [OPTIONS]
-        from rag.cli import main
-
-        sys.exit(main(["bench", *sys.argv[1:]]))
+    else:
+        sys.exit("Run the benchmarks with: rag bench [OPTIONS] (see rag bench --help).")
