@@ -121,17 +121,27 @@ class LLMGenerator:
 
 
 def free_cores() -> int:
-    """Cores not busy with other work (by the 1-minute load average), at least one.
+    """Cores no other process is running on right now, at least one.
 
     A small model on 2 cores slows down several times over when its threads fight other
     processes for the cores (measured: ~5 s for a translation on a quiet machine, over a
-    minute under load), so llama.cpp gets only the cores that are free when it loads.
+    minute under load), so llama.cpp gets only the cores that are free when it loads. The
+    count of running tasks (``/proc/loadavg``, this one included) says how many are busy
+    now; the 1-minute load average stands in where there is no ``/proc``, though it also
+    counts this process's own recent work.
+
+    >>> 1 <= free_cores() <= (os.cpu_count() or 1)
+    True
     """
     cores = os.cpu_count() or 1
     try:
-        busy = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        busy = 0.0
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+        busy = float(max(0, running - 1))  # the task reading the file is this one
+    except (OSError, IndexError, ValueError):
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            busy = 0.0
     return max(1, min(cores, round(cores - busy)))
 
 
