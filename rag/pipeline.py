@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .citations import Claim, assemble, check
+from .citations import Claim, assemble, check, markers
 from .corpus import add_files, remove_file
 from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMissingError, InputError, RagError
@@ -235,7 +235,8 @@ class Pipeline:
             words = re.findall(r"\S+\s*", final.answer)
             for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
                 text = "".join(words[:end])
-                yield replace(final, answer=text, citations=[c for c in final.citations if f"[{c.n}]" in text])
+                shown = set(markers(text))
+                yield replace(final, answer=text, citations=[c for c in final.citations if c.n in shown])
         if self.translator is not None and not self.reader.streams:
             foreign = [i for i, c in enumerate(claims) if is_foreign_quote(c, query.language)]
             if foreign:

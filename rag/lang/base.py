@@ -47,6 +47,8 @@ class Language:
     english_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Lines that are site furniture (regex, matched case-insensitively against a cleaned line).
     boilerplate: tuple[str, ...] = ()
+    # How a quote is wrapped: French sets guillemets off with spaces ("« … »").
+    quote_marks: tuple[str, str] = ("«", "»")
     # What the product says: "abstain", "according", "also", "translated", "an_article".
     phrases: Mapping[str, str] = field(default_factory=dict)
     # Strings that point to this language in a question, each worth half a stop word

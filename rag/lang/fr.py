@@ -75,6 +75,7 @@ LANGUAGE = Language(
         r"©.{0,120}(source|photo|crédit)",
         r"^(lire aussi|à lire aussi|voir aussi|partager)\b.{0,80}$",
     ),
+    quote_marks=("« ", " »"),
     phrases={
         "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
         "according": "Selon {source}{date} {marker} : {quote}",

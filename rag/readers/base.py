@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..citations import MARKER, Claim, cited, defuse
-from ..lang import detect_language, phrase
+from ..lang import detect_language, get, phrase
 from ..lang.dates import format_date
 from ..types import Passage, Sentence
 
@@ -107,4 +107,5 @@ def quoted(quote: str, language: str) -> str:
     """
     if quote[:1] in "«\"“":
         return quote
-    return f"« {quote} »" if language == "fr" else f"«{quote}»"
+    opening, closing = get(language).quote_marks
+    return f"{opening}{quote}{closing}"

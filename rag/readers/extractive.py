@@ -43,10 +43,11 @@ class ExtractiveReader:
         cfg = self.config
         qtype = question_type(query.text)
         terms = content_terms(query.text)
+        floors = {id(p): cfg.min_score if passage_language(p, query.language) == query.language
+                  else cfg.min_score_cross for p in passages}
         ranked = []
         for c in candidates(passages):
-            same = passage_language(c.passage, query.language) == query.language
-            floor = cfg.min_score if same else cfg.min_score_cross
+            floor = floors[id(c.passage)]
             ranked.append((self._score(c, qtype, terms), c.sentence.score >= floor, c))
         ranked.sort(key=lambda t: t[0], reverse=True)
         if not any(confident for _, confident, _ in ranked):

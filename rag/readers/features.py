@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..lang import content_terms, detect_language, opens_with_pronoun, stop_words, words
+from ..lang import content_terms, opens_with_pronoun, stop_words, words
 from ..lang.dates import YEAR_RE, has_date
 from ..lang.patterns import PLACE_RE, QUANTITY_RE, question_type
 from ..text import ENDS_SENTENCE, fold
 from ..types import Passage, Sentence
+from .base import passage_language
 
 # Names of the sentence features, in the order of the weight vector shipped with the
 # reader. Adding one means refitting (the loader refuses weights of another list).
@@ -127,7 +128,7 @@ def featurize(question: str, language: str, passages: list[Passage]
     qnumbers = set(re.findall(r"\d+", question))
     bigrams = {(a[:5], b[:5]) for a, b in zip(qwords, qwords[1:])}
     best_passage = max(p.score for p in passages)
-    langs = {id(p): detect_language(p.chunk.text, default=language) for p in passages}
+    langs = {id(p): passage_language(p, language) for p in passages}
     texts = [c.text for c in cands]
     held = [content_terms(t) for t in texts]  # each candidate's terms
     # rarity of each question word among the candidates (a local IDF)
