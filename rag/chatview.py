@@ -281,6 +281,7 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
     (empty, too long); other errors propagate (see :func:`friendly_error`).
     """
     question = pipeline.validate(question)
+    pipeline = pipeline.pinned()  # the sources are rendered from the text the answer quotes
     turn = state.turn
     final: Answer | None = None
     for part in pipeline.stream(question, history=list(state.questions), k=k, filters=filters):

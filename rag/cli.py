@@ -49,12 +49,12 @@ class ProgressBar:
         if what != self._what:
             self.close()
             self._what = what
-            if total > 0:
-                from tqdm import tqdm
+            from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=what, unit="text", file=sys.stderr,
-                                 disable=None, dynamic_ncols=True)
-        if self._bar is not None:
+            # total 0: a step of unknown length, shown by its name alone
+            self._bar = tqdm(total=total or None, desc=what, unit="text", file=sys.stderr, disable=None,
+                             dynamic_ncols=True, bar_format=None if total > 0 else "{desc}...")
+        if self._bar is not None and total > 0:
             self._bar.total = total
             self._bar.update(done - self._bar.n)
 
@@ -164,19 +164,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     embedder = embedder_from_settings(settings)
-    # Skipped files are reported from the IngestReport below (which also names files
-    # skipped on an earlier run), so the library's own warning would say it twice.
+    # Skipped and duplicate files are reported from the IngestReport below (which also
+    # names those of an earlier run), so the library's own warning would say it twice.
     ingest_log = logging.getLogger("rag.ingest")
     drop_warnings = _DropWarnings()
     ingest_log.addFilter(drop_warnings)
     try:
         with ProgressBar() as bar:
-            report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar)
+            report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar,
+                            wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"))
     finally:
         ingest_log.removeFilter(drop_warnings)
     for source, skipped in sorted(report.skipped.items()):
         message = skipped.reason
         print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
+    for source, kept in sorted(report.duplicates.items()):
+        print(f"warning: {source} holds the same article as {kept}; indexed once, as {kept}.",
+              file=sys.stderr)
     if args.verbose:
         for label, sources in (("added", report.added), ("changed", report.changed),
                                ("removed", report.removed)):
@@ -187,8 +191,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 class _DropWarnings(logging.Filter):
+    """Drops the warnings about one file (the report lists them), keeps the others (a
+    damaged index being rebuilt, say)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno != logging.WARNING
+        return not hasattr(record, "source")
 
 
 # --------------------------------------------------------------------------- ask
@@ -516,10 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
               rag ingest --corpus ~/articles --index /tmp/idx
 
             Files that cannot be read (binary, empty, wrong encoding) are skipped with a
-            warning naming them; the rest of the corpus is indexed."""))
+            warning naming them; the rest of the corpus is indexed. Two files holding the
+            same article are indexed once. One ingest at a time writes an index: a second
+            one waits (or, with --no-wait, stops). A damaged index is rebuilt."""))
     p.add_argument("--rebuild", action="store_true",
-                   help="ignore the existing index and re-chunk every article "
-                        "(cached embeddings are still reused)")
+                   help="ignore the existing index (even a damaged one) and re-chunk every "
+                        "article (cached embeddings are still reused)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="when another ingest is writing this index, stop at once (exit 2) "
+                        "instead of waiting for it to finish")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser(

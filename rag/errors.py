@@ -19,3 +19,12 @@ class IndexMismatchError(RagError):
 
 class IndexMissingError(RagError):
     """No index has been built yet."""
+
+
+class IndexCorruptError(RagError):
+    """A file of the index is missing, truncated or damaged; the message names it and the
+    command that repairs it (``rag ingest --rebuild``)."""
+
+
+class IndexBusyError(RagError):
+    """Another process is writing the index (and the caller asked not to wait)."""

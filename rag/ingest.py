@@ -10,24 +10,30 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .chunking import chunk_document, default_splitter
 from .corpus import CorpusScan, load_document, scan_corpus
 from .embedding import Embedder
-from .errors import CorpusError, RagError
+from .errors import CorpusError, IndexCorruptError, RagError
 from .factory import auto_factory
 from .index import (
+    CACHE,
     FORMAT_VERSION,
+    REBUILD,
     EmbeddingCache,
     IndexStore,
     Manifest,
     check_compatible,
+    index_lock,
     read_manifest,
+    remove_stale,
     write_generation,
 )
 from .lang.dates import format_date
@@ -37,7 +43,9 @@ from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-#: progress(done, total, what) — called while embedding; the CLI draws a bar with it
+#: progress(done, total, what) — called while reading and embedding (total 0: a step of
+#: unknown length); the CLI draws a bar with it. Warnings about one file carry its name
+#: as the log record's ``source`` (the report lists them too).
 Progress = Callable[[int, int, str], None]
 
 
@@ -71,9 +79,11 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: dict[str, Skipped] = field(default_factory=dict)
+    duplicates: dict[str, str] = field(default_factory=dict)  # source -> the source indexed instead
     chunks: int = 0
     embedded: int = 0          # chunk and sentence texts that needed the model (cache misses)
     wrote_index: bool = False
+    pruned: int = 0            # cached vectors dropped because no live text uses them
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -81,6 +91,8 @@ class IngestReport:
                  f"{len(self.removed)} removed", f"{len(self.unchanged)} unchanged"]
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} duplicate{'s' if len(self.duplicates) > 1 else ''}")
         state = "index updated" if self.wrote_index else "index already up to date"
         return (f"{', '.join(parts)}; {self.chunks} chunks ({self.embedded} texts newly embedded); "
                 f"{state} in {self.seconds:.1f} s")
@@ -98,9 +110,23 @@ def embedding_text(chunk: Chunk, doc: Document, with_title: bool) -> str:
 
 
 def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
-           progress: Progress | None = None) -> IngestReport:
-    """Bring ``settings.index_dir`` up to date with ``settings.corpus_dir``."""
+           progress: Progress | None = None, wait: bool = True,
+           on_wait: Callable[[str], None] | None = None) -> IngestReport:
+    """Bring ``settings.index_dir`` up to date with ``settings.corpus_dir``.
+
+    One ingest at a time per index (:func:`rag.index.index_lock`): when another is running,
+    wait for it (``on_wait`` is told first), or with ``wait=False`` raise
+    :class:`~rag.errors.IndexBusyError`. A damaged live index is rebuilt (with a warning);
+    ``rebuild=True`` never reads it at all.
+    """
+    with index_lock(settings.index_dir, wait=wait, on_wait=on_wait):
+        return _ingest(settings, embedder, rebuild, progress)
+
+
+def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Progress | None) -> IngestReport:
     t0 = time.perf_counter()
+    if progress:
+        progress(0, 0, "reading the corpus folder")
     scan = scan_corpus(settings.corpus_dir)
     if not scan.files:
         raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no .txt, .md or .html "
@@ -110,13 +136,9 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
                 "splitter": "recursive-sentence-v2"}
 
     previous: IndexStore | None = None
-    live = read_manifest(settings.index_dir)
-    if live is not None and live.format != FORMAT_VERSION:
-        log.warning("the index in %s has an older format; rebuilding it", settings.index_dir)
-    elif live is not None and not rebuild:
-        check_compatible(live, settings.index_dir, embedder.name, embedder.dim)
-        previous = IndexStore.load(settings.index_dir)
-        if previous.manifest.chunking != chunking:
+    if not rebuild:
+        previous = _live_index(settings, embedder)
+        if previous is not None and previous.manifest.chunking != chunking:
             log.info("chunking settings changed: every file is re-chunked")
 
     try:
@@ -126,42 +148,83 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
             previous.close()
 
 
+def _live_index(settings: Settings, embedder: Embedder) -> IndexStore | None:
+    """The live generation to update, or None to build from scratch (none yet, an older
+    format, or damaged: then rebuilt, with a warning naming the damage)."""
+    try:
+        live = read_manifest(settings.index_dir)
+        if live is None:
+            return None
+        if live.format != FORMAT_VERSION:
+            log.warning("the index in %s has an older format; rebuilding it", settings.index_dir)
+            return None
+        check_compatible(live, settings.index_dir, embedder.name, embedder.dim)
+        return IndexStore.load(settings.index_dir)
+    except IndexCorruptError as exc:
+        log.warning("%s Rebuilding the index.", str(exc).replace(REBUILD, "").strip())
+        return None
+
+
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
             chunking: dict, progress: Progress | None, t0: float) -> IngestReport:
     old_files = previous.manifest.files if previous else {}
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
+    old_duplicates = dict(previous.manifest.duplicates) if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
     report = IngestReport()
     documents: list[Document] = []
     chunks: list[Chunk] = []
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
     by_source = {d.source: d for d in previous.documents()} if previous else {}
-    for source, sha in scan.hashes.items():
+    by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
+    indexed: set[str] = set()
+    for n, (source, sha) in enumerate(scan.hashes.items()):
+        if progress:
+            progress(n, len(scan.hashes), "reading articles")
         if reusable and old_files.get(source) == sha and source in by_source:
             doc = by_source[source]
-            report.unchanged.append(source)
             assert previous is not None  # by_source is empty without it
             doc_chunks = previous.chunks_of(doc.doc_id)
+            fresh = False
         elif source in old_skipped and old_skipped[source].sha256 == sha:
             report.skipped[source] = old_skipped[source]  # same bad file as last time
+            continue
+        elif _same_duplicate(old_duplicates.get(source), sha, old_files, scan.hashes, indexed):
+            report.duplicates[source] = old_duplicates[source].partition(":")[2]
             continue
         else:
             try:
                 doc = load_document(scan.files[source], source, sha)
             except CorpusError as exc:
-                log.warning("%s", exc)
+                log.warning("%s", exc, extra={"source": source})
                 report.skipped[source] = Skipped(sha, str(exc))
                 continue
             except OSError as exc:
-                log.warning("%s: cannot be read (%s); skipped.", source, exc)
+                log.warning("%s: cannot be read (%s); skipped.", source, exc, extra={"source": source})
                 report.skipped[source] = Skipped(sha, f"{source}: cannot be read ({exc})")
                 continue
+            doc_chunks = []  # chunked below, unless it repeats an article
+            fresh = True
+        text_key = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+        if text_key in by_text:
+            report.duplicates[source] = by_text[text_key]
+            log.warning("%s holds the same article as %s; indexed once, as %s.",
+                        source, by_text[text_key], by_text[text_key], extra={"source": source})
+            continue
+        by_text[text_key] = source
+        indexed.add(source)
+        if fresh:
             (report.changed if source in old_files else report.added).append(source)
             doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
+        else:
+            report.unchanged.append(source)
         documents.append(doc)
         chunks.extend(doc_chunks)
+    if progress:
+        progress(len(scan.hashes), len(scan.hashes), "reading articles")
     report.removed = sorted(set(old_files) - set(scan.hashes))
     report.chunks = len(chunks)
+    duplicates = {s: f"{scan.hashes[s]}:{kept}" for s, kept in report.duplicates.items()}
 
     if not documents:
         raise CorpusError(f"No readable article in {settings.corpus_dir}: "
@@ -170,8 +233,12 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
                else settings.faiss_factory)
     nothing_new = (previous is not None and reusable and not report.added and not report.changed
                    and not report.removed and previous.manifest.faiss_factory == factory
-                   and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()})
+                   and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
+                   and previous.manifest.duplicates == duplicates
+                   and set(previous.manifest.files) == {d.source for d in documents})
     if nothing_new:
+        assert previous is not None
+        remove_stale(settings.index_dir, keep=previous.path.name)  # leftovers of a killed ingest
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -179,7 +246,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     texts = [embedding_text(c, docs_by_id[c.doc_id], settings.embed_title) for c in chunks]
     spans = [list(sentence_spans(docs_by_id[c.doc_id].text, c.start, c.end)) for c in chunks]
     sentence_texts = [docs_by_id[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
-    vectors, sentence_vectors, report.embedded = embed_with_cache(
+    vectors, sentence_vectors, report.embedded, keys = embed_with_cache(
         texts, sentence_texts, embedder, settings, progress)
     sentences, pos = [], 0
     for sp in spans:
@@ -188,21 +255,60 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     manifest = Manifest(
         embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
         chunking=chunking, files={d.source: d.sha256 for d in documents},
-        skipped={s: str(v) for s, v in report.skipped.items()},
+        skipped={s: str(v) for s, v in report.skipped.items()}, duplicates=duplicates,
         documents=len(documents), chunks=len(chunks),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    if progress:
+        progress(0, 0, "writing the index")
     write_generation(settings.index_dir, manifest, documents, chunks, vectors, sentences)
     report.wrote_index = True
+    report.pruned = prune_cache(settings, keys)
     report.seconds = time.perf_counter() - t0
     return report
 
 
+def _same_duplicate(stored: str | None, sha: str, old_files: dict[str, str], hashes: dict[str, str],
+                    indexed: set[str]) -> bool:
+    """Whether a file found to repeat another article last time still does, without
+    reading it: both files are unchanged and the other one is indexed (before it)."""
+    if not stored:
+        return False
+    old_sha, _, kept = stored.partition(":")
+    return old_sha == sha and kept in indexed and old_files.get(kept) == hashes.get(kept)
+
+
+def prune_cache(settings: Settings, keys: Sequence[str]) -> int:
+    """Drop the cached vectors no text of the live index uses (removed or edited
+    articles, other models); returns how many went."""
+    cache = EmbeddingCache.open(settings.index_dir / CACHE)
+    try:
+        return cache.prune(keys)
+    except sqlite3.DatabaseError as exc:
+        EmbeddingCache.drop(cache.path, exc)
+        return 0
+    finally:
+        cache.close()
+
+
 def embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embedder,
                      settings: Settings, progress: Progress | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Vectors for chunk texts and sentence texts, in order; only cache misses go through
-    the model, committed batch by batch so a crash loses none of the work done."""
-    cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite")
+                     ) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+    """Vectors for chunk texts and sentence texts, in order, the number of texts that
+    needed the model, and the cache keys of all texts. Only cache misses go through the
+    model, committed batch by batch so a crash loses none of the work done. A damaged
+    cache is dropped and the work done again without it."""
+    path = settings.index_dir / CACHE
+    try:
+        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path)
+    except sqlite3.DatabaseError as exc:
+        EmbeddingCache.drop(path, exc)
+        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path)
+
+
+def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embedder,
+                      settings: Settings, progress: Progress | None, path: Path
+                      ) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+    cache = EmbeddingCache.open(path)
     try:
         all_texts = texts + sentence_texts
         keys = [hashlib.sha256(f"{embedder.name}\0{t}".encode()).hexdigest() for t in all_texts]
@@ -223,6 +329,6 @@ def embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embe
                    else np.zeros((0, embedder.dim), np.float32))
         if vectors.shape[1] != embedder.dim:
             raise RagError(f"embedding dimension {vectors.shape[1]} != model dimension {embedder.dim}")
-        return vectors[:len(texts)], vectors[len(texts):], len(missing)
+        return vectors[:len(texts)], vectors[len(texts):], len(missing), keys
     finally:
         cache.close()

@@ -12,7 +12,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,12 @@ from .citations import Claim, assemble, check, markers
 from .corpus import add_files, remove_file
 from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMissingError, InputError, RagError
-from .index import FORMAT_VERSION, IndexStore, read_manifest
+from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
 from .lang.patterns import ANAPHORA_RE
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
-from .readers.base import Condenser, is_foreign_quote, passage_language
+from .readers.base import Condenser, is_foreign_quote, passage_language, reader_for_store
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
 from .translation import Translator
@@ -76,6 +76,15 @@ def entities(text: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class _View:
+    """The parts that must change together when the index does (one assignment)."""
+
+    store: IndexStore
+    retriever: Retriever
+    reader: Reader
+
+
 class Pipeline:
     """Retriever + reader over one index, models loaded once.
 
@@ -83,21 +92,42 @@ class Pipeline:
     :meth:`from_index`; parts may be passed in (``reader=``, ``retriever=``), and
     :meth:`with_reader` / :meth:`with_retriever` give a pipeline sharing the loaded
     models with one part swapped.
+
+    A pipeline follows its index: when an ingest (this process's, or another's) switches
+    the index folder's ``CURRENT``, the next question is answered from the new generation
+    (:meth:`refresh`), while questions in flight finish on the one they started with.
+    :meth:`pinned` gives a pipeline that stays on one generation (what a page needs to
+    render an answer's sources from the very text its offsets point into).
     """
 
     def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
                  reader: Reader | None = None, retriever: Retriever | None = None,
-                 translator: Translator | None | str = "settings") -> None:
+                 translator: Translator | None | str = "settings", *,
+                 live: LiveIndex | None = None, follow: bool = True) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.store = store
-        self.retriever = retriever or Retriever.from_settings(settings, store, embedder)
-        self.reader = reader or load_reader(settings.generator, self.parts)
+        self._view = _View(store, retriever or Retriever.from_settings(settings, store, embedder),
+                           reader or load_reader(settings.generator, Parts(settings, embedder, store)))
         if translator == "settings":  # the one RAG_TRANSLATOR names, if any
             translator = Translator.from_spec(settings.translator) if settings.translator else None
         self.translator: Translator | None = translator  # type: ignore[assignment]
         # readers built from a spec by with_reader, shared by every pipeline derived from this one
         self._readers: dict[str, Reader] = {}
+        # the generation CURRENT names, shared by the pipelines derived from this one
+        self._live = live or LiveIndex(store, store.path.parent, embedder.name, embedder.dim)
+        self._follow = follow
+
+    @property
+    def store(self) -> IndexStore:
+        return self._view.store
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._view.retriever
+
+    @property
+    def reader(self) -> Reader:
+        return self._view.reader
 
     @property
     def parts(self) -> Parts:
@@ -123,6 +153,23 @@ class Pipeline:
         """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
 
+    def refresh(self) -> bool:
+        """Answer from the generation ``CURRENT`` names now, when another ingest has
+        switched it (cheap to call before every question); returns whether it switched."""
+        if not self._follow:
+            return False
+        store = self._live.latest()
+        view = self._view
+        if store is view.store:
+            return False
+        self._view = _View(store, view.retriever.for_store(store), reader_for_store(view.reader, store))
+        return True
+
+    def pinned(self) -> Pipeline:
+        """This pipeline on the live generation, staying on it whatever ingests happen."""
+        self.refresh()
+        return self._derive(self.reader, self.retriever, self.translator, follow=False)
+
     def with_reader(self, reader: Reader | str) -> Pipeline:
         """The same index and models, answering with another reader (an instance or a spec).
 
@@ -131,10 +178,7 @@ class Pipeline:
         if isinstance(reader, str):
             if reader not in self._readers:
                 self._readers[reader] = load_reader(reader, self.parts)
-            reader = self._readers[reader]
-            use_store = getattr(reader, "use_store", None)
-            if use_store is not None:
-                use_store(self.store)
+            reader = reader_for_store(self._readers[reader], self.store)
         return self._derive(reader, self.retriever, self.translator)
 
     def with_retriever(self, retriever: Retriever) -> Pipeline:
@@ -145,20 +189,18 @@ class Pipeline:
         """The same parts, translating foreign quotes with ``translator`` (None: never)."""
         return self._derive(self.reader, self.retriever, translator)
 
-    def _derive(self, reader: Reader, retriever: Retriever, translator: Translator | None) -> Pipeline:
-        derived = Pipeline(self.settings, self.embedder, self.store, reader, retriever, translator)
+    def _derive(self, reader: Reader, retriever: Retriever, translator: Translator | None,
+                follow: bool | None = None) -> Pipeline:
+        derived = Pipeline(self.settings, self.embedder, self.store, reader, retriever, translator,
+                           live=self._live, follow=self._follow if follow is None else follow)
         derived._readers = self._readers
         return derived
 
-    def ingest(self, *, rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
-        """Re-ingest the corpus and switch to the new index."""
-        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress)
-        if report.wrote_index:
-            self.store.close()
-            self.store = IndexStore.load(self.settings.index_dir, self.embedder.name, self.embedder.dim)
-            self.retriever.use_store(self.store)
-            if hasattr(self.reader, "use_store"):
-                self.reader.use_store(self.store)
+    def ingest(self, *, rebuild: bool = False, progress: Progress | None = None,
+               wait: bool = True) -> IngestReport:
+        """Re-ingest the corpus and switch to the new index (see :func:`rag.ingest.ingest`)."""
+        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait)
+        self.refresh()
         return report
 
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
@@ -177,6 +219,7 @@ class Pipeline:
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         question = self.validate(question)
+        self.refresh()
         return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
                                        filters=filters)
 
@@ -203,6 +246,9 @@ class Pipeline:
         replaced by its checked translation (the quote kept as its source) when the facts
         of both match.
         """
+        if self._follow:  # one generation for the whole answer, the live one when it starts
+            yield from self.pinned().stream(question, history, k, filters)
+            return
         t0 = time.perf_counter()
         query = self.query(question, history)
         passages = self.retriever.retrieve(query.text, k=k or self.settings.top_k, filters=filters)
@@ -262,10 +308,12 @@ class Pipeline:
 
     def articles(self) -> list[tuple[Document, int]]:
         """The indexed articles (without their text) and their chunk counts."""
+        self.refresh()
         return self.store.articles()
 
     def document(self, doc_id: str) -> Document:
         """One indexed article, with its cleaned text (what citation offsets point into)."""
+        self.refresh()
         try:
             return self.store.document(doc_id)
         except KeyError:
@@ -317,7 +365,7 @@ class Pipeline:
         return question
 
     def close(self) -> None:
-        self.store.close()
+        self._live.close()
 
 
 def ask(question: str, history: Sequence[str] | None = None, settings: Settings | None = None) -> Answer:

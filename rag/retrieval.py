@@ -9,6 +9,7 @@ can match (see the README for the measurements behind each choice).
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -57,10 +58,13 @@ class Retriever:
                                         "sentence_weight": settings.sentence_weight,
                                         "lexical_weight": settings.lexical_weight} | overrides))
 
-    def use_store(self, store: IndexStore) -> None:
-        """Switch to a new index generation (after an ingest)."""
-        self.store = store
-        self._bm25, self._bm25_rows = None, []
+    def for_store(self, store: IndexStore) -> Retriever:
+        """This retriever over another index generation (after an ingest): a copy, so a
+        question in flight keeps the store it started with."""
+        twin = copy.copy(self)
+        twin.store = store
+        twin._bm25, twin._bm25_rows = None, []
+        return twin
 
     def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None,
                  filters: Filters | None = None) -> list[Passage]:

@@ -198,6 +198,10 @@ class Verifier:
         self.store = store
         self.min_similarity = min_similarity
 
+    def for_store(self, store: IndexStore) -> Verifier:
+        """The same checks against another index generation."""
+        return Verifier(self.embedder, store, self.min_similarity)
+
     def verify(self, sentence: str, passages: Sequence[Passage], hint: int | None = None) -> Verdict:
         """Support ``sentence`` (model markers removed) by one of ``passages``.
 

@@ -18,7 +18,7 @@ from conftest import CORPUS_FILES, ST_MODEL
 import rag.index
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
-from rag.index import IndexStore, current_generation
+from rag.index import LOCK, IndexStore, current_generation
 from rag.ingest import embedding_text, ingest
 
 QUESTION = "When was New START extended?"
@@ -39,8 +39,9 @@ def generations(index_dir: Path) -> list[str]:
 
 
 def leftovers(index_dir: Path) -> list[str]:
-    """Temporary files and folders of an interrupted write."""
-    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith("."))
+    """Temporary files and folders of an interrupted write (the writers' lock file stays:
+    removing a lock file races with the next writer)."""
+    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".") and p.name != LOCK)
 
 
 def load(settings, embedder) -> Pipeline:
@@ -380,6 +381,8 @@ def test_store_is_sqlite_and_json_never_pickle(settings, pipeline):
             json.loads(path.read_text(encoding="utf-8"))
         elif path.name == "CURRENT":
             assert path.read_text().strip().startswith("gen-")
+        elif path.name == LOCK:  # who holds the writers' lock, as text
+            assert path.read_text().startswith("process ")
         else:
             assert path.suffix in (".faiss", ".sqlite-wal", ".sqlite-shm"), f"unexpected file {path}"
     gen = current_generation(settings.index_dir)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..citations import MARKER, Claim, cited, defuse
 from ..lang import detect_language, get, phrase
 from ..lang.dates import format_date
 from ..types import Passage, Sentence
+
+if TYPE_CHECKING:
+    from ..index import IndexStore
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,15 @@ class Condenser(Protocol):
 
     def condense(self, question: str, history: Sequence[str]) -> str:
         ...
+
+
+def reader_for_store(reader: Reader, store: IndexStore) -> Reader:
+    """``reader`` reading from index generation ``store``. Readers that keep no index (the
+    offline ones) are returned as they are; one that does (a generative reader's
+    verifier) has a ``for_store`` giving a copy bound to the new store — never changed
+    in place, so a question in flight keeps its own."""
+    bind = getattr(reader, "for_store", None)
+    return bind(store) if bind is not None else reader
 
 
 def passage_language(p: Passage, default: str) -> str:

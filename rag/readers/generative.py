@@ -20,7 +20,7 @@ from ..lang.patterns import question_type
 from ..llm import LLMGenerator, is_abstention
 from ..types import Passage
 from ..verification import Verifier, markers_of, split_sentences, strip_markers
-from .base import Query, Reader, Trace
+from .base import Query, Reader, Trace, reader_for_store
 from .features import fits_type
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,10 @@ class GenerativeReader:
                         ) -> GenerativeReader:
         return cls(LLMGenerator(chat_model, name=name), verifier, fallback)
 
-    def use_store(self, store: IndexStore) -> None:
-        """Verify against a new index generation (after an ingest)."""
-        self.verifier.store = store
+    def for_store(self, store: IndexStore) -> GenerativeReader:
+        """This reader verifying against another index generation (after an ingest): a
+        copy sharing the model, so a question in flight keeps its own verifier."""
+        return GenerativeReader(self.model, self.verifier.for_store(store), reader_for_store(self.fallback, store))
 
     def condense(self, question: str, history: Sequence[str]) -> str:
         return self.model.condense(question, history)
