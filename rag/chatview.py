@@ -398,6 +398,9 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
     for source in sources:
         if source in report.skipped:
             result.refused[source] = report.skipped[source].reason
+        elif source in report.duplicates:
+            kept = report.duplicates[source]
+            result.refused[source] = f"{source}: the same article as {kept}, which is indexed; this copy is not."
         elif source in fresh:
             result.added.append(source)
         else:

@@ -382,8 +382,8 @@ def current_generation(index_dir: Path) -> Path | None:
         return None
     gen = Path(index_dir) / name
     if not (gen / "manifest.json").is_file():
-        raise IndexCorruptError(f"{Path(index_dir) / CURRENT} names the index generation {name}, "
-                                f"whose folder or manifest is missing. {REBUILD}")
+        raise IndexCorruptError(f"The index manifest {gen / 'manifest.json'} is missing (the generation "
+                                f"{Path(index_dir) / CURRENT} names is gone or incomplete). {REBUILD}")
     return gen
 
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,11 +177,18 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
     by_source = {d.source: d for d in previous.documents()} if previous else {}
     by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
-    indexed: set[str] = set()
-    for n, (source, sha) in enumerate(scan.hashes.items()):
+    indexed: dict[str, tuple[Document, list[Chunk]]] = {}
+
+    def carried(source: str) -> bool:  # unchanged since the live index: not read again
+        return reusable and old_files.get(source) == scan.hashes[source] and source in by_source
+
+    # Articles already indexed come first, so that a new copy of one is the duplicate
+    # (not the other way round); the index itself is written in path order.
+    for n, source in enumerate(sorted(scan.hashes, key=lambda s: (not carried(s), s))):
+        sha = scan.hashes[source]
         if progress:
             progress(n, len(scan.hashes), "reading articles")
-        if reusable and old_files.get(source) == sha and source in by_source:
+        if carried(source):
             doc = by_source[source]
             assert previous is not None  # by_source is empty without it
             doc_chunks = previous.chunks_of(doc.doc_id)
@@ -212,14 +219,17 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
                         source, by_text[text_key], by_text[text_key], extra={"source": source})
             continue
         by_text[text_key] = source
-        indexed.add(source)
         if fresh:
             (report.changed if source in old_files else report.added).append(source)
             doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
         else:
             report.unchanged.append(source)
-        documents.append(doc)
-        chunks.extend(doc_chunks)
+        indexed[source] = (doc, doc_chunks)
+    for source in sorted(indexed):
+        documents.append(indexed[source][0])
+        chunks.extend(indexed[source][1])
+    for names in (report.added, report.changed, report.unchanged):
+        names.sort()
     if progress:
         progress(len(scan.hashes), len(scan.hashes), "reading articles")
     report.removed = sorted(set(old_files) - set(scan.hashes))
@@ -268,7 +278,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
 
 
 def _same_duplicate(stored: str | None, sha: str, old_files: dict[str, str], hashes: dict[str, str],
-                    indexed: set[str]) -> bool:
+                    indexed: Mapping[str, object]) -> bool:
     """Whether a file found to repeat another article last time still does, without
     reading it: both files are unchanged and the other one is indexed (before it)."""
     if not stored:

@@ -191,4 +191,7 @@ def test_upload_adds_good_files_and_refuses_broken_ones(make_settings, corpus_co
     again = upload_articles(p, [good], ["barrage.md"])
     assert again.added == [] and again.unchanged == ["barrage.md"]
     assert upload_articles(p, [broken], ["broken.txt"]).report is None
+    copy = upload_articles(p, [good], ["barrage-copie.md"])  # the same article under another name
+    assert copy.added == [] and "the same article as barrage.md" in copy.refused["barrage-copie.md"]
+    assert [d.source for d, _ in p.articles()].count("barrage-copie.md") == 0
     p.close()
