@@ -178,7 +178,9 @@ class Pipeline:
         if isinstance(reader, str):
             if reader not in self._readers:
                 self._readers[reader] = load_reader(reader, self.parts)
-            reader = reader_for_store(self._readers[reader], self.store)
+            # kept bound to the live store, so an old generation is not held for it
+            self._readers[reader] = reader_for_store(self._readers[reader], self.store)
+            reader = self._readers[reader]
         return self._derive(reader, self.retriever, self.translator)
 
     def with_retriever(self, retriever: Retriever) -> Pipeline:
@@ -198,8 +200,11 @@ class Pipeline:
 
     def ingest(self, *, rebuild: bool = False, progress: Progress | None = None,
                wait: bool = True) -> IngestReport:
-        """Re-ingest the corpus and switch to the new index (see :func:`rag.ingest.ingest`)."""
-        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait)
+        """Re-ingest the corpus and switch to the new index (see :func:`rag.ingest.ingest`);
+        while another ingest holds the index, ``progress`` is told so."""
+        on_wait = (lambda message: progress(0, 0, message)) if progress else None
+        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait,
+                        on_wait=on_wait)
         self.refresh()
         return report
 

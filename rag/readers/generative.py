@@ -45,6 +45,8 @@ class GenerativeReader:
     def for_store(self, store: IndexStore) -> GenerativeReader:
         """This reader verifying against another index generation (after an ingest): a
         copy sharing the model, so a question in flight keeps its own verifier."""
+        if store is self.verifier.store:
+            return self
         return GenerativeReader(self.model, self.verifier.for_store(store), reader_for_store(self.fallback, store))
 
     def condense(self, question: str, history: Sequence[str]) -> str:
