@@ -67,9 +67,10 @@ REBUILD = "Repair it with: rag ingest --rebuild"
 class EmbeddingCache:
     """Vectors keyed by a hash of (model, embedded text); SQLite, committed per batch.
 
-    The cache is only ever a shortcut: when it cannot be read (a damaged file), it is
-    dropped with a warning and started afresh (see :meth:`open`), so an ingest never fails
-    because of it.
+    Each row also records the last ingest that used it (``used``), so that the rows no
+    live text uses can be pruned without holding every key in memory. The cache is only
+    ever a shortcut: when it cannot be read (a damaged file), it is dropped with a
+    warning and started afresh (see :meth:`open`), so an ingest never fails because of it.
     """
 
     def __init__(self, path: Path) -> None:
@@ -77,7 +78,11 @@ class EmbeddingCache:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB, "
+                         "used INTEGER DEFAULT 0)")
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(vectors)")}
+        if "used" not in columns:  # a cache written before pruning existed
+            self._db.execute("ALTER TABLE vectors ADD COLUMN used INTEGER DEFAULT 0")
         self._db.execute("SELECT count(*) FROM (SELECT key FROM vectors LIMIT 1)").fetchone()
         self._lock = threading.Lock()
 
@@ -99,38 +104,40 @@ class EmbeddingCache:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{path}{suffix}").unlink()
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    def get_many(self, keys: Sequence[str], mark: int | None = None) -> dict[str, np.ndarray]:
+        """The cached vectors of ``keys`` (those there are); ``mark`` records them as used
+        by that ingest."""
         found: dict[str, np.ndarray] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
                 part = list(keys[i:i + 500])
-                rows = self._db.execute(
-                    f"SELECT key, vec FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", part)
                 for key, blob in rows:
                     found[key] = np.frombuffer(blob, dtype=np.float32)
+                if mark is not None:
+                    with self._db:
+                        self._db.execute(f"UPDATE vectors SET used = ? WHERE key IN ({marks})", [mark, *part])
         return found
 
-    def put_many(self, items: dict[str, np.ndarray]) -> None:
+    def put_many(self, items: dict[str, np.ndarray], mark: int = 0) -> None:
         with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                                 [(k, int(v.shape[0]), np.asarray(v, np.float32).tobytes())
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
+                                 [(k, int(v.shape[0]), np.asarray(v, np.float32).tobytes(), mark)
                                   for k, v in items.items()])
 
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM vectors").fetchone()[0])
 
-    def prune(self, keep: Iterable[str]) -> int:
-        """Delete every vector whose key is not in ``keep`` (the live index's texts);
-        returns how many went. The file is compacted when at least half of it went."""
+    def prune(self, mark: int) -> int:
+        """Delete every vector the ingest ``mark`` did not use (removed or edited articles,
+        other models); returns how many went. The file is compacted when at least half
+        of it went."""
         with self._lock:
             before = int(self._db.execute("SELECT count(*) FROM vectors").fetchone()[0])
             with self._db:
-                self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY)")
-                self._db.execute("DELETE FROM keep")
-                self._db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((k,) for k in keep))
-                gone = self._db.execute("DELETE FROM vectors WHERE key NOT IN (SELECT key FROM keep)").rowcount
-                self._db.execute("DELETE FROM keep")
+                gone = self._db.execute("DELETE FROM vectors WHERE used IS NOT ?", (mark,)).rowcount
             if gone and gone * 2 >= before:
                 self._db.execute("VACUUM")
         return int(gone)
@@ -403,8 +410,19 @@ def current_name(index_dir: Path) -> str | None:
     return name
 
 
+#: Vectors FAISS trains an IVF index on, at most (a sample of the corpus's, drawn evenly):
+#: FAISS warns below 39 per list and gains nothing above 256 per list.
+MAX_TRAIN_VECTORS = 256 * 1024
+#: Vectors added to FAISS at a time when building from the vectors file on disk.
+ADD_BATCH = 65536
+
+
 def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
-    """An inner-product FAISS index from a factory string (``Flat``, ``HNSW32``, ``IVF1024,PQ32``…)."""
+    """An inner-product FAISS index from a factory string (``Flat``, ``HNSW32``, ``IVF1024,PQ32``…).
+
+    ``vectors`` may be a memory-mapped file: an IVF index is trained on an even sample of
+    at most :data:`MAX_TRAIN_VECTORS`, and vectors are added :data:`ADD_BATCH` at a
+    time, so building holds little more than the index itself in memory."""
     dim = vectors.shape[1]
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -416,66 +434,122 @@ def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
             raise RagError(f"FAISS index {factory!r} needs at least {39 * int(lists.group(1)) if lists else 1} "
                            f"training vectors and the corpus has {len(vectors)} chunks: use "
                            f"RAG_FAISS_FACTORY=auto (or Flat, or fewer IVF lists).")
-        index.train(vectors)
-    if len(vectors):
-        index.add(vectors)
+        step = max(1, len(vectors) // MAX_TRAIN_VECTORS)
+        index.train(np.ascontiguousarray(vectors[::step][:MAX_TRAIN_VECTORS], dtype=np.float32))
+    for i in range(0, len(vectors), ADD_BATCH):
+        index.add(np.ascontiguousarray(vectors[i:i + ADD_BATCH], dtype=np.float32))
     return index
+
+
+class GenerationWriter:
+    """Writes a new generation beside the live one, batch by batch, then switches
+    ``CURRENT`` to it (:meth:`commit`) — or leaves no trace (:meth:`abort`).
+
+    Documents, chunks and sentence vectors go to SQLite as they come; chunk vectors are
+    appended to a raw float32 file in the temporary folder, from which FAISS is built at
+    the end. Memory stays that of one batch, whatever the corpus's size, until FAISS
+    itself is built. Row ``i`` of the chunks table is FAISS id ``i``.
+
+    >>> writer = GenerationWriter(index_dir, dim=384)          # doctest: +SKIP
+    >>> writer.add(documents, chunks, vectors, sentences)      # doctest: +SKIP
+    >>> writer.commit(manifest)                                # doctest: +SKIP
+    """
+
+    def __init__(self, index_dir: Path, dim: int) -> None:
+        self.index_dir = Path(index_dir)
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        self.name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.tmp = self.index_dir / f".tmp-{self.name}"
+        self.tmp.mkdir()
+        self.rows = 0
+        self._df: Counter[str] = Counter()
+        self._vectors = open(self.tmp / "vectors.f32", "wb")  # noqa: SIM115 - closed in commit/abort
+        self._db = sqlite3.connect(self.tmp / "store.sqlite")
+        with self._db:
+            self._db.execute("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, text TEXT, "
+                             "title TEXT, date TEXT, outlet TEXT, sha256 TEXT)")
+            self._db.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, "
+                             "doc_id TEXT, start INTEGER, end INTEGER, text TEXT)")
+            self._db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
+            self._db.execute("CREATE TABLE sentences (row INTEGER PRIMARY KEY, spans TEXT, vecs BLOB)")
+            self._db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY, df INTEGER)")
+
+    def add(self, documents: Iterable[Document], chunks: Sequence[Chunk], vectors: np.ndarray,
+            sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]]) -> None:
+        """Append documents and their chunks; ``vectors[i]`` and ``sentences[i]`` (sentence
+        offsets into the document, and their vectors, stored as float16) are chunk ``i``'s."""
+        vectors = np.asarray(vectors, np.float32).reshape(-1, self.dim)
+        if not len(vectors) == len(chunks) == len(sentences):
+            raise ValueError("one vector and one sentence list per chunk")
+        first = self.rows
+        with self._db:
+            self._db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256)
+                                  for d in documents])
+            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                                 [(first + i, c.chunk_id, c.doc_id, c.start, c.end, c.text)
+                                  for i, c in enumerate(chunks)])
+            self._db.executemany("INSERT INTO sentences VALUES (?, ?, ?)",
+                                 [(first + i, json.dumps(spans), np.asarray(vecs, np.float16).tobytes())
+                                  for i, (spans, vecs) in enumerate(sentences)])
+        for c in chunks:
+            self._df.update(content_terms(c.text))
+        self._vectors.write(vectors.tobytes())
+        self.rows += len(chunks)
+
+    def commit(self, manifest: Manifest) -> Path:
+        """Build FAISS, record the checksums in ``manifest``, make the generation live and
+        sweep the old ones; returns its folder. On any error nothing is left behind."""
+        try:
+            with self._db:
+                self._db.executemany("INSERT INTO vocabulary VALUES (?, ?)", self._df.items())
+            self._db.close()
+            self._vectors.close()
+            raw = self.tmp / "vectors.f32"
+            vectors = (np.memmap(raw, dtype=np.float32, mode="r", shape=(self.rows, self.dim)) if self.rows
+                       else np.zeros((0, self.dim), np.float32))
+            faiss.write_index(build_faiss(vectors, manifest.faiss_factory), str(self.tmp / "vectors.faiss"))
+            del vectors
+            raw.unlink()
+            manifest.checksums = {f: file_checksum(self.tmp / f) for f in CHECKED_FILES}
+            (self.tmp / "manifest.json").write_text(manifest.to_json())
+            for f in (*CHECKED_FILES, "manifest.json"):
+                _fsync_file(self.tmp / f)
+            _fsync_dir(self.tmp)
+            final = self.index_dir / self.name
+            os.replace(self.tmp, final)
+            pointer_tmp = self.index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
+            pointer_tmp.write_text(self.name + "\n")
+            _fsync_file(pointer_tmp)
+            os.replace(pointer_tmp, self.index_dir / CURRENT)
+            _fsync_dir(self.index_dir)
+        except BaseException:
+            self.abort()
+            raise
+        remove_stale(self.index_dir, keep=self.name)
+        return final
+
+    def abort(self) -> None:
+        """Drop the unfinished generation."""
+        with contextlib.suppress(Exception):
+            self._db.close()
+        with contextlib.suppress(Exception):
+            self._vectors.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def write_generation(index_dir: Path, manifest: Manifest, documents: Iterable[Document],
                      chunks: Sequence[Chunk], vectors: np.ndarray,
                      sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]]) -> Path:
-    """Write a complete generation beside the live one, then switch ``CURRENT`` to it.
-
-    ``sentences[i]`` holds the sentence offsets of chunk ``i`` and their vectors (stored
-    as float16), used to rerank passages and to pick the sentences that answer.
-    """
-    index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    tmp = index_dir / f".tmp-{name}"
-    tmp.mkdir()
+    """Write a complete generation in one batch (see :class:`GenerationWriter`)."""
+    writer = GenerationWriter(index_dir, manifest.dim)
     try:
-        db = sqlite3.connect(tmp / "store.sqlite")
-        with db:
-            db.execute("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, text TEXT, "
-                       "title TEXT, date TEXT, outlet TEXT, sha256 TEXT)")
-            db.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, "
-                       "doc_id TEXT, start INTEGER, end INTEGER, text TEXT)")
-            db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
-            db.execute("CREATE TABLE sentences (row INTEGER PRIMARY KEY, spans TEXT, vecs BLOB)")
-            db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY, df INTEGER)")
-            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256)
-                            for d in documents])
-            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                           [(i, c.chunk_id, c.doc_id, c.start, c.end, c.text) for i, c in enumerate(chunks)])
-            db.executemany("INSERT INTO sentences VALUES (?, ?, ?)",
-                           [(i, json.dumps(spans), np.asarray(vecs, np.float16).tobytes())
-                            for i, (spans, vecs) in enumerate(sentences)])
-            df: Counter[str] = Counter()
-            for c in chunks:
-                df.update(content_terms(c.text))
-            db.executemany("INSERT INTO vocabulary VALUES (?, ?)", df.items())
-        db.close()
-        faiss.write_index(build_faiss(vectors, manifest.faiss_factory), str(tmp / "vectors.faiss"))
-        manifest.checksums = {f: file_checksum(tmp / f) for f in CHECKED_FILES}
-        (tmp / "manifest.json").write_text(manifest.to_json())
-        for f in (*CHECKED_FILES, "manifest.json"):
-            _fsync_file(tmp / f)
-        _fsync_dir(tmp)
-        final = index_dir / name
-        os.replace(tmp, final)
-        pointer_tmp = index_dir / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
-        pointer_tmp.write_text(name + "\n")
-        _fsync_file(pointer_tmp)
-        os.replace(pointer_tmp, index_dir / CURRENT)
-        _fsync_dir(index_dir)
+        writer.add(documents, chunks, vectors, sentences)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        writer.abort()
         raise
-    remove_stale(index_dir, keep=name)
-    return final
+    return writer.commit(manifest)
 
 
 def remove_stale(index_dir: Path, keep: str) -> None:

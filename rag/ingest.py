@@ -12,9 +12,10 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +29,13 @@ from .index import (
     FORMAT_VERSION,
     REBUILD,
     EmbeddingCache,
+    GenerationWriter,
     IndexStore,
     Manifest,
     check_compatible,
     index_lock,
     read_manifest,
     remove_stale,
-    write_generation,
 )
 from .lang.dates import format_date
 from .settings import Settings
@@ -165,22 +166,95 @@ def _live_index(settings: Settings, embedder: Embedder) -> IndexStore | None:
         return None
 
 
+#: Chunks embedded and written per batch: memory holds one batch (its texts, sentence
+#: texts and vectors), not the corpus.
+BATCH_CHUNKS = 512
+#: Cleaned articles kept from the planning pass for the writing pass, up to this many
+#: characters in all (a small corpus is read once; a big one is read again, batch by batch).
+READ_AHEAD_CHARS = 64 << 20
+
+
+@dataclass
+class _Planned:
+    """An article to index: where it comes from and, while it fits, its cleaned text."""
+
+    source: str
+    sha256: str
+    carried: bool                 # unchanged: its document and chunks come from the live index
+    chunks: int
+    document: Document | None = None
+
+
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
             chunking: dict, progress: Progress | None, t0: float) -> IngestReport:
+    """Plan (what to index, what is skipped or repeats another article), then — unless
+    nothing changed — write the new generation batch by batch."""
+    report = IngestReport()
+    splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
+    plan = _plan(settings, scan, previous, chunking, splitter, report, progress)
+    report.removed = sorted(set(previous.manifest.files if previous else {}) - set(scan.hashes))
+    report.chunks = sum(p.chunks for p in plan)
+    duplicates = {s: f"{scan.hashes[s]}:{kept}" for s, kept in report.duplicates.items()}
+
+    if not plan:
+        raise CorpusError(f"No readable article in {settings.corpus_dir}: "
+                          + "; ".join(s.reason for s in report.skipped.values()))
+    factory = (auto_factory(report.chunks, embedder.dim) if settings.faiss_factory == "auto"
+               else settings.faiss_factory)
+    if (previous is not None and previous.manifest.chunking == chunking and not report.added
+            and not report.changed and not report.removed and previous.manifest.faiss_factory == factory
+            and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
+            and previous.manifest.duplicates == duplicates
+            and set(previous.manifest.files) == {p.source for p in plan}):
+        remove_stale(settings.index_dir, keep=previous.path.name)  # leftovers of a killed ingest
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    manifest = Manifest(
+        embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
+        chunking=chunking, files={p.source: p.sha256 for p in plan},
+        skipped={s: str(v) for s, v in report.skipped.items()}, duplicates=duplicates,
+        documents=len(plan), chunks=report.chunks,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+    mark = time.time_ns()  # this ingest, in the cache's "used" column
+    writer = GenerationWriter(settings.index_dir, embedder.dim)
+    try:
+        batch: list[tuple[Document, list[Chunk]]] = []
+        done = 0
+        for item in plan:
+            batch.append(_materialise(item, previous, scan, splitter, settings))
+            if sum(len(c) for _, c in batch) >= BATCH_CHUNKS:
+                done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done)
+                batch = []
+        if batch:
+            done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done)
+        if progress:
+            progress(0, 0, "writing the index")
+        writer.commit(manifest)
+    except BaseException:
+        writer.abort()
+        raise
+    report.wrote_index = True
+    report.pruned = prune_cache(settings, mark)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chunking: dict,
+          splitter: Any, report: IngestReport, progress: Progress | None) -> list[_Planned]:
+    """The articles to index, in path order; fills ``report``'s added, changed, unchanged,
+    skipped and duplicates. Reads (and chunks, to count) only new and changed files."""
     old_files = previous.manifest.files if previous else {}
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     old_duplicates = dict(previous.manifest.duplicates) if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
-    report = IngestReport()
-    documents: list[Document] = []
-    chunks: list[Chunk] = []
-    splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
-    by_source = {d.source: d for d in previous.documents()} if previous else {}
+    live = set(old_files) if reusable else set()
     by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
-    indexed: dict[str, tuple[Document, list[Chunk]]] = {}
+    planned: dict[str, _Planned] = {}
+    kept_chars = 0
 
     def carried(source: str) -> bool:  # unchanged since the live index: not read again
-        return reusable and old_files.get(source) == scan.hashes[source] and source in by_source
+        return source in live and old_files[source] == scan.hashes[source]
 
     # Articles already indexed come first, so that a new copy of one is the duplicate
     # (not the other way round); the index itself is written in path order.
@@ -189,14 +263,13 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         if progress:
             progress(n, len(scan.hashes), "reading articles")
         if carried(source):
-            doc = by_source[source]
-            assert previous is not None  # by_source is empty without it
-            doc_chunks = previous.chunks_of(doc.doc_id)
-            fresh = False
+            assert previous is not None  # live is empty without it
+            doc = previous.document(source)
+            count = len(previous.rows_of([doc.doc_id]))
         elif source in old_skipped and old_skipped[source].sha256 == sha:
             report.skipped[source] = old_skipped[source]  # same bad file as last time
             continue
-        elif _same_duplicate(old_duplicates.get(source), sha, old_files, scan.hashes, indexed):
+        elif _same_duplicate(old_duplicates.get(source), sha, old_files, scan.hashes, planned):
             report.duplicates[source] = old_duplicates[source].partition(":")[2]
             continue
         else:
@@ -210,8 +283,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
                 log.warning("%s: cannot be read (%s); skipped.", source, exc, extra={"source": source})
                 report.skipped[source] = Skipped(sha, f"{source}: cannot be read ({exc})")
                 continue
-            doc_chunks = []  # chunked below, unless it repeats an article
-            fresh = True
+            count = -1
         text_key = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
         if text_key in by_text:
             report.duplicates[source] = by_text[text_key]
@@ -219,62 +291,58 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
                         source, by_text[text_key], by_text[text_key], extra={"source": source})
             continue
         by_text[text_key] = source
-        if fresh:
+        if count < 0:
             (report.changed if source in old_files else report.added).append(source)
-            doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
+            count = len(chunk_document(doc, splitter, settings.min_chunk_chars))
         else:
             report.unchanged.append(source)
-        indexed[source] = (doc, doc_chunks)
-    for source in sorted(indexed):
-        documents.append(indexed[source][0])
-        chunks.extend(indexed[source][1])
-    for names in (report.added, report.changed, report.unchanged):
-        names.sort()
+        keep = kept_chars + len(doc.text) <= READ_AHEAD_CHARS
+        kept_chars += len(doc.text) if keep else 0
+        planned[source] = _Planned(source, sha, carried(source), count, doc if keep else None)
     if progress:
         progress(len(scan.hashes), len(scan.hashes), "reading articles")
-    report.removed = sorted(set(old_files) - set(scan.hashes))
-    report.chunks = len(chunks)
-    duplicates = {s: f"{scan.hashes[s]}:{kept}" for s, kept in report.duplicates.items()}
+    for names in (report.added, report.changed, report.unchanged):
+        names.sort()
+    return [planned[s] for s in sorted(planned)]
 
-    if not documents:
-        raise CorpusError(f"No readable article in {settings.corpus_dir}: "
-                          + "; ".join(s.reason for s in report.skipped.values()))
-    factory = (auto_factory(len(chunks), embedder.dim) if settings.faiss_factory == "auto"
-               else settings.faiss_factory)
-    nothing_new = (previous is not None and reusable and not report.added and not report.changed
-                   and not report.removed and previous.manifest.faiss_factory == factory
-                   and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
-                   and previous.manifest.duplicates == duplicates
-                   and set(previous.manifest.files) == {d.source for d in documents})
-    if nothing_new:
+
+def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+                 settings: Settings) -> tuple[Document, list[Chunk]]:
+    """A planned article's document and chunks: from the live index when it is carried
+    over, else cleaned (again, when it did not fit in the read-ahead) and chunked."""
+    if item.carried:
         assert previous is not None
-        remove_stale(settings.index_dir, keep=previous.path.name)  # leftovers of a killed ingest
-        report.seconds = time.perf_counter() - t0
-        return report
+        doc = item.document or previous.document(item.source)
+        return doc, previous.chunks_of(doc.doc_id)
+    doc = item.document or load_document(scan.files[item.source], item.source, item.sha256)
+    return doc, chunk_document(doc, splitter, settings.min_chunk_chars)
 
-    docs_by_id = {d.doc_id: d for d in documents}
-    texts = [embedding_text(c, docs_by_id[c.doc_id], settings.embed_title) for c in chunks]
-    spans = [list(sentence_spans(docs_by_id[c.doc_id].text, c.start, c.end)) for c in chunks]
-    sentence_texts = [docs_by_id[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
-    vectors, sentence_vectors, report.embedded, keys = embed_with_cache(
-        texts, sentence_texts, embedder, settings, progress)
+
+def _write_batch(batch: list[tuple[Document, list[Chunk]]], writer: GenerationWriter, embedder: Embedder,
+                 settings: Settings, report: IngestReport, mark: int, progress: Progress | None,
+                 done: int) -> int:
+    """Embed one batch of articles' chunks and sentences (cache first) and append them to
+    the new generation; returns the chunks written so far."""
+    docs = {d.doc_id: d for d, _ in batch}
+    chunks = [c for _, cs in batch for c in cs]
+    texts = [embedding_text(c, docs[c.doc_id], settings.embed_title) for c in chunks]
+    spans = [list(sentence_spans(docs[c.doc_id].text, c.start, c.end)) for c in chunks]
+    sentence_texts = [docs[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
+
+    def step(embedded: int, missing: int, what: str) -> None:
+        if progress:
+            share = embedded / missing if missing else 1.0
+            progress(done + int(share * len(chunks)), report.chunks, "embedding")
+
+    vectors, sentence_vectors, embedded = embed_with_cache(texts, sentence_texts, embedder, settings,
+                                                           step, mark=mark)
+    report.embedded += embedded
     sentences, pos = [], 0
     for sp in spans:
         sentences.append((sp, sentence_vectors[pos:pos + len(sp)]))
         pos += len(sp)
-    manifest = Manifest(
-        embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
-        chunking=chunking, files={d.source: d.sha256 for d in documents},
-        skipped={s: str(v) for s, v in report.skipped.items()}, duplicates=duplicates,
-        documents=len(documents), chunks=len(chunks),
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
-    if progress:
-        progress(0, 0, "writing the index")
-    write_generation(settings.index_dir, manifest, documents, chunks, vectors, sentences)
-    report.wrote_index = True
-    report.pruned = prune_cache(settings, keys)
-    report.seconds = time.perf_counter() - t0
-    return report
+    writer.add([d for d, _ in batch], chunks, vectors, sentences)
+    return done + len(chunks)
 
 
 def _same_duplicate(stored: str | None, sha: str, old_files: dict[str, str], hashes: dict[str, str],
@@ -287,12 +355,12 @@ def _same_duplicate(stored: str | None, sha: str, old_files: dict[str, str], has
     return old_sha == sha and kept in indexed and old_files.get(kept) == hashes.get(kept)
 
 
-def prune_cache(settings: Settings, keys: Sequence[str]) -> int:
-    """Drop the cached vectors no text of the live index uses (removed or edited
+def prune_cache(settings: Settings, mark: int) -> int:
+    """Drop the cached vectors the ingest ``mark`` did not use (removed or edited
     articles, other models); returns how many went."""
     cache = EmbeddingCache.open(settings.index_dir / CACHE)
     try:
-        return cache.prune(keys)
+        return cache.prune(mark)
     except sqlite3.DatabaseError as exc:
         EmbeddingCache.drop(cache.path, exc)
         return 0
@@ -301,28 +369,29 @@ def prune_cache(settings: Settings, keys: Sequence[str]) -> int:
 
 
 def embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embedder,
-                     settings: Settings, progress: Progress | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    """Vectors for chunk texts and sentence texts, in order, the number of texts that
-    needed the model, and the cache keys of all texts. Only cache misses go through the
-    model, committed batch by batch so a crash loses none of the work done. A damaged
-    cache is dropped and the work done again without it."""
+                     settings: Settings, progress: Progress | None = None, mark: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Vectors for chunk texts and sentence texts, in order, and the number of texts that
+    needed the model. Only cache misses go through the model, committed batch by batch so
+    a crash loses none of the work done; ``mark`` records every text as used by that
+    ingest (see :meth:`EmbeddingCache.prune`). A damaged cache is dropped and the work
+    done again without it."""
     path = settings.index_dir / CACHE
     try:
-        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path)
+        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path, mark)
     except sqlite3.DatabaseError as exc:
         EmbeddingCache.drop(path, exc)
-        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path)
+        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path, mark)
 
 
 def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embedder,
-                      settings: Settings, progress: Progress | None, path: Path
-                      ) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
+                      settings: Settings, progress: Progress | None, path: Path, mark: int | None
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
     cache = EmbeddingCache.open(path)
     try:
         all_texts = texts + sentence_texts
         keys = [hashlib.sha256(f"{embedder.name}\0{t}".encode()).hexdigest() for t in all_texts]
-        found = cache.get_many(keys)
+        found = cache.get_many(keys, mark=mark)
         missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
         batch = max(1, settings.embed_batch_size)
         if progress:
@@ -331,7 +400,7 @@ def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Emb
             idx = missing[i:i + batch]
             vecs = embedder.embed_passages([all_texts[j] for j in idx])
             fresh = {keys[j]: v for j, v in zip(idx, vecs)}
-            cache.put_many(fresh)
+            cache.put_many(fresh, mark=mark or 0)
             found.update(fresh)
             if progress:
                 progress(min(i + batch, len(missing)), len(missing), "embedding")
@@ -339,6 +408,6 @@ def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Emb
                    else np.zeros((0, embedder.dim), np.float32))
         if vectors.shape[1] != embedder.dim:
             raise RagError(f"embedding dimension {vectors.shape[1]} != model dimension {embedder.dim}")
-        return vectors[:len(texts)], vectors[len(texts):], len(missing), keys
+        return vectors[:len(texts)], vectors[len(texts):], len(missing)
     finally:
         cache.close()

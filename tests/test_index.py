@@ -12,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 import faiss
+import numpy as np
 import pytest
 from conftest import CORPUS_FILES, ST_MODEL
 
 import rag.index
+import rag.ingest
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.index import LOCK, IndexStore, current_generation
@@ -277,7 +279,10 @@ def test_crash_while_writing_a_generation_keeps_the_previous_index(make_settings
 CRASHING_INGEST = """
 import os, sys
 from pathlib import Path
+import numpy as np
+
 import rag.index
+import rag.ingest
 from rag import Settings
 from rag.embedding import load_embedder
 from rag.ingest import embedding_text, ingest
@@ -498,3 +503,24 @@ def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
     assert faiss.extract_index_ivf(store.index).nprobe == 16
     assert store.search(vectors[0], 1)[0][0] == 0
     store.close()
+
+
+def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipeline, monkeypatch):
+    """Streaming ingest (a few chunks per batch, nothing read ahead) writes the very index
+    a one-batch ingest writes: same rows, offsets, sentences and vectors."""
+    monkeypatch.setattr(rag.ingest, "BATCH_CHUNKS", 7)
+    monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
+    settings = make_settings()
+    report = ingest(settings, embedder)
+    assert report.embedded == 0  # every text from the warm cache
+    small = IndexStore.load(settings.index_dir)
+    one = pipeline.store
+    try:
+        assert list(small.iter_chunks()) == list(one.iter_chunks())
+        assert [d.text for d in small.documents()] == [d.text for d in one.documents()]
+        rows = list(range(len(one)))
+        a, b = small.sentences(rows), one.sentences(rows)
+        assert all(a[r][0] == b[r][0] and np.array_equal(a[r][1], b[r][1]) for r in rows)
+        assert np.array_equal(small.index.reconstruct_n(0, len(small)), one.index.reconstruct_n(0, len(one)))
+    finally:
+        small.close()
