@@ -78,6 +78,10 @@ class EmbeddingCache:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL never corrupts the file; a power cut may lose the last
+        # batches, which the next ingest embeds again. FULL made a commit per batch wait on
+        # the disk (a fast model's ingest spent most of its time there).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, dim INTEGER, vec BLOB, "
                          "used INTEGER DEFAULT 0)")
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(vectors)")}
@@ -466,6 +470,10 @@ class GenerationWriter:
         self._df: Counter[str] = Counter()
         self._vectors = open(self.tmp / "vectors.f32", "wb")  # noqa: SIM115 - closed in commit/abort
         self._db = sqlite3.connect(self.tmp / "store.sqlite")
+        # a generation is durable once committed (its files are fsynced then); until then a
+        # crash discards it whole, so its batches need no journal and no sync
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
         with self._db:
             self._db.execute("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, text TEXT, "
                              "title TEXT, date TEXT, outlet TEXT, sha256 TEXT)")
