@@ -286,15 +286,16 @@ def _ask_many(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import launch
+    from .web.serving import bind_error, check_address, resolve_address
 
+    host, port = resolve_address(args.host, args.port)
+    check_address(host, port)  # before the models load: a wrong address is said at once
     pipeline = _load_pipeline(args)
     try:
-        launch(host=args.host, port=args.port, pipeline=pipeline)
-    except OSError as exc:  # port taken, address not available, ...
-        if "empty port" in str(exc):
-            raise RagError(f"Port {args.port} on {args.host} is already in use. Stop the other "
-                           "server, or pick another port with --port.") from exc
-        raise RagError(f"Cannot serve on {args.host}:{args.port}: {exc}") from exc
+        launch(host=host, port=port, pipeline=pipeline)
+    except OSError as exc:  # taken between the check and the server's own bind
+        raise (bind_error(exc, host, port) if exc.errno else
+               RagError(f"Cannot serve on {host}:{port}: {exc}. Pick another port with --port.")) from exc
     finally:
         pipeline.close()
     return 0
@@ -598,9 +599,25 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               rag serve                                   # http://127.0.0.1:7860
               rag serve --port 8080
-              rag serve --host 0.0.0.0                    # reachable from the network"""))
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=7860, help="port to listen on (default 7860)")
+              rag serve --host 0.0.0.0                    # reachable from the network
+              GRADIO_SERVER_PORT=8080 python ui.py        # the same variables Gradio reads
+
+            Where it listens: --host/--port, else the GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
+            environment variables, else 127.0.0.1:7860. The address must be one of this
+            machine's (127.0.0.1: this machine only; 0.0.0.0: every network interface);
+            ports below 1024 need administrator rights. If it cannot listen, it says why
+            (not this machine's address, port in use, port reserved, unknown host name)
+            before loading anything.
+
+            Many users: questions are answered side by side, up to RAG_SERVE_CONCURRENCY
+            at once (default 4; the others wait their turn). A language-model reader answers
+            one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
+            the next user is told it is busy. Uploads and removals run one at a time, after
+            the answers under way."""))
+    p.add_argument("--host", default=None,
+                   help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")
+    p.add_argument("--port", type=_port, default=None,
+                   help="port to listen on [env GRADIO_SERVER_PORT; default 7860]")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
