@@ -4,7 +4,9 @@ Layout and event wiring only; its styles and script are ``static/page.css`` and
 ``static/page.js`` (package data). Answers come from :class:`rag.Pipeline`; what the page
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
 :mod:`rag.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
-the answer JSON (see the README's "Web chat" section).
+the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
+side by side, a language model one at a time, corpus changes alone) is
+:class:`rag.web.serving.Service`'s (README, "Many users").
 """
 
 from __future__ import annotations
@@ -271,8 +273,10 @@ def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None 
     ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it).
     Raises :class:`~rag.web.serving.ServeError` saying why when it cannot listen there."""
     check_address(host, port)
+    pipeline = pipeline or Pipeline.from_settings()
     app = build_app(pipeline)
-    options = {**PAGE_OPTIONS, "footer_links": ["api"], **kw}
+    options = {**PAGE_OPTIONS, "footer_links": ["api"],
+               "state_session_capacity": pipeline.settings.serve_sessions, **kw}
     app.launch(server_name=host, server_port=port, **options)
     return app
 
