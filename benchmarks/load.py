@@ -40,6 +40,8 @@ LEVELS = (1, 10, 50)
 LEVEL_SECONDS = 20.0
 #: One request may take this long before it counts as an error (a stuck server).
 REQUEST_TIMEOUT = 120.0
+#: Seconds between two readings of the server's memory during a level (whether it levels off).
+RSS_EVERY = 30.0
 #: The server must answer its page within this long after it is started (models and
 #: index load in ~5 s on a quiet machine; a busy shared one was seen 8x slower).
 START_TIMEOUT = 180.0
@@ -126,8 +128,10 @@ def ask(url: str, question: str, history: Sequence[str] = (), timeout: float = R
     raise RuntimeError("the event stream ended without an answer")
 
 
-def run_level(url: str, clients: int, seconds: float, questions: Sequence[str]) -> dict[str, Any]:
-    """``clients`` threads asking for ``seconds``; latencies and errors."""
+def run_level(url: str, clients: int, seconds: float, questions: Sequence[str],
+              pid: int | None = None) -> dict[str, Any]:
+    """``clients`` threads asking for ``seconds``; latencies and errors, and the memory of
+    process ``pid`` every :data:`RSS_EVERY` seconds."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -148,18 +152,30 @@ def run_level(url: str, clients: int, seconds: float, questions: Sequence[str]) 
             with lock:
                 latencies.append((time.perf_counter() - t0) * 1000)
 
+    samples: list[tuple[float, float | None]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while pid is not None and not done.wait(RSS_EVERY):
+            samples.append((round(time.perf_counter() - t0), rss_mib(pid)))
+
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    done.set()
+    watcher.join()
     wall = time.perf_counter() - t0
     return {"clients": clients, "seconds": round(wall, 1), "requests": len(latencies),
             "requests_per_s": round(len(latencies) / wall, 2) if wall else None,
             "p50_ms": percentile(latencies, 50) if latencies else None,
             "p95_ms": percentile(latencies, 95) if latencies else None,
-            "errors": len(errors), "error_examples": sorted(set(errors))[:3]}
+            "errors": len(errors), "error_examples": sorted(set(errors))[:3],
+            "rss_mib_samples": [rss for _, rss in samples]}
 
 
 def bench_load(settings: Settings, questions: Sequence[str], *, env: dict[str, str], cwd: Path,
@@ -167,7 +183,7 @@ def bench_load(settings: Settings, questions: Sequence[str], *, env: dict[str, s
                log: Log = print) -> dict[str, Any]:
     """The load test over the index in ``settings.index_dir`` (built beforehand)."""
     reader = settings.generator if settings.generator in OFFLINE_READERS else OFFLINE_READERS[0]
-    out: dict[str, Any] = {"reader": reader, "seconds_per_level": seconds, "levels": []}
+    out: dict[str, Any] = {"reader": reader, "seconds_per_level": seconds, "rss_every_s": RSS_EVERY, "levels": []}
     with served(settings, reader, env, cwd, log) as (url, proc):
         for q in questions[:3]:  # warm-up: BM25 built, caches filled
             ask(url, q)
@@ -175,7 +191,7 @@ def bench_load(settings: Settings, questions: Sequence[str], *, env: dict[str, s
         for clients in levels:
             log(f"load: {clients} client(s) for {seconds:.0f} s...")
             start = rss_mib(proc.pid)
-            level = run_level(url, clients, seconds, questions)
+            level = run_level(url, clients, seconds, questions, pid=proc.pid)
             level["rss_mib_start"], level["rss_mib_end"] = start, rss_mib(proc.pid)
             out["levels"].append(level)
     by_clients = {lv["clients"]: lv for lv in out["levels"]}
