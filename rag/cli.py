@@ -613,7 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
             at once (default 4; the others wait their turn). A language-model reader answers
             one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
             the next user is told it is busy. Uploads and removals run one at a time, after
-            the answers under way."""))
+            the answers under way. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
+            ~85 KB each: browser tabs and /ask calls), so memory levels off under load."""))
     p.add_argument("--host", default=None,
                    help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")
     p.add_argument("--port", type=_port, default=None,
