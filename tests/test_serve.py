@@ -145,3 +145,26 @@ def test_a_second_server_on_a_taken_port_says_so(pipeline: Pipeline, capsys: pyt
             launch("127.0.0.1", port, pipeline, prevent_thread_lock=True, quiet=True)
     finally:
         app.close()
+
+
+def test_serving_settings_are_checked():
+    assert Settings.from_env({"RAG_SERVE_CONCURRENCY": "8"}).serve_concurrency == 8
+    with pytest.raises(Exception, match="serve_concurrency must be at least 1"):
+        Settings.from_env({"RAG_SERVE_CONCURRENCY": "0"})
+    with pytest.raises(Exception, match="generative_queue must not be negative"):
+        Settings.from_env({"RAG_GENERATIVE_QUEUE": "-1"})
+
+
+@pytest.mark.slow
+def test_api_calls_leave_at_most_serve_sessions_sessions(pipeline: Pipeline):
+    from benchmarks.load import ask
+
+    few = Pipeline(pipeline.settings.replace(serve_sessions=3), pipeline.embedder, pipeline.store)
+    port = _free_port()
+    app = launch("127.0.0.1", port, few, prevent_thread_lock=True, quiet=True)
+    try:
+        for _ in range(8):  # each call is a Gradio session of its own
+            assert ask(f"http://127.0.0.1:{port}", "When was New START extended?")["citations"]
+        assert app.state_session_capacity == 3 and len(app.state_holder.session_data) <= 3
+    finally:
+        app.close()
