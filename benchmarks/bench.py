@@ -2,7 +2,7 @@
 function returns a plain dict. Measurement, not product: it lives beside the other
 benchmarks and shares :mod:`rag.metrics` with ``rag eval``.
 
-Three parts, all in one JSON file (``bench.json``) plus two PNG plots:
+Four parts, all in one JSON file (``bench.json``) plus two PNG plots:
 
 * **real corpus** (:func:`bench_real`): the default pipeline over a temporary index built
   from the real corpus — ingest throughput, re-ingest of an unchanged corpus, cold start
@@ -12,6 +12,9 @@ Three parts, all in one JSON file (``bench.json``) plus two PNG plots:
 * **LangChain baseline** (:func:`bench_baseline`): LangChain's own FAISS vector store over
   ``RecursiveCharacterTextSplitter(1000, 200)`` chunks of the same cleaned documents, same
   embedding model, ``similarity_search(k=4)``; its recall@4 and latency beside ours;
+* **load** (:func:`benchmarks.load.bench_load`): the web page served on a loopback port in
+  a child process, its ``/ask`` API driven by 1, 10 and 50 concurrent clients — requests/s,
+  p50/p95, errors and the server's memory at the start and end of each level;
 * **scale** (:func:`bench_scale`): FAISS index types on synthetic 384-d vectors at
   10k–1M — build time, serialized size, single-query search p50 and recall@10 against
   exact search, each ANN index tuned to the smallest ``efSearch``/``nprobe`` reaching
@@ -43,6 +46,8 @@ from rag.factory import nlist_for
 from rag.metrics import first_hit, percentile, recall_at
 from rag.questions import default_questions, load_questions
 from rag.settings import Settings
+
+from .load import LEVEL_SECONDS, LEVELS, bench_load
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = default_questions()
@@ -579,10 +584,20 @@ def _machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
+def _ensure_index(settings: Settings, embedder: Any) -> None:
+    """Build the temporary index when no part before has built it."""
+    from rag.index import current_generation
+    from rag.ingest import ingest
+
+    if current_generation(settings.index_dir) is None:
+        ingest(settings, embedder)
+
+
 def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_000, 1_000_000),
         out_dir: Path = Path("benchmarks/results"), quick: bool = False, *, skip_scale: bool = False,
         skip_baseline: bool = False, skip_real: bool = False, embedder: Any = None,
-        questions_path: Path = QUESTIONS, build_limit_s: float = 300.0,
+        questions_path: Path = QUESTIONS, build_limit_s: float = 300.0, skip_load: bool = False,
+        load_seconds: float = LEVEL_SECONDS, load_levels: Sequence[int] = LEVELS,
         log: Log = _stderr) -> dict[str, Any]:
     """Run the benchmark; writes ``bench.json`` and the plots into ``out_dir`` and returns
     the results. The user's index is never touched: everything is built in a temporary
@@ -613,12 +628,13 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
                     ours["warm"]["retrieve_ms_p50"] / base["search_ms_p50"], 2) if base["search_ms_p50"] else None
                 base["ours_recall@3"] = ours["recall"]["recall@3"]
                 base["ours_recall@4"] = ours["recall"]["recall@4"]
+        if not skip_load:
+            _ensure_index(run_settings, embedder)
+            results["load"] = bench_load(run_settings, [q["q"] for q in questions if not q.get("history")],
+                                         env=_child_env(), cwd=PROJECT_ROOT, levels=load_levels,
+                                         seconds=load_seconds, log=log)
         if not skip_scale and sizes:
-            from rag.index import current_generation
-            from rag.ingest import ingest
-
-            if current_generation(run_settings.index_dir) is None:
-                ingest(run_settings, embedder)
+            _ensure_index(run_settings, embedder)
             np.save(tmp / "seeds.npy", corpus_vectors(run_settings.index_dir))
             results["scale"] = _scale_in_child(tmp / "seeds.npy", sizes, quick, build_limit_s, tmp / "scale.json")
             results["target_1m"] = target_check(results["scale"])

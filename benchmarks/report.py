@@ -42,6 +42,15 @@ def tables(r: dict) -> str:
         if "latency_ratio_ours_over_baseline" in base:
             out += ["", f"Latency ratio newsrag / baseline (retrieval p50): **{base['latency_ratio_ours_over_baseline']}×**."]
         out.append("")
+    load = r.get("load")
+    if load:
+        out += [f"| clients ({load['reader']} reader, {load['seconds_per_level']:g} s each) | requests/s | p50 | p95 "
+                "| errors | server RSS start → end |", "|---|---|---|---|---|---|"]
+        for lv in load["levels"]:
+            p50, p95 = (f"{x:.0f} ms" if x is not None else "–" for x in (lv["p50_ms"], lv["p95_ms"]))
+            out.append(f"| {lv['clients']} | {lv['requests_per_s']} | {p50} | {p95} "
+                       f"| {lv['errors']} | {lv['rss_mib_start']:.0f} → {lv['rss_mib_end']:.0f} MiB |")
+        out.append("")
     scale = r.get("scale")
     if scale:
         for kind in ("clustered", "uniform"):

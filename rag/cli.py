@@ -293,15 +293,16 @@ def _ask_many(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import launch
+    from .web.serving import bind_error, check_address, resolve_address
 
+    host, port = resolve_address(args.host, args.port)
+    check_address(host, port)  # before the models load: a wrong address is said at once
     pipeline = _load_pipeline(args)
     try:
-        launch(host=args.host, port=args.port, pipeline=pipeline)
-    except OSError as exc:  # port taken, address not available, ...
-        if "empty port" in str(exc):
-            raise RagError(f"Port {args.port} on {args.host} is already in use. Stop the other "
-                           "server, or pick another port with --port.") from exc
-        raise RagError(f"Cannot serve on {args.host}:{args.port}: {exc}") from exc
+        launch(host=host, port=port, pipeline=pipeline)
+    except OSError as exc:  # taken between the check and the server's own bind
+        raise (bind_error(exc, host, port) if exc.errno else
+               RagError(f"Cannot serve on {host}:{port}: {exc}. Pick another port with --port.")) from exc
     finally:
         pipeline.close()
     return 0
@@ -400,9 +401,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _note(f"Benchmarking into {args.out} (the index in {settings.index_dir} is not touched)...")
-    results = run(settings, sizes=() if args.skip_scale else args.sizes, out_dir=Path(args.out),
-                  quick=args.quick, skip_scale=args.skip_scale, skip_baseline=args.skip_baseline,
-                  build_limit_s=args.build_limit)
+    only_load = args.load_only
+    if only_load and args.skip_load:
+        args.usage.error("--load-only and --skip-load contradict each other")
+    results = run(settings, sizes=() if args.skip_scale or only_load else args.sizes, out_dir=Path(args.out),
+                  quick=args.quick, skip_scale=args.skip_scale or only_load,
+                  skip_baseline=args.skip_baseline or only_load, skip_real=only_load,
+                  build_limit_s=args.build_limit, skip_load=args.skip_load,
+                  **{k: v for k, v in (("load_seconds", args.load_seconds), ("load_levels", args.load_clients))
+                     if v is not None})
     print_bench(results)
     print(f"\nwrote {Path(args.out) / 'bench.json'}"
           + "".join(f", {Path(args.out) / p}" for p in results.get("plots", [])))
@@ -426,6 +433,16 @@ def print_bench(results: dict[str, Any]) -> None:
         print(f"LangChain baseline: search p50 {base['search_ms_p50']} ms, recall@4 {base['recall@4']}"
               + (f"; ours/baseline latency {base['latency_ratio_ours_over_baseline']}x"
                  if "latency_ratio_ours_over_baseline" in base else ""))
+    load = results.get("load")
+    if load:
+        print(f"load ({load['reader']} reader, {load['seconds_per_level']:g} s per level, loopback):")
+        for lv in load["levels"]:
+            print(f"  {lv['clients']:>3} clients: {lv['requests_per_s']} requests/s, p50 {lv['p50_ms']} ms, "
+                  f"p95 {lv['p95_ms']} ms, {lv['errors']} errors, server RSS {lv['rss_mib_start']} -> "
+                  f"{lv['rss_mib_end']} MiB")
+        if "p95_ratio_10_over_1" in load:
+            print(f"  p95 at 10 clients / p95 at 1: {load['p95_ratio_10_over_1']}x (target <= 3x: "
+                  f"{'met' if load['target_p95_10_within_3x_1'] else 'not met'})")
     for row in results.get("scale", {}).get("rows", []):
         head = f"{row['data']:9} {row['n']:>9,} {row['factory']:28}"
         if "skipped" in row:
@@ -452,6 +469,27 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _clients(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
+                                         "(e.g. 1,10,50)") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("give client counts of at least 1 (e.g. 1,10,50)")
+    return levels
 
 
 def _port(text: str) -> int:
@@ -573,9 +611,26 @@ def build_parser() -> argparse.ArgumentParser:
             examples:
               rag serve                                   # http://127.0.0.1:7860
               rag serve --port 8080
-              rag serve --host 0.0.0.0                    # reachable from the network"""))
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=7860, help="port to listen on (default 7860)")
+              rag serve --host 0.0.0.0                    # reachable from the network
+              GRADIO_SERVER_PORT=8080 python ui.py        # the same variables Gradio reads
+
+            Where it listens: --host/--port, else the GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
+            environment variables, else 127.0.0.1:7860. The address must be one of this
+            machine's (127.0.0.1: this machine only; 0.0.0.0: every network interface);
+            ports below 1024 need administrator rights. If it cannot listen, it says why
+            (not this machine's address, port in use, port reserved, unknown host name)
+            before loading anything.
+
+            Many users: questions are answered side by side, up to RAG_SERVE_CONCURRENCY
+            at once (default 4; the others wait their turn). A language-model reader answers
+            one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
+            the next user is told it is busy. Uploads and removals run one at a time, after
+            the answers under way. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
+            ~85 KB each: browser tabs and /ask calls), so memory levels off under load."""))
+    p.add_argument("--host", default=None,
+                   help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")
+    p.add_argument("--port", type=_port, default=None,
+                   help="port to listen on [env GRADIO_SERVER_PORT; default 7860]")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -614,13 +669,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "cold start of `rag ask`, warm latency p50/p95, peak memory), beside a plain "
                     "LangChain baseline (its recall@4 and latency), then FAISS index types on "
                     "synthetic vectors at each size (build time, size, search p50, recall@10 "
-                    "against exact search). Everything is built in a temporary folder: your "
-                    "index is not touched."),
+                    "against exact search); and a load test of the web chat: the page served "
+                    "on a free 127.0.0.1 port, its /ask API driven by 1, 10 and 50 concurrent "
+                    "clients (requests/s, p50/p95, errors, server memory). Everything is built "
+                    "in a temporary folder: your index is not touched."),
         epilog=textwrap.dedent("""\
             examples:
               rag bench                                   # 10k, 100k and 1M vectors (~20 min)
               rag bench --sizes 10000,100000              # a few minutes
               rag bench --skip-scale                      # the real corpus and the baseline only
+              rag bench --load-only --load-seconds 60     # the load test alone (3 levels x 60 s)
               rag bench --quick --sizes 2000 --out /tmp/b # a smoke run
 
             Writes DIR/bench.json, DIR/latency_vs_size.png and DIR/recall_vs_latency.png
@@ -637,7 +695,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-limit", type=float, default=300.0, metavar="SECONDS",
                    help="skip an index whose build, projected from the previous size, would take "
                         "longer than this (default 300)")
-    p.set_defaults(func=cmd_bench)
+    p.add_argument("--skip-load", action="store_true", help="skip the load test of the web chat's API")
+    p.add_argument("--load-only", action="store_true",
+                   help="run the load test alone (no real-corpus figures, baseline or scale)")
+    p.add_argument("--load-seconds", type=_positive_float, default=None, metavar="SECONDS",
+                   help="how long each load level runs (default 20)")
+    p.add_argument("--load-clients", type=_clients, default=None, metavar="N,N,...",
+                   help="concurrent clients of each load level (default 1,10,50)")
+    p.set_defaults(func=cmd_bench, usage=p)
     return parser
 
 

@@ -9,6 +9,7 @@ According to … [1]: «… prorogation du traité New Start pour cinq ans, soit
 from __future__ import annotations
 
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -111,8 +112,10 @@ class Pipeline:
         if translator == "settings":  # the one RAG_TRANSLATOR names, if any
             translator = Translator.from_spec(settings.translator) if settings.translator else None
         self.translator: Translator | None = translator  # type: ignore[assignment]
-        # readers built from a spec by with_reader, shared by every pipeline derived from this one
+        # readers built from a spec by with_reader, shared by every pipeline derived from this
+        # one; the lock makes two users picking a new reader at once build it once (a model)
         self._readers: dict[str, Reader] = {}
+        self._readers_lock = threading.Lock()
         # the generation CURRENT names, shared by the pipelines derived from this one
         self._live = live or LiveIndex(store, store.path.parent, embedder.name, embedder.dim)
         self._follow = follow
@@ -176,11 +179,12 @@ class Pipeline:
         A reader named by spec is built once and kept for every pipeline derived from this
         one (the page switches readers per question); it follows this pipeline's index."""
         if isinstance(reader, str):
-            if reader not in self._readers:
-                self._readers[reader] = load_reader(reader, self.parts)
-            # kept bound to the live store, so an old generation is not held for it
-            self._readers[reader] = reader_for_store(self._readers[reader], self.store)
-            reader = self._readers[reader]
+            with self._readers_lock:
+                if reader not in self._readers:
+                    self._readers[reader] = load_reader(reader, self.parts)
+                # kept bound to the live store, so an old generation is not held for it
+                self._readers[reader] = reader_for_store(self._readers[reader], self.store)
+                reader = self._readers[reader]
         return self._derive(reader, self.retriever, self.translator)
 
     def with_retriever(self, retriever: Retriever) -> Pipeline:
@@ -195,7 +199,7 @@ class Pipeline:
                 follow: bool | None = None) -> Pipeline:
         derived = Pipeline(self.settings, self.embedder, self.store, reader, retriever, translator,
                            live=self._live, follow=self._follow if follow is None else follow)
-        derived._readers = self._readers
+        derived._readers, derived._readers_lock = self._readers, self._readers_lock
         return derived
 
     def ingest(self, *, rebuild: bool = False, progress: Progress | None = None,

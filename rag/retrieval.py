@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +50,8 @@ class Retriever:
         self.bm25_same_language_only = bm25_same_language_only
         self._bm25: Any = None
         self._bm25_rows: list[int] = []
+        # BM25 is built on first use: one thread builds it while the others asking wait
+        self._bm25_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: IndexStore, embedder: Embedder,
@@ -64,6 +67,7 @@ class Retriever:
         twin = copy.copy(self)
         twin.store = store
         twin._bm25, twin._bm25_rows = None, []
+        twin._bm25_lock = threading.Lock()
         return twin
 
     def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None,
@@ -151,17 +155,19 @@ class Retriever:
             return 0.0
 
     def _bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        if self._bm25 is None:
-            from rank_bm25 import BM25Okapi
+        with self._bm25_lock:  # the index and its rows read together, never half-built
+            if self._bm25 is None:
+                from rank_bm25 import BM25Okapi
 
-            rows, tokens = [], []
-            for row, chunk in self.store.iter_chunks():
-                rows.append(row)
-                tokens.append(tokenize(chunk.text))
-            self._bm25, self._bm25_rows = BM25Okapi(tokens), rows
-        scores = self._bm25.get_scores(tokenize(query))
+                rows, tokens = [], []
+                for row, chunk in self.store.iter_chunks():
+                    rows.append(row)
+                    tokens.append(tokenize(chunk.text))
+                self._bm25, self._bm25_rows = BM25Okapi(tokens), rows
+            bm25, bm25_rows = self._bm25, self._bm25_rows
+        scores = bm25.get_scores(tokenize(query))
         top = np.argsort(-scores)[:k]
-        return [(self._bm25_rows[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(bm25_rows[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
 def tokenize(text: str) -> list[str]:

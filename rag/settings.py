@@ -112,6 +112,21 @@ class Settings:
     # Abstain when the question shares no word with the retrieved passages, unless one of
     # their sentences is this close (embeddings find *some* nearest sentence for anything).
     min_score_unanchored: float = 0.90
+    # --- serving (rag serve: the web chat and its /ask API)
+    # Questions answered at once with the offline readers (Gradio's concurrency limit of the
+    # chat and of /ask; the others wait in Gradio's queue). Retrieval and these readers are
+    # thread-safe; see README, "Many users", for the measurements behind the default.
+    serve_concurrency: int = 4
+    # Questions that may wait for a language-model reader, which answers one at a time
+    # (10-20 s each on 2 cores: 3 waiting is about a minute); the next one is told "busy,
+    # try again" at once.
+    generative_queue: int = 3
+    # Sessions whose state Gradio keeps (its state_session_capacity): a browser tab's chat
+    # (the earlier questions a follow-up leans on), and one per /ask call, each holding a
+    # copy of the page's configuration: ~85 KB measured, so memory grew by ~390 MB in 5
+    # minutes of API load under Gradio's default of 10,000. At 1,000: at most ~85 MB; a tab
+    # left idle while 1,000 other sessions came after it forgets its earlier questions.
+    serve_sessions: int = 1000
 
     def __post_init__(self) -> None:
         from .errors import RagError
@@ -121,10 +136,11 @@ class Settings:
             problems.append(f"chunk_size must be at least 50 (got {self.chunk_size})")
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
-        for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars"):
+        for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars", "serve_concurrency",
+                     "serve_sessions"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
-        for name in ("bm25_weight", "sentence_weight", "lexical_weight"):
+        for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
         if problems:

@@ -19,13 +19,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory, settings, embedder) -> dict:
     out = tmp_path_factory.mktemp("bench")
-    return bench.run(settings, sizes=(2000,), out_dir=out, quick=True, embedder=embedder) | {"_out": out}
+    return bench.run(settings, sizes=(2000,), out_dir=out, quick=True, embedder=embedder,
+                     load_seconds=2, load_levels=(1, 4)) | {"_out": out}
 
 
 def test_bench_writes_json_and_plots(results: dict) -> None:
     out: Path = results["_out"]
     on_disk = json.loads((out / "bench.json").read_text())
-    assert {"machine", "real", "baseline", "scale", "target_1m", "seconds"} <= set(on_disk)
+    assert {"machine", "real", "baseline", "load", "scale", "target_1m", "seconds"} <= set(on_disk)
     if importlib.util.find_spec("matplotlib"):
         assert on_disk["plots"] == ["latency_vs_size.png", "recall_vs_latency.png"]
         for name in on_disk["plots"]:
@@ -52,6 +53,38 @@ def test_baseline_side_by_side(results: dict) -> None:
     assert base["chunks"] > 0 and base["search_ms_p50"] > 0
     assert 0 <= base["recall@4"] <= 1 and 0 <= base["ours_recall@4"] <= 1
     assert base["latency_ratio_ours_over_baseline"] > 0
+
+
+def test_load_levels_answer_every_request(results: dict) -> None:
+    load = results["load"]
+    assert load["reader"] == "learned" and [lv["clients"] for lv in load["levels"]] == [1, 4]
+    for lv in load["levels"]:
+        assert lv["requests"] > 0 and lv["errors"] == 0, lv["error_examples"]
+        assert lv["requests_per_s"] > 0 and 0 < lv["p50_ms"] <= lv["p95_ms"]
+        assert lv["rss_mib_start"] > 0 and lv["rss_mib_end"] > 0
+    assert "p95_ratio_10_over_1" not in load  # no 10-client level in this run
+
+
+def test_load_client_asks_the_page_api(pipeline, embedder) -> None:
+    from benchmarks.load import ask, free_port
+    from rag.web import launch
+
+    port = free_port()
+    app = launch("127.0.0.1", port, pipeline, prevent_thread_lock=True, quiet=True)
+    try:
+        answer = ask(f"http://127.0.0.1:{port}", "When was New START extended?")
+        assert answer["citations"] and not answer["abstained"]
+        with pytest.raises(RuntimeError, match="question is empty"):
+            ask(f"http://127.0.0.1:{port}", "   ")
+    finally:
+        app.close()
+
+
+def test_cli_bench_rejects_contradictory_load_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--load-only", "--skip-load"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main(["bench", "--load-clients", "0,10"]) == 2
+    assert "at least 1" in capsys.readouterr().err
 
 
 def test_scale_rows(results: dict) -> None:

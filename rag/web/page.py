@@ -4,7 +4,9 @@ Layout and event wiring only; its styles and script are ``static/page.css`` and
 ``static/page.js`` (package data). Answers come from :class:`rag.Pipeline`; what the page
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
 :mod:`rag.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
-the answer JSON (see the README's "Web chat" section).
+the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
+side by side, a language model one at a time, corpus changes alone) is
+:class:`rag.web.serving.Service`'s (README, "Many users").
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gradio as gr
 from .. import chatview as view
 from ..errors import InputError, RagError
 from ..pipeline import Pipeline
+from .serving import BusyError, Service, check_address
 
 EXAMPLES = [
     "When was New START extended?",
@@ -66,6 +69,10 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
 
     Serve it with :func:`launch`, which also applies the page's styles and script."""
     pipeline = pipeline or Pipeline.from_settings()
+    service = Service(pipeline.settings.generative_queue)
+    # questions run side by side (up to serve_concurrency); uploads and removals one at a time
+    asking: dict[str, Any] = dict(concurrency_id="ask", concurrency_limit=pipeline.settings.serve_concurrency)
+    changing: dict[str, Any] = dict(concurrency_id="corpus", concurrency_limit=1)
     readers = view.reader_choices(pipeline)
     articles = pipeline.articles()
 
@@ -140,11 +147,13 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             skip = gr.skip()
             try:
                 filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.articles()])
-                updates = view.chat_turn(view.with_reader(pipeline, reader_name), message, chat,
-                                         k=int(top_k), filters=filters)
+                chosen_pipeline = view.with_reader(pipeline, reader_name)
+                updates = service.guarded(chosen_pipeline.reader, view.chat_turn(
+                    chosen_pipeline, message, chat, k=int(top_k), filters=filters))
                 first = next(updates)
-            except InputError as exc:  # nothing asked: say why, keep the text to fix it
-                gr.Warning(html.escape(str(exc), quote=False), title="Cannot ask this")
+            except (InputError, BusyError) as exc:  # nothing asked: say why, keep the text to ask again
+                gr.Warning(html.escape(str(exc), quote=False),
+                           title="Busy" if isinstance(exc, BusyError) else "Cannot ask this")
                 yield skip, skip, skip, skip, skip
                 return
             except Exception as exc:  # noqa: BLE001 — shown as a message, logged when unexpected
@@ -168,8 +177,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         # one wiring for the three ways a question is sent (Any: gradio's overloads differ per event)
         chat_io: dict[str, Any] = dict(fn=respond, inputs=[question, chatbot, state, date_from, date_to, article_filter, k, reader],
                                        outputs=[chatbot, question, state, sources, viewer],
-                                       concurrency_id="pipeline", concurrency_limit=1,
-                                       api_visibility="undocumented")
+                                       api_visibility="undocumented", **asking)
         question.submit(**chat_io)
         send.click(**chat_io)
         examples.load_input_event.then(**chat_io)
@@ -190,8 +198,9 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             if not files:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             try:
-                result = view.upload_articles(pipeline, files, [Path(f).name for f in files],
-                                              progress=lambda done, total, what: progress((done, total), desc=what))
+                with service.changing_corpus():
+                    result = view.upload_articles(pipeline, files, [Path(f).name for f in files],
+                                                  progress=lambda done, total, what: progress((done, total), desc=what))
             except Exception as exc:  # noqa: BLE001
                 message = view.friendly_error(exc)
                 gr.Warning(html.escape(message, quote=False), title="Upload failed")
@@ -201,7 +210,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             return (result.message(), None, *refreshed(chosen))
 
         upload.upload(add, [upload, article_filter], [upload_status, upload, summary, table, article_filter, to_remove],
-                      concurrency_id="pipeline", concurrency_limit=1, api_visibility="undocumented")
+                      api_visibility="undocumented", **changing)
 
         def ask_confirmation(doc_id: str | None):
             if not doc_id:
@@ -218,8 +227,9 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
 
         def do_remove(doc_id: str | None, chosen: list[str], progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
             try:
-                message = view.remove_article(pipeline, doc_id or "",
-                                              progress=lambda d, t, w: progress((d, t), desc=w))
+                with service.changing_corpus():
+                    message = view.remove_article(pipeline, doc_id or "",
+                                                  progress=lambda d, t, w: progress((d, t), desc=w))
             except Exception as exc:  # noqa: BLE001
                 return ("⚠️ " + view.escape_markdown(view.friendly_error(exc)), gr.Group(visible=False),
                         gr.skip(), gr.skip(), gr.skip(), gr.skip())
@@ -229,7 +239,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         confirm_no.click(lambda: gr.Group(visible=False), outputs=[confirm], api_visibility="undocumented")
         confirm_yes.click(do_remove, [to_remove, article_filter],
                           [remove_status, confirm, summary, table, article_filter, to_remove],
-                          concurrency_id="pipeline", concurrency_limit=1, api_visibility="undocumented")
+                          api_visibility="undocumented", **changing)
 
         # ---- API ------------------------------------------------------------------------
 
@@ -239,11 +249,12 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             markers), abstained, language, citations (passage and quote with their offsets
             in the article), timings_ms."""
             try:
-                return pipeline.ask(question, history=[h for h in history or [] if h]).to_dict()
+                with service.answering(pipeline.reader):
+                    return pipeline.ask(question, history=[h for h in history or [] if h]).to_dict()
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 
-        gr.api(ask, api_name="ask", concurrency_id="pipeline", concurrency_limit=1)
+        gr.api(ask, api_name="ask", **asking)
 
     return app
 
@@ -259,9 +270,13 @@ def _bot(markdown: str) -> dict[str, str]:
 def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None = None,
            **kw: Any) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (blocks until Ctrl+C unless
-    ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it)."""
+    ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it).
+    Raises :class:`~rag.web.serving.ServeError` saying why when it cannot listen there."""
+    check_address(host, port)
+    pipeline = pipeline or Pipeline.from_settings()
     app = build_app(pipeline)
-    options = {**PAGE_OPTIONS, "footer_links": ["api"], **kw}
+    options = {**PAGE_OPTIONS, "footer_links": ["api"],
+               "state_session_capacity": pipeline.settings.serve_sessions, **kw}
     app.launch(server_name=host, server_port=port, **options)
     return app
 

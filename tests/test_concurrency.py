@@ -1,0 +1,131 @@
+"""Many users at once: questions asked from several threads get exactly the answers the
+same questions get one after the other (real models, real index), and the page's
+admission rules (a bounded queue for a language model, corpus changes alone) hold."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rag import Pipeline, Settings
+from rag.web.serving import BusyError, Gate, ReadWriteLock, Service
+
+THREADS = 8
+
+
+def _comparable(answer: Any) -> dict[str, Any]:
+    data = answer.to_dict()
+    data.pop("timings_ms", None)
+    return data
+
+
+@pytest.fixture(scope="module")
+def asked(questions: list[dict[str, Any]]) -> list[str]:
+    return [q["q"] for q in questions if not q.get("history")][:40]
+
+
+def test_the_embedder_is_reentrant(embedder, asked: list[str]):
+    one_by_one = [embedder.embed_query(q) for q in asked]
+    with ThreadPoolExecutor(THREADS) as pool:
+        at_once = list(pool.map(embedder.embed_query, asked * 2))
+    assert all(np.array_equal(a, b) for a, b in zip(one_by_one * 2, at_once))
+
+
+def test_threads_get_the_answers_of_sequential_asks(settings: Settings, embedder, ingest_report,
+                                                     asked: list[str]):
+    # a fresh pipeline: its BM25 index is built by whichever thread needs it first
+    fresh = Pipeline.from_settings(settings, embedder=embedder, ingest_if_missing=False)
+    try:
+        barrier = threading.Barrier(THREADS)  # questions start THREADS at a time, together
+
+        def ask(question: str) -> dict[str, Any]:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=30)
+            return _comparable(fresh.ask(question))
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            at_once = list(pool.map(ask, asked))
+        one_by_one = [_comparable(fresh.ask(q)) for q in asked]
+    finally:
+        fresh.close()
+    assert len(asked) % THREADS == 0 and at_once == one_by_one
+    assert any(not a["abstained"] for a in at_once)
+
+
+def test_gate_admits_its_limit_queues_the_next_and_refuses_beyond():
+    gate = Gate(limit=1, queue=1, what="the llamacpp:model.gguf reader")
+    inside, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def hold() -> None:
+        with gate.slot():
+            order.append("first")
+            inside.set()
+            release.wait(10)
+
+    def wait_turn() -> None:
+        with gate.slot():
+            order.append("second")
+
+    first = threading.Thread(target=hold)
+    first.start()
+    inside.wait(10)
+    second = threading.Thread(target=wait_turn)
+    second.start()
+    while gate.admitted < 2:  # the second one is waiting in the queue
+        time.sleep(0.01)
+    with pytest.raises(BusyError, match=r"llamacpp:model\.gguf reader is busy.*try again"), gate.slot():
+        pass
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["first", "second"] and gate.admitted == 0
+    with gate.slot():  # free again
+        pass
+
+
+def test_corpus_change_waits_for_running_answers_and_holds_new_ones():
+    lock = ReadWriteLock()
+    events: list[str] = []
+    reading, writer_waiting = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with lock.reading():
+            reading.set()
+            writer_waiting.wait(10)
+            time.sleep(0.05)
+            events.append("answer")
+
+    def writer() -> None:
+        writer_waiting.set()
+        with lock.writing():
+            events.append("ingest")
+
+    r = threading.Thread(target=reader)
+    r.start()
+    reading.wait(10)
+    w = threading.Thread(target=writer)
+    w.start()
+    r.join(10)
+    w.join(10)
+    assert events == ["answer", "ingest"]
+
+
+def test_service_refuses_a_busy_language_model_but_not_the_offline_readers(pipeline: Pipeline):
+    service = Service(generative_queue=0)
+
+    class Streaming:
+        name = "llamacpp:model.gguf"
+        streams = True
+
+    with service.answering(Streaming()):
+        with pytest.raises(BusyError, match="busy"), service.answering(Streaming()):
+            pass
+        with service.answering(pipeline.reader):  # learned: never queued behind the model
+            assert pipeline.ask("When was New START extended?").citations
