@@ -366,3 +366,14 @@ def test_api_ask_returns_the_answer_json(app_url: str, answer_schema: dict[str, 
     with pytest.raises(AppError, match="question is empty"):
         client.predict("   ", [], api_name="/ask")
     json.dumps(first)  # plain JSON
+
+
+def test_monitoring_page_is_not_served(app_url: str):
+    """Gradio's /monitoring summary of every recent event is off (it needs no login)."""
+    import urllib.error
+    import urllib.request
+
+    for path in ("monitoring", "monitoring/summary"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(app_url + path, timeout=30)
+        assert info.value.code in (403, 404), path

@@ -12,6 +12,7 @@ side by side, a language model one at a time, corpus changes alone) is
 from __future__ import annotations
 
 import html
+import os
 import time
 from importlib import resources
 from pathlib import Path
@@ -267,15 +268,23 @@ def _bot(markdown: str) -> dict[str, str]:
     return {"role": "assistant", "content": markdown}
 
 
+#: Gradio rebuilds a pandas summary of its recent events (for its /monitoring page) after
+#: every event unless told to do it less often: 7–15 ms of CPU per answer here
+#: (2026-11-26), a sixth of an answer's. The page turns /monitoring off (it was served
+#: without a login), so the summary is only refreshed every this many events.
+GRADIO_ANALYTICS_EVERY = "1000"
+
+
 def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None = None,
            **kw: Any) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (blocks until Ctrl+C unless
     ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it).
     Raises :class:`~rag.web.serving.ServeError` saying why when it cannot listen there."""
     check_address(host, port)
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", GRADIO_ANALYTICS_EVERY)
     pipeline = pipeline or Pipeline.from_settings()
     app = build_app(pipeline)
-    options = {**PAGE_OPTIONS, "footer_links": ["api"],
+    options = {**PAGE_OPTIONS, "footer_links": ["api"], "enable_monitoring": False,
                "state_session_capacity": pipeline.settings.serve_sessions, **kw}
     app.launch(server_name=host, server_port=port, **options)
     return app
