@@ -57,7 +57,7 @@ BLOCK_BYTES = 2 + QK // 2   # fp16 scale + 16 bytes of nibbles
 DTYPE_F32, DTYPE_Q4 = 0, 1
 META = "\u2581"             # SentencePiece's metaspace
 #: bump when the folder this module writes changes, so old caches convert again
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 RECORD = "newsrag-conversion.json"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
 
@@ -337,7 +337,9 @@ def write_model(packed: PackedE5, folder: Path) -> None:
     specials = _special_tokens(packed)
     _write_json(folder / "special_tokens_map.json", specials)
     _write_json(folder / "tokenizer_config.json", {
-        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": packed.max_positions,
+        # not "XLMRobertaTokenizer": transformers 5 would replace tokenizer.json's normaliser and
+        # pre-tokeniser with its own (dropping the space collapsing and the trailing "▁")
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": packed.max_positions,
         "clean_up_tokenization_spaces": True, "add_prefix_space": True, **specials})
     _write_json(folder / "sentence_bert_config.json",
                 {"max_seq_length": packed.max_positions, "do_lower_case": False})
@@ -424,6 +426,11 @@ def converted_model(source: str | Path | None = None, cache_dir: str | Path | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def source_sha256(folder: Path) -> str:
+    """The sha256 of the file ``folder`` was converted from (from its record)."""
+    return str(json.loads((folder / RECORD).read_text(encoding="utf-8"))["source_sha256"])
 
 
 def folder_status(folder: Path, source_sha256: str, deep: bool = False) -> str:
