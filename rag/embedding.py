@@ -80,7 +80,9 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # hub unreachable, bad path, ...
             raise RagError(f"Could not load the sentence-transformers model {model!r}: {exc}. "
                            "Give a local path, or a model name your machine can download.") from exc
-        prompts = getattr(self._model, "prompts", {}) or {}
+        # sentence-transformers 6 gives every model empty "query"/"document" prompts: only a
+        # prompt with text counts (else an e5 model would lose its "query: " prefix)
+        prompts = {k: v for k, v in (getattr(self._model, "prompts", {}) or {}).items() if v}
         self._query_prompt = "query" if query_prefix is None and "query" in prompts else None
         self._passage_prompt = ("document" if passage_prefix is None and "document" in prompts
                                 else None)
