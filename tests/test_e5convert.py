@@ -197,6 +197,17 @@ def test_the_cpu_embedder_has_its_own_portable_name(st_e5: SentenceTransformerEm
     assert str(cache_dir) not in st_e5.name and "cpu" not in st_e5.name   # same on a GPU
 
 
+def test_half_precision_as_on_a_gpu_keeps_unit_vectors_close_to_fp32(st_e5: SentenceTransformerEmbedder):
+    import copy
+
+    half = copy.deepcopy(st_e5)
+    half._model.half()                      # what device="cuda" does (run here on the CPU)
+    texts = [t for t in SAMPLES if t]
+    vecs = half.embed_passages(texts)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert np.sum(vecs * st_e5.embed_passages(texts), axis=1).min() >= 0.999
+
+
 def test_device_setting():
     assert Settings.from_env({}).device == "auto"
     assert Settings.from_env({"RAG_DEVICE": "cuda:1"}).device == "cuda:1"
