@@ -384,7 +384,8 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
         if progress:
             progress(i, len(paths), "checking files")
         try:
-            sources += add_files(pipeline.settings.corpus_dir, [path], [name])
+            sources += add_files(pipeline.settings.corpus_dir, [path], [name],
+                                 max_bytes=pipeline.settings.max_file_bytes)
         except CorpusError as exc:
             result.refused[name] = str(exc)
         except OSError as exc:

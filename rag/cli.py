@@ -139,7 +139,8 @@ def _settings(args: argparse.Namespace) -> Any:
                              index_dir=getattr(args, "index", None),
                              embedding_model=getattr(args, "embedding_model", None),
                              generator=getattr(args, "generator", None),
-                             translator=getattr(args, "translator", None))
+                             translator=getattr(args, "translator", None),
+                             follow_links=getattr(args, "follow_links", None))
 
 
 def _load_pipeline(args: argparse.Namespace) -> Any:
@@ -166,14 +167,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     embedder = embedder_from_settings(settings)
     # Skipped files are reported from the IngestReport below (which also names files
     # skipped on an earlier run), so the library's own warning would say it twice.
-    ingest_log = logging.getLogger("rag.ingest")
+    loggers = [logging.getLogger("rag.ingest"), logging.getLogger("rag.corpus")]
     drop_warnings = _DropWarnings()
-    ingest_log.addFilter(drop_warnings)
+    for logger in loggers:
+        logger.addFilter(drop_warnings)
     try:
         with ProgressBar() as bar:
             report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar)
     finally:
-        ingest_log.removeFilter(drop_warnings)
+        for logger in loggers:
+            logger.removeFilter(drop_warnings)
     for source, skipped in sorted(report.skipped.items()):
         message = skipped.reason
         print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
@@ -476,6 +479,9 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                        help="a chat model (same specs as the generative readers) that translates a "
                             "quote into the question's language; shown, labelled, only when its "
                             "dates, numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
+    group.add_argument("--follow-links", action="store_const", const=True, default=default,
+                       help="index files and folders of the corpus that are links leading outside it "
+                            "(by default they are skipped with a warning) [env RAG_FOLLOW_LINKS]")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
                        help="log what happens (-vv: debug); show tracebacks of unexpected errors")
     return common

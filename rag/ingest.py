@@ -101,7 +101,7 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
            progress: Progress | None = None) -> IngestReport:
     """Bring ``settings.index_dir`` up to date with ``settings.corpus_dir``."""
     t0 = time.perf_counter()
-    scan = scan_corpus(settings.corpus_dir)
+    scan = scan_corpus(settings.corpus_dir, follow_links=settings.follow_links, max_bytes=settings.max_file_bytes)
     if not scan.files:
         raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no .txt, .md or .html "
                           "article. Add articles, or point --corpus at another folder.")
@@ -132,6 +132,8 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
     report = IngestReport()
+    for source, reason in scan.refused.items():  # links out of the corpus, files over the size limit
+        report.skipped[source] = Skipped("", reason)
     documents: list[Document] = []
     chunks: list[Chunk] = []
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
@@ -147,7 +149,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
             continue
         else:
             try:
-                doc = load_document(scan.files[source], source, sha)
+                doc = load_document(scan.files[source], source, sha, max_bytes=settings.max_file_bytes)
             except CorpusError as exc:
                 log.warning("%s", exc)
                 report.skipped[source] = Skipped(sha, str(exc))

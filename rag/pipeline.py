@@ -274,7 +274,7 @@ class Pipeline:
     def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
                      progress: Progress | None = None) -> IngestReport:
         """Copy article files into the corpus folder and ingest them (incrementally)."""
-        add_files(self.settings.corpus_dir, [Path(f) for f in files], names)
+        add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
         return self.ingest(progress=progress)
 
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
