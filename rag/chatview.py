@@ -283,7 +283,9 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
     question = pipeline.validate(question)
     turn = state.turn
     final: Answer | None = None
-    for part in pipeline.stream(question, history=list(state.questions), k=k, filters=filters):
+    # the latest questions only: a long chat is not a history over the limit
+    history = state.questions[-pipeline.settings.max_history_items:]
+    for part in pipeline.stream(question, history=history, k=k, filters=filters):
         final = part
         yield ChatUpdate(answer_markdown(part, turn))
     assert final is not None

@@ -168,6 +168,7 @@ class Pipeline:
         """What the reader is asked: the question, the standalone query retrieval uses
         (condensed by the reader's model when it has one), and the question's language."""
         question = self.validate(question)
+        history = self.validate_history(history)
         if history and isinstance(self.reader, Condenser):
             text = self.reader.condense(question, list(history))
         else:
@@ -177,6 +178,7 @@ class Pipeline:
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         question = self.validate(question)
+        history = self.validate_history(history)
         return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
                                        filters=filters)
 
@@ -315,6 +317,37 @@ class Pipeline:
         if not re.search(r"\w", question):
             raise InputError("The question has no words. Type a question about the articles.")
         return question
+
+    def validate_history(self, history: Sequence[str] | None) -> list[str]:
+        """The earlier questions, each cleaned like a question (blank ones dropped);
+        clear errors for anything else.
+
+        More than ``max_history_items`` is refused rather than cut to the latest: follow-ups
+        only look at the last three questions, so a caller sending thousands is a bug (a
+        history that is never reset) that an error shows and silent trimming would hide.
+        """
+        if history is None:
+            return []
+        if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
+            raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                             f"got {type(history).__name__}.")
+        limit = self.settings.max_history_items
+        if len(history) > limit:
+            raise InputError(f"The history holds {len(history):,} earlier questions; the limit is {limit:,} "
+                             "(RAG_MAX_HISTORY_ITEMS). Send only the latest ones.")
+        cleaned = []
+        for i, item in enumerate(history, 1):
+            if not isinstance(item, str):
+                raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                                 f"item {i} is {type(item).__name__}.")
+            if len(item) > self.settings.max_question_chars:
+                raise InputError(f"Earlier question {i} of the history is {len(item):,} characters long; "
+                                 f"the limit is {self.settings.max_question_chars:,}. Send shorter questions.")
+            try:
+                cleaned.append(self.validate(item))
+            except InputError:  # blank, or no words: nothing a follow-up could lean on
+                continue
+        return cleaned
 
     def close(self) -> None:
         self.store.close()

@@ -174,3 +174,29 @@ def test_cli_ingest_missing_corpus_exits_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error:") and str(missing) in out.stderr
     assert "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------- history
+
+
+@pytest.mark.parametrize("history,message", [
+    ([1, 2, 3], "history must be a list of earlier questions"),
+    ([{"q": "x"}], "item 1 is dict"),
+    ({"q": "x"}, "got dict"),
+    ("When was New START extended?", "got str"),
+    (42, "got int"),
+    ([NEW_START] * 5000, "limit is 20"),
+    (["x" * 1_000_000], "the limit is 2,000"),
+])
+def test_bad_history_is_an_input_error(pipeline, history, message):
+    for call in (pipeline.ask, pipeline.retrieve, lambda q, h: list(pipeline.stream(q, h))):
+        with pytest.raises(InputError, match=message):
+            call("And when does it expire?", history)
+
+
+def test_history_limits_and_blanks(pipeline):
+    limit = pipeline.settings.max_history_items
+    follow = pipeline.ask("And when does it expire?", ["", "  ", "?!", *[NEW_START] * (limit - 3)])
+    assert not follow.abstained and "expir" in follow.answer
+    assert pipeline.ask(NEW_START, None).answer == pipeline.ask(NEW_START, []).answer
+    assert pipeline.validate_history((" When\x00 was  it? ",)) == ["When was it?"]

@@ -239,7 +239,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             markers), abstained, language, citations (passage and quote with their offsets
             in the article), timings_ms."""
             try:
-                return pipeline.ask(question, history=[h for h in history or [] if h]).to_dict()
+                return pipeline.ask(question, history=history).to_dict()  # checked by validate_history
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 
