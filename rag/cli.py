@@ -18,10 +18,10 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import RagError
-from .questions import read_question_lines
+from .questions import decoded_lines, read_question_lines, shown_question
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +243,10 @@ def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
 def _ask_many(args: argparse.Namespace) -> int:
     """One answer per line of the file, models loaded once; a bad line is reported and skipped."""
     if args.questions == "-":
-        stream: TextIO = sys.stdin
+        stream: BinaryIO = sys.stdin.buffer
     else:
         try:
-            stream = open(args.questions, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+            stream = open(args.questions, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise RagError(f"Cannot read the questions file {args.questions}: "
                            f"{exc.strerror or exc}.") from exc
@@ -254,7 +254,8 @@ def _ask_many(args: argparse.Namespace) -> int:
     try:
         pipeline = _load_pipeline(args)
         try:
-            for number, shown, parsed in read_question_lines(stream):
+            name = "standard input" if stream is sys.stdin.buffer else args.questions
+            for number, shown, parsed in read_question_lines(decoded_lines(stream, name)):
                 try:
                     if isinstance(parsed, Exception):
                         raise parsed
@@ -266,7 +267,7 @@ def _ask_many(args: argparse.Namespace) -> int:
                     message = str(exc) if isinstance(exc, RagError) else \
                         f"unexpected {type(exc).__name__}: {exc}"
                     if args.json:
-                        _print_json({"question": shown, "error": message})
+                        _print_json({"question": shown_question(shown), "error": message, "line": number})
                     else:
                         _err(f"line {number}: {message}" if not message.startswith("line ") else message)
                     continue
@@ -277,7 +278,7 @@ def _ask_many(args: argparse.Namespace) -> int:
         finally:
             pipeline.close()
     finally:
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
     if failed:
         _note(f"{failed} question(s) failed.")
@@ -544,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
             --questions FILE: one question per line (blank lines ignored), either plain text
             or a JSON object {"q": "...", "history": ["earlier question", ...]}. Output is
             one line per question: the answer as JSON with --json, or
-            {"question": "...", "error": "..."} for a question that could not be asked;
+            {"question": "...", "error": "...", "line": N} for a question that could not be
+            asked (a line that is not valid UTF-8 gets a warning naming it);
             the exit code is 1 if any question failed."""))
     p.add_argument("question", nargs="?", metavar="QUESTION", help="the question, in English or French")
     p.add_argument("--json", action="store_true",

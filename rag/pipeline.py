@@ -24,6 +24,7 @@ from .index import FORMAT_VERSION, IndexStore, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
 from .lang.patterns import ANAPHORA_RE
+from .questions import is_text
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
 from .readers.base import Condenser, is_foreign_quote, passage_language
 from .retrieval import NewsRetriever, Retriever
@@ -307,10 +308,14 @@ class Pipeline:
         """The question, cleaned of control characters; clear errors for unusable input."""
         if not isinstance(question, str):
             raise InputError("The question must be text.")
+        raw = question
         question = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
         question = re.sub(r"\s+", " ", question).strip()
         if not question:
             raise InputError("The question is empty. Type a question about the articles.")
+        if not is_text(raw):
+            raise InputError("The question is not text (control characters, undecodable bytes): "
+                             "type a question about the articles.")
         if len(question) > self.settings.max_question_chars:
             raise InputError(f"The question is {len(question):,} characters long; the limit is "
                              f"{self.settings.max_question_chars:,}. Ask a shorter question.")
