@@ -391,7 +391,7 @@ def remove_file(root: Path, source: str) -> Path:
 
 
 def _safe_name(name: str) -> str:
-    """A plain file name: no folders, no leading dot, no characters a shell would trip on,
+    r"""A plain file name: no folders, no leading dot, no characters a shell would trip on,
     at most 120 characters (file systems refuse names over 255 bytes).
 
     >>> [_safe_name(n) for n in ("../../x.txt", "..", "/etc/passwd", "C:\\a\\b.md", "a\x00<b>.txt", ".env.txt")]
