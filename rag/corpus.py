@@ -376,8 +376,12 @@ def remove_file(root: Path, source: str) -> Path:
     """Take an article out of the corpus. The file is moved to ``.removed/`` inside the
     corpus folder (ignored by ingest), not deleted: nothing a user wrote is lost."""
     root = Path(root).resolve()
-    path = (root / source).resolve()
-    if root not in path.parents or not path.is_file():
+    path = root / source
+    # The name itself, not what a link at it points to: removing a link's article moves the
+    # link aside, never the file it leads to (another article, or something outside).
+    folder = path.parent.resolve()
+    if (Path(source).is_absolute() or ".." in Path(source).parts or not (folder == root or root in folder.parents)
+            or not (path.is_symlink() or path.is_file())):
         raise CorpusError(f"{source}: no such article in {root}.")
     trash = root / REMOVED_DIR
     trash.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag import Settings
-from rag.corpus import add_files, load_corpus, load_document, scan_corpus
+from rag.corpus import add_files, load_corpus, load_document, remove_file, scan_corpus
 from rag.errors import CorpusError
 from rag.ingest import ingest
 
@@ -400,3 +400,13 @@ def test_uploads_land_inside_the_corpus_whatever_their_name(corpus_copy: Path, t
     with pytest.raises(CorpusError, match="RAG_MAX_FILE_MB"):
         add_files(corpus_copy, [upload], ["gros.txt"], max_bytes=100)
     assert not (corpus_copy / "gros.txt").exists()
+
+
+def test_removing_a_linked_article_moves_the_link_not_its_target(corpus_copy: Path):
+    target = corpus_copy / "peskov-dialogue-new-start.txt"
+    (corpus_copy / "lien.txt").symlink_to(target)
+    moved = remove_file(corpus_copy, "lien.txt")
+    assert moved.is_symlink() and target.is_file() and not (corpus_copy / "lien.txt").exists()
+    for bad in ("../corpus/peskov-dialogue-new-start.txt", "/etc/passwd", "no-such.txt"):
+        with pytest.raises(CorpusError, match="no such article"):
+            remove_file(corpus_copy, bad)

@@ -33,6 +33,8 @@ ANSWER = None  # expected: a normal answer or an abstention
 # (id, question, history, expected error substring or ANSWER)
 ROWS: list[tuple[str, Any, Any, str | None]] = [
     ("empty", "", None, "empty"),
+    ("a number", 42, None, "must be text"),
+    ("a list", ["When was New START extended?"], None, "must be text"),
     ("blanks", " \t\n ", None, "empty"),
     ("over-long", "New START " * 300, None, "the limit is 2,000"),
     ("1 MB", "x" * 1_000_000, None, "the limit is 2,000"),
