@@ -104,7 +104,8 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
     scan = scan_corpus(settings.corpus_dir, follow_links=settings.follow_links, max_bytes=settings.max_file_bytes)
     if not scan.files:
         raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no .txt, .md or .html "
-                          "article. Add articles, or point --corpus at another folder.")
+                          "article. Add articles, or point --corpus at another folder."
+                          + "".join(f" Skipped: {reason}" for reason in scan.refused.values()))
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                 "min_chunk_chars": settings.min_chunk_chars, "embed_title": settings.embed_title,
                 "splitter": "recursive-sentence-v2"}

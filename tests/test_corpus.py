@@ -410,3 +410,12 @@ def test_removing_a_linked_article_moves_the_link_not_its_target(corpus_copy: Pa
     for bad in ("../corpus/peskov-dialogue-new-start.txt", "/etc/passwd", "no-such.txt"):
         with pytest.raises(CorpusError, match="no such article"):
             remove_file(corpus_copy, bad)
+
+
+def test_corpus_of_refused_files_only_says_why(tmp_path: Path, make_settings, embedder):
+    corpus = tmp_path / "liens"
+    corpus.mkdir()
+    (corpus / "secret-link.txt").symlink_to(outside_file(tmp_path))
+    with pytest.raises(CorpusError) as err:
+        ingest(make_settings(corpus_dir=corpus, warm_cache=False), embedder)
+    assert "holds no" in str(err.value) and "secret-link.txt" in str(err.value) and "RAG_FOLLOW_LINKS" in str(err.value)
