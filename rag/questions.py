@@ -60,7 +60,7 @@ def decoded_lines(stream: BinaryIO, name: str) -> Iterator[str]:
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            log.warning("%s, line %d: not valid UTF-8 (byte %d); the bad bytes are read as \ufffd",
+            log.warning("%s, line %d: not valid UTF-8 (byte %d); its bad bytes are read as U+FFFD",
                         name, number, exc.start + 1)
             yield raw.decode("utf-8", errors="replace")
 
