@@ -56,7 +56,7 @@ def clean_article(raw: str, *, title: str | None = None, date: str | None = None
     what is read from the text.
 
     Linear in the text. Measured 2026-11-26 (2 cores, shared, load ~2): the five articles
-    repeated to 1 MB went from 0.94 MB/s to 18 MB/s (50 MB: from over 5 minutes to 4.4 s
+    repeated to 1 MB went from 0.94 MB/s to 18 MB/s (50 MB, reported at over 5 minutes: 4.4 s
     under load 4); a one-line file of 0.25 MB ("aaaa…") from over 60 s to 13 MB/s. The
     culprits: the unanchored cookie-banner pattern (see :class:`rag.lang.base.Language`)
     and :func:`_find_outlet`.
