@@ -284,7 +284,9 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
     pipeline = pipeline.pinned()  # the sources are rendered from the text the answer quotes
     turn = state.turn
     final: Answer | None = None
-    for part in pipeline.stream(question, history=list(state.questions), k=k, filters=filters):
+    # the latest questions only: a long chat is not a history over the limit
+    history = state.questions[-pipeline.settings.max_history_items:]
+    for part in pipeline.stream(question, history=history, k=k, filters=filters):
         final = part
         yield ChatUpdate(answer_markdown(part, turn))
     assert final is not None
@@ -385,7 +387,8 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
         if progress:
             progress(i, len(paths), "checking files")
         try:
-            sources += add_files(pipeline.settings.corpus_dir, [path], [name])
+            sources += add_files(pipeline.settings.corpus_dir, [path], [name],
+                                 max_bytes=pipeline.settings.max_file_bytes)
         except CorpusError as exc:
             result.refused[name] = str(exc)
         except OSError as exc:

@@ -18,10 +18,10 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import RagError
-from .questions import read_question_lines
+from .questions import decoded_lines, read_question_lines, shown_question
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ def _settings(args: argparse.Namespace) -> Any:
                              index_dir=getattr(args, "index", None),
                              embedding_model=getattr(args, "embedding_model", None),
                              generator=getattr(args, "generator", None),
-                             translator=getattr(args, "translator", None))
+                             translator=getattr(args, "translator", None),
+                             follow_links=getattr(args, "follow_links", None))
 
 
 def _load_pipeline(args: argparse.Namespace) -> Any:
@@ -166,15 +167,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     embedder = embedder_from_settings(settings)
     # Skipped and duplicate files are reported from the IngestReport below (which also
     # names those of an earlier run), so the library's own warning would say it twice.
-    ingest_log = logging.getLogger("rag.ingest")
+    loggers = [logging.getLogger("rag.ingest"), logging.getLogger("rag.corpus")]
     drop_warnings = _DropWarnings()
-    ingest_log.addFilter(drop_warnings)
+    for logger in loggers:
+        logger.addFilter(drop_warnings)
     try:
         with ProgressBar() as bar:
             report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar,
                             wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"))
     finally:
-        ingest_log.removeFilter(drop_warnings)
+        for logger in loggers:
+            logger.removeFilter(drop_warnings)
     for source, skipped in sorted(report.skipped.items()):
         message = skipped.reason
         print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
@@ -247,10 +250,10 @@ def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
 def _ask_many(args: argparse.Namespace) -> int:
     """One answer per line of the file, models loaded once; a bad line is reported and skipped."""
     if args.questions == "-":
-        stream: TextIO = sys.stdin
+        stream: BinaryIO = sys.stdin.buffer
     else:
         try:
-            stream = open(args.questions, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
+            stream = open(args.questions, "rb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise RagError(f"Cannot read the questions file {args.questions}: "
                            f"{exc.strerror or exc}.") from exc
@@ -258,7 +261,8 @@ def _ask_many(args: argparse.Namespace) -> int:
     try:
         pipeline = _load_pipeline(args)
         try:
-            for number, shown, parsed in read_question_lines(stream):
+            name = "standard input" if stream is sys.stdin.buffer else args.questions
+            for number, shown, parsed in read_question_lines(decoded_lines(stream, name)):
                 try:
                     if isinstance(parsed, Exception):
                         raise parsed
@@ -270,7 +274,7 @@ def _ask_many(args: argparse.Namespace) -> int:
                     message = str(exc) if isinstance(exc, RagError) else \
                         f"unexpected {type(exc).__name__}: {exc}"
                     if args.json:
-                        _print_json({"question": shown, "error": message})
+                        _print_json({"question": shown_question(shown), "error": message, "line": number})
                     else:
                         _err(f"line {number}: {message}" if not message.startswith("line ") else message)
                     continue
@@ -281,7 +285,7 @@ def _ask_many(args: argparse.Namespace) -> int:
         finally:
             pipeline.close()
     finally:
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
     if failed:
         _note(f"{failed} question(s) failed.")
@@ -523,6 +527,9 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                        help="a chat model (same specs as the generative readers) that translates a "
                             "quote into the question's language; shown, labelled, only when its "
                             "dates, numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
+    group.add_argument("--follow-links", action="store_const", const=True, default=default,
+                       help="index files and folders of the corpus that are links leading outside it "
+                            "(by default they are skipped with a warning) [env RAG_FOLLOW_LINKS]")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if suppress else 0,
                        help="log what happens (-vv: debug); show tracebacks of unexpected errors")
     return common
@@ -590,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
             --questions FILE: one question per line (blank lines ignored), either plain text
             or a JSON object {"q": "...", "history": ["earlier question", ...]}. Output is
             one line per question: the answer as JSON with --json, or
-            {"question": "...", "error": "..."} for a question that could not be asked;
+            {"question": "...", "error": "...", "line": N} for a question that could not be
+            asked (a line that is not valid UTF-8 gets a warning naming it);
             the exit code is 1 if any question failed."""))
     p.add_argument("question", nargs="?", metavar="QUESTION", help="the question, in English or French")
     p.add_argument("--json", action="store_true",

@@ -128,10 +128,11 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
     t0 = time.perf_counter()
     if progress:
         progress(0, 0, "reading the corpus folder")
-    scan = scan_corpus(settings.corpus_dir)
+    scan = scan_corpus(settings.corpus_dir, follow_links=settings.follow_links, max_bytes=settings.max_file_bytes)
     if not scan.files:
         raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no .txt, .md or .html "
-                          "article. Add articles, or point --corpus at another folder.")
+                          "article. Add articles, or point --corpus at another folder."
+                          + "".join(f" Skipped: {reason}" for reason in scan.refused.values()))
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                 "min_chunk_chars": settings.min_chunk_chars, "embed_title": settings.embed_title,
                 "splitter": "recursive-sentence-v2"}
@@ -248,6 +249,8 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     old_duplicates = dict(previous.manifest.duplicates) if previous else {}
     reusable = previous is not None and previous.manifest.chunking == chunking
+    for source, reason in scan.refused.items():  # links out of the corpus, files over the size limit
+        report.skipped[source] = Skipped("", reason)
     live = set(old_files) if reusable else set()
     by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
     planned: dict[str, _Planned] = {}
@@ -274,7 +277,7 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
             continue
         else:
             try:
-                doc = load_document(scan.files[source], source, sha)
+                doc = load_document(scan.files[source], source, sha, max_bytes=settings.max_file_bytes)
             except CorpusError as exc:
                 log.warning("%s", exc, extra={"source": source})
                 report.skipped[source] = Skipped(sha, str(exc))
@@ -314,7 +317,8 @@ def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, 
         assert previous is not None
         doc = item.document or previous.document(item.source)
         return doc, previous.chunks_of(doc.doc_id)
-    doc = item.document or load_document(scan.files[item.source], item.source, item.sha256)
+    doc = item.document or load_document(scan.files[item.source], item.source, item.sha256,
+                                         max_bytes=settings.max_file_bytes)
     return doc, chunk_document(doc, splitter, settings.min_chunk_chars)
 
 

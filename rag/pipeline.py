@@ -25,6 +25,7 @@ from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
 from .lang.patterns import ANAPHORA_RE
+from .questions import is_text
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
 from .readers.base import Condenser, is_foreign_quote, passage_language, reader_for_store
 from .retrieval import NewsRetriever, Retriever
@@ -219,6 +220,7 @@ class Pipeline:
         """What the reader is asked: the question, the standalone query retrieval uses
         (condensed by the reader's model when it has one), and the question's language."""
         question = self.validate(question)
+        history = self.validate_history(history)
         if history and isinstance(self.reader, Condenser):
             text = self.reader.condense(question, list(history))
         else:
@@ -228,6 +230,7 @@ class Pipeline:
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         question = self.validate(question)
+        history = self.validate_history(history)
         self.refresh()
         return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
                                        filters=filters)
@@ -331,7 +334,7 @@ class Pipeline:
     def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
                      progress: Progress | None = None) -> IngestReport:
         """Copy article files into the corpus folder and ingest them (incrementally)."""
-        add_files(self.settings.corpus_dir, [Path(f) for f in files], names)
+        add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
         return self.ingest(progress=progress)
 
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
@@ -362,16 +365,51 @@ class Pipeline:
         """The question, cleaned of control characters; clear errors for unusable input."""
         if not isinstance(question, str):
             raise InputError("The question must be text.")
+        raw = question
         question = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
         question = re.sub(r"\s+", " ", question).strip()
         if not question:
             raise InputError("The question is empty. Type a question about the articles.")
+        if not is_text(raw):
+            raise InputError("The question is not text (control characters, undecodable bytes): "
+                             "type a question about the articles.")
         if len(question) > self.settings.max_question_chars:
             raise InputError(f"The question is {len(question):,} characters long; the limit is "
                              f"{self.settings.max_question_chars:,}. Ask a shorter question.")
         if not re.search(r"\w", question):
             raise InputError("The question has no words. Type a question about the articles.")
         return question
+
+    def validate_history(self, history: Sequence[str] | None) -> list[str]:
+        """The earlier questions, each cleaned like a question (blank ones dropped);
+        clear errors for anything else.
+
+        More than ``max_history_items`` is refused rather than cut to the latest: follow-ups
+        only look at the last three questions, so a caller sending thousands is a bug (a
+        history that is never reset) that an error shows and silent trimming would hide.
+        """
+        if history is None:
+            return []
+        if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
+            raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                             f"got {type(history).__name__}.")
+        limit = self.settings.max_history_items
+        if len(history) > limit:
+            raise InputError(f"The history holds {len(history):,} earlier questions; the limit is {limit:,} "
+                             "(RAG_MAX_HISTORY_ITEMS). Send only the latest ones.")
+        cleaned = []
+        for i, item in enumerate(history, 1):
+            if not isinstance(item, str):
+                raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                                 f"item {i} is {type(item).__name__}.")
+            if len(item) > self.settings.max_question_chars:
+                raise InputError(f"Earlier question {i} of the history is {len(item):,} characters long; "
+                                 f"the limit is {self.settings.max_question_chars:,}. Send shorter questions.")
+            try:
+                cleaned.append(self.validate(item))
+            except InputError:  # blank, or no words: nothing a follow-up could lean on
+                continue
+        return cleaned
 
     def close(self) -> None:
         self._live.close()

@@ -110,6 +110,15 @@ class Settings:
     # The readers' thresholds (RAG_READER_<FIELD>).
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     max_question_chars: int = 2000
+    # Earlier questions a follow-up may carry (each at most max_question_chars); more is
+    # refused, not cut: a client sending thousands is a bug to fix, not a chat to guess at.
+    max_history_items: int = 20
+    # Article files above this size (MiB) are skipped at ingest and refused on upload,
+    # before their bytes are read; the team's articles are 5–20 KB.
+    max_file_mb: float = 5.0
+    # Follow links (files or folders) in the corpus folder that lead outside it; off, they
+    # are refused with a warning (a link to ~/.ssh or /etc must not be indexed and quoted).
+    follow_links: bool = False
     # Abstain when at least this share of the question's words occur nowhere in the
     # corpus (checked when question and corpus share a language).
     max_unknown_terms: float = 0.4
@@ -141,7 +150,7 @@ class Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
         for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars", "serve_concurrency",
-                     "serve_sessions"):
+                     "serve_sessions", "max_history_items"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
         for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue"):
@@ -149,9 +158,16 @@ class Settings:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
+        if not self.max_file_mb > 0:
+            problems.append(f"max_file_mb must be above 0 (got {self.max_file_mb})")
         if problems:
             raise RagError("Invalid settings: " + "; ".join(problems) + ". Check the RAG_* "
                            "environment variables and command-line flags.")
+
+    @property
+    def max_file_bytes(self) -> int:
+        """``max_file_mb`` in bytes (MiB: 5.0 is 5,242,880 bytes)."""
+        return int(self.max_file_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

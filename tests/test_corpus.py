@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from rag.corpus import load_corpus, load_document
+from rag import Settings
+from rag.corpus import add_files, load_corpus, load_document, remove_file, scan_corpus
 from rag.errors import CorpusError
 from rag.ingest import ingest
 
@@ -315,3 +318,104 @@ def test_corpus_with_only_unreadable_files_is_a_clear_error(tmp_path: Path, make
     with pytest.raises(CorpusError) as err:
         ingest(make_settings(corpus_dir=bad, warm_cache=False), embedder)
     assert "No readable article" in str(err.value) and "binaire.txt" in str(err.value)
+
+
+# --------------------------------------------------------------------------- links and sizes
+
+SECRET = "Le code secret du coffre est 4711. Personne ne doit le lire, ni le citer dans une réponse.\n" * 3
+
+
+def outside_file(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text(SECRET, encoding="utf-8")
+    return secret
+
+
+def test_links_out_of_the_corpus_are_refused_with_a_warning(corpus_copy: Path, tmp_path: Path, caplog):
+    secret = outside_file(tmp_path)
+    (corpus_copy / "secret-link.txt").symlink_to(secret)
+    (corpus_copy / "etc-link").symlink_to(secret.parent, target_is_directory=True)
+    (corpus_copy / "inside-link.txt").symlink_to(corpus_copy / "peskov-dialogue-new-start.txt")
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        scan = scan_corpus(corpus_copy)
+    assert set(scan.refused) == {"secret-link.txt", "etc-link"}
+    assert "outside the corpus" in scan.refused["secret-link.txt"] and "RAG_FOLLOW_LINKS" in scan.refused["etc-link"]
+    assert "inside-link.txt" in scan.files  # a link that stays inside is fine
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "secret-link.txt" in logged and "etc-link" in logged
+    docs, warnings = load_corpus(corpus_copy)
+    assert all("4711" not in d.text for d in docs)
+    assert any("secret-link.txt" in w for w in warnings)
+    followed = scan_corpus(corpus_copy, follow_links=True)
+    assert {"secret-link.txt", "etc-link/secret.txt"} <= set(followed.files) and not followed.refused
+
+
+def test_link_loops_and_odd_files_do_not_hang_the_scan(corpus_copy: Path):
+    (corpus_copy / "loop").symlink_to(corpus_copy, target_is_directory=True)
+    os.mkfifo(corpus_copy / "pipe.txt")
+    (corpus_copy / "dangling.txt").symlink_to(corpus_copy / "no-such-file")
+    scan = scan_corpus(corpus_copy, follow_links=True)
+    assert "not a regular file" in scan.refused["pipe.txt"]
+    assert "cannot be read" in scan.refused["dangling.txt"]
+    assert len(scan.files) == 5
+
+
+def test_too_big_file_is_skipped_without_being_read(corpus_copy: Path, make_settings, embedder):
+    big = corpus_copy / "enorme.txt"
+    with open(big, "wb") as f:  # 50 MB, sparse: nothing to write, much to read
+        f.truncate(50 * 1024 * 1024)
+    tracemalloc.start()
+    scan = scan_corpus(corpus_copy, max_bytes=Settings(max_file_mb=5).max_file_bytes)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024, f"scanning took {peak / 1e6:.0f} MB"
+    reason = scan.refused["enorme.txt"]
+    assert "enorme.txt" in reason and "50.0 MB" in reason and "RAG_MAX_FILE_MB" in reason
+    report = ingest(make_settings(corpus_dir=corpus_copy), embedder)
+    assert "enorme.txt" in report.skipped and len(report.added) == 5
+    assert "RAG_MAX_FILE_MB" in report.skipped["enorme.txt"].reason
+    with pytest.raises(CorpusError, match="RAG_MAX_FILE_MB"):
+        load_document(big, "enorme.txt", max_bytes=1000)
+
+
+def test_uploads_land_inside_the_corpus_whatever_their_name(corpus_copy: Path, tmp_path: Path):
+    secret = outside_file(tmp_path)
+    upload = tmp_path / "upload"
+    upload.write_text(ARTICLE, encoding="utf-8")
+    (corpus_copy / "piege.txt").symlink_to(secret)  # a link already at the name
+    limit = Settings().max_file_bytes
+    names = ["../../evade.txt", "..", "/tmp/absolu.txt", "sous\\dossier\\x.md", "piege.txt", ".cache.txt",
+             "é" * 300 + ".txt"]
+    upload.write_text(ARTICLE + "Une autre version.\n", encoding="utf-8")  # not the same bytes as the others
+    added = [add_files(corpus_copy, [upload], [n], max_bytes=limit)[0] for n in names]
+    assert added[:2] == ["evade.txt", "article.txt"]
+    for source in added:
+        path = corpus_copy / source
+        assert "/" not in source and not source.startswith(".") and path.parent == corpus_copy
+        assert not path.is_symlink() and len(source.encode()) <= 240
+    assert secret.read_text(encoding="utf-8") == SECRET  # never written through the link
+    assert "piege-2.txt" in added
+    assert not (tmp_path / "evade.txt").exists() and not Path("/tmp/absolu.txt").exists()
+    with pytest.raises(CorpusError, match="RAG_MAX_FILE_MB"):
+        add_files(corpus_copy, [upload], ["gros.txt"], max_bytes=100)
+    assert not (corpus_copy / "gros.txt").exists()
+
+
+def test_removing_a_linked_article_moves_the_link_not_its_target(corpus_copy: Path):
+    target = corpus_copy / "peskov-dialogue-new-start.txt"
+    (corpus_copy / "lien.txt").symlink_to(target)
+    moved = remove_file(corpus_copy, "lien.txt")
+    assert moved.is_symlink() and target.is_file() and not (corpus_copy / "lien.txt").exists()
+    for bad in ("../corpus/peskov-dialogue-new-start.txt", "/etc/passwd", "no-such.txt"):
+        with pytest.raises(CorpusError, match="no such article"):
+            remove_file(corpus_copy, bad)
+
+
+def test_corpus_of_refused_files_only_says_why(tmp_path: Path, make_settings, embedder):
+    corpus = tmp_path / "liens"
+    corpus.mkdir()
+    (corpus / "secret-link.txt").symlink_to(outside_file(tmp_path))
+    with pytest.raises(CorpusError) as err:
+        ingest(make_settings(corpus_dir=corpus, warm_cache=False), embedder)
+    assert "holds no" in str(err.value) and "secret-link.txt" in str(err.value) and "RAG_FOLLOW_LINKS" in str(err.value)

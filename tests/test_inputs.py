@@ -174,3 +174,57 @@ def test_cli_ingest_missing_corpus_exits_2(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("error:") and str(missing) in out.stderr
     assert "Traceback" not in out.stderr
+
+
+# --------------------------------------------------------------------------- history
+
+
+@pytest.mark.parametrize("history,message", [
+    ([1, 2, 3], "history must be a list of earlier questions"),
+    ([{"q": "x"}], "item 1 is dict"),
+    ({"q": "x"}, "got dict"),
+    ("When was New START extended?", "got str"),
+    (42, "got int"),
+    ([NEW_START] * 5000, "limit is 20"),
+    (["x" * 1_000_000], "the limit is 2,000"),
+])
+def test_bad_history_is_an_input_error(pipeline, history, message):
+    for call in (pipeline.ask, pipeline.retrieve, lambda q, h: list(pipeline.stream(q, h))):
+        with pytest.raises(InputError, match=message):
+            call("And when does it expire?", history)
+
+
+def test_history_limits_and_blanks(pipeline):
+    limit = pipeline.settings.max_history_items
+    follow = pipeline.ask("And when does it expire?", ["", "  ", "?!", *[NEW_START] * (limit - 3)])
+    assert not follow.abstained and "expir" in follow.answer
+    assert pipeline.ask(NEW_START, None).answer == pipeline.ask(NEW_START, []).answer
+    assert pipeline.validate_history((" When\x00 was  it? ",)) == ["When was it?"]
+
+
+# --------------------------------------------------------------------------- questions files
+
+
+GARBAGE = bytes(range(256)).decode("utf-8", errors="replace") * 2
+
+
+@pytest.mark.parametrize("question", [GARBAGE, "\x00\x01\x02\x03 ab \x04\x05\x06", "\ufffd" * 40 + "abc"])
+def test_binary_garbage_is_not_a_question(pipeline, question):
+    with pytest.raises(InputError, match="not text"):
+        pipeline.ask(question)
+
+
+def test_questions_file_lines_that_are_not_utf8_are_named(caplog):
+    import io
+    import logging
+
+    from rag.questions import decoded_lines, read_question_lines
+
+    data = b"When?\n" + b"Quand \xe9tait-ce ?\n" + b"\xff\xfe\x00\x01\x02\x03\n"
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        lines = list(read_question_lines(decoded_lines(io.BytesIO(data), "q.txt")))
+    assert [n for n, _, _ in lines] == [1, 2, 3]
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("q.txt, line 2: not valid UTF-8" in w for w in warned)
+    assert any("line 3" in w for w in warned) and not any("line 1" in w for w in warned)
+    assert lines[1][1] == "Quand \ufffdtait-ce ?"

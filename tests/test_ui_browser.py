@@ -377,3 +377,94 @@ def test_monitoring_page_is_not_served(app_url: str):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(app_url + path, timeout=30)
         assert info.value.code in (403, 404), path
+
+
+# --------------------------------------------------------------------------- hostile metadata
+
+PWN = "<img src=x onerror=window.__pwned=1>"
+HOSTILE_TITLE = f"Harbin {PWN} gel"
+HOSTILE_OUTLET = "<script>window.__pwned=1</script>Glace Info"
+HOSTILE_FILE = "harbin<svg onload=window.__pwned=1>.html"
+HOSTILE_HTML = f"""<html><head>
+<meta property="og:title" content="{HOSTILE_TITLE.replace('"', '&quot;')}">
+<meta property="og:site_name" content="{HOSTILE_OUTLET}">
+<meta property="article:published_time" content="2023-01-05">
+</head><body><article>
+<p>Le festival international de sculpture sur glace de Harbin s'est ouvert le 5 janvier 2023 dans le nord-est de la Chine, avec des palais de glace hauts de quarante mètres.</p>
+<p>Les organisateurs attendent plus d'un million de visiteurs pendant les six semaines du festival, malgré un froid de moins trente degrés.</p>
+</article></body></html>"""
+HARBIN_QUESTION = "Quand s'est ouvert le festival de sculpture sur glace de Harbin ?"
+
+
+@pytest.fixture(scope="session")
+def hostile_url(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_report,
+                embedder) -> Iterator[str]:
+    """The page over a corpus copy holding an article whose title, outlet and file name are HTML."""
+    root = tmp_path_factory.mktemp("ui-hostile")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name in CORPUS_FILES:
+        shutil.copy2(settings.corpus_dir / name, corpus / name)
+    (corpus / HOSTILE_FILE).write_text(HOSTILE_HTML, encoding="utf-8")
+    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
+    p = Pipeline.from_settings(Settings(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
+    assert p.document(HOSTILE_FILE).title == HOSTILE_TITLE
+    port = _free_port()
+    app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+    p.close()
+
+
+def not_pwned(page) -> None:
+    assert page.evaluate("typeof window.__pwned") == "undefined", "a title ran as HTML"
+    assert page.locator("img[src=x], svg[onload], #chat script, .sources script, .viewer script").count() == 0
+
+
+def test_hostile_titles_outlets_and_file_names_are_shown_as_text(browser, hostile_url: str, tmp_path: Path):
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(hostile_url)
+    page.wait_for_selector("#question textarea")
+    # article choices: the filter's checkboxes and the removal list
+    page.get_by_text("Filters").click()
+    page.locator("#article-filter").get_by_text(f"{HOSTILE_TITLE} (2023-01-05)").wait_for()
+    not_pwned(page)
+    # the chat answer, its source card and the article viewer
+    answer = ask(page, HARBIN_QUESTION)
+    assert answer["bot"].locator("a.cite").count() > 0, answer["text"]
+    assert answer["bot"].locator("a.cite").first.get_attribute("title") == f"Source 1: {HOSTILE_TITLE}"
+    answer["bot"].locator("a.cite").first.click()
+    card = page.locator(".sources .turn.current .source.active")
+    assert card.locator(".title").inner_text() == HOSTILE_TITLE
+    meta = card.locator(".meta").inner_text()
+    assert HOSTILE_OUTLET in meta and HOSTILE_FILE in meta
+    viewer = page.locator(".viewer .article:not([hidden])")
+    assert viewer.locator(".title").inner_text() == HOSTILE_TITLE and HOSTILE_OUTLET in viewer.inner_text()
+    not_pwned(page)
+    # the corpus table and the removal list
+    page.get_by_role("tab", name="Corpus").click()
+    table = page.locator("#corpus-table")
+    page.wait_for_function("() => document.querySelector('#corpus-table').innerText.includes('Harbin')")
+    shown = table.inner_text()
+    assert HOSTILE_TITLE in shown and HOSTILE_OUTLET in shown and HOSTILE_FILE in shown
+    page.locator("#to-remove input").click()
+    page.get_by_role("option", name=f"{HOSTILE_TITLE} (2023-01-05)").wait_for()
+    page.keyboard.press("Escape")
+    not_pwned(page)
+    # the upload status: a hostile file name and title
+    path = tmp_path / "x<img src=x onerror=window.__pwned=1>.html"
+    path.write_text(HOSTILE_HTML.replace("Harbin", "Sapporo"), encoding="utf-8")
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("() => /(Added|Not added)/.test(document.querySelector('#upload-status').innerText)")
+    status = page.locator("#upload-status").inner_text()
+    # gradio drops "<" and ">" from an uploaded file's name; _safe_name replaces "="
+    assert re.search(r"Added: x_?img src_x onerror_window\.__pwned_1_?\.html", status), status
+    page.wait_for_function("() => document.querySelector('#corpus-table').innerText.includes('Sapporo')")
+    not_pwned(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "hostile-titles.png"), full_page=True)
+    page.close()
+    assert errors == [], f"script errors in the page: {errors}"

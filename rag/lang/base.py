@@ -46,6 +46,8 @@ class Language:
     # This language's forms of English names and words of the news ("putin" → ("poutine",)).
     english_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Lines that are site furniture (regex, matched case-insensitively against a cleaned line).
+    # A pattern opening with lookaheads over ".*" must be anchored ("^(?=.*…)"): unanchored,
+    # search retries it at every position of the line, quadratic on a one-line 1 MB file.
     boilerplate: tuple[str, ...] = ()
     # How a quote is wrapped: French sets guillemets off with spaces ("« … »").
     quote_marks: tuple[str, str] = ("«", "»")

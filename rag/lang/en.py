@@ -40,7 +40,7 @@ LANGUAGE = Language(
         "place": r"where|in which (city|country|region)|which city|which country",
     },
     boilerplate=(
-        r"(?=.*\bcookies?\b)(?=.*(accept|consent|navigat|profil|privacy))",
+        r"^(?=.*\bcookies?\b)(?=.*(accept|consent|navigat|profil|privacy))",
         r"^this (web)?site uses cookies",
         r"^(the )?views expressed in (the )?comments",
         r"^(ok|accept|accept all|close)$",

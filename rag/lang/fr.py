@@ -68,7 +68,7 @@ LANGUAGE = Language(
         "tv": ("television", "tele", "chaine"), "television": ("television",),
     },
     boilerplate=(
-        r"(?=.*\bcookies?\b)(?=.*(accept|consent|paramétr|désactiv|traceur|navigat|profil|confidentialit))",
+        r"^(?=.*\bcookies?\b)(?=.*(accept|consent|paramétr|désactiv|traceur|navigat|profil|confidentialit))",
         r"^ce site utilise des cookies",
         r"^les opinions, assertions et points de vue exprimés",
         r"^(accepter|tout accepter|j[’']accepte|fermer)$",

@@ -251,7 +251,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             in the article), timings_ms."""
             try:
                 with service.answering(pipeline.reader):
-                    return pipeline.ask(question, history=[h for h in history or [] if h]).to_dict()
+                    return pipeline.ask(question, history=history).to_dict()  # checked by validate_history
             except Exception as exc:  # noqa: BLE001
                 raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 

@@ -1,0 +1,80 @@
+"""Cleaning and parsing take time in proportion to the input, even on hostile input.
+
+Times are compared, never asserted absolutely (the machine may be loaded): a 4x larger
+input must take less than 8x the time (linear work gives ~4x; the quadratic regexes and
+loops these tests guard against gave 16x and more).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from rag.cleaning import clean_article
+from rag.corpus import html_to_text, markdown_to_text
+from rag.text import sentence_spans
+
+
+def best_time(f: Callable[[str], object], text: str, runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        f(text)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def grows_linearly(f: Callable[[str], object], make: Callable[[int], str], n: int) -> tuple[float, float]:
+    small, large = best_time(f, make(n)), best_time(f, make(4 * n))
+    return small, large
+
+
+PATHOLOGICAL = {
+    # one line, no newline: an unanchored "(?=.*cookie)" boilerplate regex was quadratic here
+    "one long line": lambda n: "a" * n,
+    "one long line of sentences": lambda n: ("Le Kremlin a dit. " * (n // 18 + 1))[:n],
+    "dots": lambda n: "a." * (n // 2),
+    "spaces": lambda n: " " * n,
+    "glued capitals": lambda n: "aB" * (n // 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_cleaning_time_grows_linearly(name):
+    small, large = grows_linearly(clean_article, PATHOLOGICAL[name], 100_000)
+    assert large < 8 * max(small, 1e-3), f"{name}: 4x the input took {large / small:.1f}x the time"
+
+
+def test_cleaning_many_lines_grows_linearly(corpus_docs):
+    article = "\n\n".join(d.text for d in corpus_docs.values())
+
+    def make(n: int) -> str:
+        return (article * (n // len(article) + 1))[:n]
+
+    small, large = grows_linearly(clean_article, make, 250_000)
+    assert large < 8 * max(small, 1e-3), f"4x the input took {large / small:.1f}x the time"
+
+
+@pytest.mark.parametrize("tag", ["blockquote", "li", "div"])
+def test_html_parsing_of_deep_nesting_grows_linearly(tag):
+    def make(n: int) -> str:
+        return f"<{tag}>x " * n + f"</{tag}>" * n
+
+    small, large = grows_linearly(html_to_text, make, 1_500)
+    assert large < 8 * max(small, 1e-3), f"<{tag}> x4: {large / small:.1f}x the time"
+
+
+def test_nested_quotes_keep_their_text_once():
+    text, _ = html_to_text("<article><blockquote>q <blockquote>r</blockquote></blockquote>"
+                           "<ul><li>a <h3>b</h3></li><li><p>c</p></li></ul></article>")
+    assert text.split("\n\n") == ["q r", "a b", "c"]
+
+
+@pytest.mark.parametrize("make", [lambda n: "[" * n, lambda n: "**" + "a" * n, lambda n: "![" * (n // 2),
+                                  lambda n: "](" * (n // 2), lambda n: "\n" * n, lambda n: " " * n])
+def test_markdown_and_sentences_grow_linearly(make):
+    for f in (markdown_to_text, lambda t: list(sentence_spans(t))):
+        small, large = grows_linearly(f, make, 200_000)
+        assert large < 8 * max(small, 1e-3)
