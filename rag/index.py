@@ -414,19 +414,46 @@ def current_name(index_dir: Path) -> str | None:
     return name
 
 
-#: Vectors FAISS trains an IVF index on, at most (a sample of the corpus's, drawn evenly):
-#: FAISS warns below 39 per list and gains nothing above 256 per list.
-MAX_TRAIN_VECTORS = 256 * 1024
+#: Vectors an IVF index is trained on, per list (an even sample of the corpus's): FAISS
+#: warns below 39 per list and gains little above 64; other trained indexes get at most
+#: MAX_TRAIN_VECTORS.
+TRAIN_PER_LIST = 64
+MAX_TRAIN_VECTORS = 100_000
 #: Vectors added to FAISS at a time when building from the vectors file on disk.
 ADD_BATCH = 65536
 
 
-def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
+class _VectorFile:
+    """The raw float32 vectors of a generation being written, read slice by slice (not
+    memory-mapped: mapped pages would count in the process's memory until it ends)."""
+
+    def __init__(self, path: Path, rows: int, dim: int) -> None:
+        self.path, self.rows, self.dim = path, rows, dim
+        self.shape = (rows, dim)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        start, stop, step = part.indices(self.rows)
+        if step == 1:
+            with open(self.path, "rb") as fh:
+                fh.seek(start * self.dim * 4)
+                return np.fromfile(fh, np.float32, (stop - start) * self.dim).reshape(-1, self.dim)
+        with open(self.path, "rb") as fh:  # an even sample: one row at a time
+            rows = []
+            for i in range(start, stop, step):
+                fh.seek(i * self.dim * 4)
+                rows.append(np.fromfile(fh, np.float32, self.dim))
+            return np.stack(rows) if rows else np.zeros((0, self.dim), np.float32)
+
+
+def build_faiss(vectors: np.ndarray | _VectorFile, factory: str) -> faiss.Index:
     """An inner-product FAISS index from a factory string (``Flat``, ``HNSW32``, ``IVF1024,PQ32``…).
 
-    ``vectors`` may be a memory-mapped file: an IVF index is trained on an even sample of
-    at most :data:`MAX_TRAIN_VECTORS`, and vectors are added :data:`ADD_BATCH` at a
-    time, so building holds little more than the index itself in memory."""
+    ``vectors`` may be the vectors file of a generation being written: an IVF index is
+    trained on an even sample (:data:`TRAIN_PER_LIST` per list), and vectors are added
+    :data:`ADD_BATCH` at a time, so building holds little more than the index itself."""
     dim = vectors.shape[1]
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
@@ -438,8 +465,9 @@ def build_faiss(vectors: np.ndarray, factory: str) -> faiss.Index:
             raise RagError(f"FAISS index {factory!r} needs at least {39 * int(lists.group(1)) if lists else 1} "
                            f"training vectors and the corpus has {len(vectors)} chunks: use "
                            f"RAG_FAISS_FACTORY=auto (or Flat, or fewer IVF lists).")
-        step = max(1, len(vectors) // MAX_TRAIN_VECTORS)
-        index.train(np.ascontiguousarray(vectors[::step][:MAX_TRAIN_VECTORS], dtype=np.float32))
+        wanted = TRAIN_PER_LIST * int(lists.group(1)) if lists else MAX_TRAIN_VECTORS
+        step = -(-len(vectors) // wanted)  # ceiling: at most ``wanted`` rows
+        index.train(np.ascontiguousarray(vectors[::step], dtype=np.float32))
     for i in range(0, len(vectors), ADD_BATCH):
         index.add(np.ascontiguousarray(vectors[i:i + ADD_BATCH], dtype=np.float32))
     return index
@@ -515,10 +543,8 @@ class GenerationWriter:
             self._db.close()
             self._vectors.close()
             raw = self.tmp / "vectors.f32"
-            vectors = (np.memmap(raw, dtype=np.float32, mode="r", shape=(self.rows, self.dim)) if self.rows
-                       else np.zeros((0, self.dim), np.float32))
-            faiss.write_index(build_faiss(vectors, manifest.faiss_factory), str(self.tmp / "vectors.faiss"))
-            del vectors
+            faiss.write_index(build_faiss(_VectorFile(raw, self.rows, self.dim), manifest.faiss_factory),
+                              str(self.tmp / "vectors.faiss"))
             raw.unlink()
             manifest.checksums = {f: file_checksum(self.tmp / f) for f in CHECKED_FILES}
             (self.tmp / "manifest.json").write_text(manifest.to_json())

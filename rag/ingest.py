@@ -172,7 +172,7 @@ def _live_index(settings: Settings, embedder: Embedder) -> IndexStore | None:
 BATCH_CHUNKS = 512
 #: Cleaned articles kept from the planning pass for the writing pass, up to this many
 #: characters in all (a small corpus is read once; a big one is read again, batch by batch).
-READ_AHEAD_CHARS = 64 << 20
+READ_AHEAD_CHARS = 16 << 20
 
 
 @dataclass
