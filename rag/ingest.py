@@ -170,20 +170,23 @@ def _live_index(settings: Settings, embedder: Embedder) -> IndexStore | None:
 #: Chunks embedded and written per batch: memory holds one batch (its texts, sentence
 #: texts and vectors), not the corpus.
 BATCH_CHUNKS = 512
-#: Cleaned articles kept from the planning pass for the writing pass, up to this many
-#: characters in all (a small corpus is read once; a big one is read again, batch by batch).
+#: Cleaned articles (with their chunks, about as much text again) kept from the planning
+#: pass for the writing pass, up to this many characters of article text in all: a small
+#: corpus is read and chunked once; a big one again, batch by batch.
 READ_AHEAD_CHARS = 16 << 20
 
 
 @dataclass
 class _Planned:
-    """An article to index: where it comes from and, while it fits, its cleaned text."""
+    """An article to index: where it comes from and, while it fits, its cleaned text and
+    (for a new or changed article) its chunks."""
 
     source: str
     sha256: str
     carried: bool                 # unchanged: its document and chunks come from the live index
     chunks: int
     document: Document | None = None
+    chunked: list[Chunk] | None = None
 
 
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
@@ -294,14 +297,17 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
                         source, by_text[text_key], by_text[text_key], extra={"source": source})
             continue
         by_text[text_key] = source
+        doc_chunks = None
         if count < 0:
             (report.changed if source in old_files else report.added).append(source)
-            count = len(chunk_document(doc, splitter, settings.min_chunk_chars))
+            doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
+            count = len(doc_chunks)
         else:
             report.unchanged.append(source)
         keep = kept_chars + len(doc.text) <= READ_AHEAD_CHARS
         kept_chars += len(doc.text) if keep else 0
-        planned[source] = _Planned(source, sha, carried(source), count, doc if keep else None)
+        planned[source] = _Planned(source, sha, carried(source), count, doc if keep else None,
+                                   doc_chunks if keep else None)
     if progress:
         progress(len(scan.hashes), len(scan.hashes), "reading articles")
     for names in (report.added, report.changed, report.unchanged):
@@ -312,13 +318,15 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
 def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, splitter: Any,
                  settings: Settings) -> tuple[Document, list[Chunk]]:
     """A planned article's document and chunks: from the live index when it is carried
-    over, else cleaned (again, when it did not fit in the read-ahead) and chunked."""
+    over, else as the planning pass left it, or cleaned and chunked again when it did not
+    fit in the read-ahead."""
     if item.carried:
         assert previous is not None
         doc = item.document or previous.document(item.source)
         return doc, previous.chunks_of(doc.doc_id)
-    doc = item.document or load_document(scan.files[item.source], item.source, item.sha256,
-                                         max_bytes=settings.max_file_bytes)
+    if item.document is not None and item.chunked is not None:
+        return item.document, item.chunked
+    doc = load_document(scan.files[item.source], item.source, item.sha256, max_bytes=settings.max_file_bytes)
     return doc, chunk_document(doc, splitter, settings.min_chunk_chars)
 
 
