@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -385,15 +385,25 @@ def print_metrics(data: dict[str, dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------- bench
 
 
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(x.replace("_", "")) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
-                                         "(e.g. 10000,100000)") from None
-    if not sizes or min(sizes) < 1000:
-        raise argparse.ArgumentTypeError("give sizes of at least 1000 vectors (e.g. 10000,100000)")
-    return sizes
+def _whole_numbers(least: int, what: str, example: str) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type: a comma-separated list of whole numbers, each at least ``least``
+    (``what`` says so in the error, e.g. "sizes of at least 1000 vectors")."""
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(x.replace("_", "")) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
+                                             f"(e.g. {example})") from None
+        if not values or min(values) < least:
+            raise argparse.ArgumentTypeError(f"give {what} (e.g. {example})")
+        return values
+
+    return parse
+
+
+_sizes = _whole_numbers(1000, "sizes of at least 1000 vectors", "10000,100000")
+_clients = _whole_numbers(1, "client counts of at least 1", "1,10,50")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -483,17 +493,6 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
     return value
-
-
-def _clients(text: str) -> tuple[int, ...]:
-    try:
-        levels = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers "
-                                         "(e.g. 1,10,50)") from None
-    if not levels or min(levels) < 1:
-        raise argparse.ArgumentTypeError("give client counts of at least 1 (e.g. 1,10,50)")
-    return levels
 
 
 def _port(text: str) -> int:
