@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -220,11 +219,8 @@ FILES: dict[str, str | None] = {
 
 
 @pytest.fixture
-def hostile_corpus(tmp_path: Path, corpus_dir: Path) -> Path:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name in CORPUS_FILES:
-        shutil.copy2(corpus_dir / name, corpus / name)
+def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
+    corpus = corpus_copy
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text(SECRET, encoding="utf-8")
