@@ -23,24 +23,18 @@ import logging
 from typing import Any
 
 from .lang import LANGUAGE_NAMES
-from .types import Document
-from .verification import PassageFacts, extract_facts
+from .verification import mismatches as two_way
 
 log = logging.getLogger(__name__)
 
 PROMPT = ("Translate this {source} sentence from a news article into {target}. Keep every name, "
           "date and number. Reply with the translation only.\n\n{text}")
 
-_NO_DOC = Document(doc_id="", source="", text="")
-
 
 def mismatches(quote: str, translation: str) -> list[str]:
-    """What breaks the two-way fact check (empty: the facts match both ways)."""
-    out = [f"the translation adds {m}" for m in PassageFacts.of_text(quote, _NO_DOC).missing(
-        extract_facts(translation))]
-    out += [f"the translation lacks {m}" for m in PassageFacts.of_text(translation, _NO_DOC).missing(
-        extract_facts(quote))]
-    return out
+    """What breaks the two-way fact check (empty: the facts match both ways); the same
+    check as a generated answer sentence's (:func:`rag.verification.mismatches`)."""
+    return [f"the translation {m}" for m in two_way(quote, translation)]
 
 
 class Translator:

@@ -11,7 +11,12 @@ product never trusts a model's citations as given. For each sentence the verifie
 3. among those sentences, picks the one semantically closest to the answer sentence
    (multilingual embeddings), if close enough;
 4. cites its passage, quoting that sentence. The model's own ``[n]`` is only a tie-break
-   hint. A sentence no passage supports is dropped and counted.
+   hint. A sentence no passage supports is dropped and counted;
+5. shows the model's sentence only when it says what that **one** source sentence says:
+   their facts match both ways (:func:`mismatches`) — a name or date of the source
+   sentence the model left out disqualifies it as surely as one it added, since true
+   facts recombined (the wrong person given a role, a date from a neighbouring clause)
+   pass a one-way check. Otherwise the verbatim quote alone is shown in its place.
 
 >>> facts = extract_facts("New START was extended on January 29, 2021 for five years.")
 >>> sorted(facts.dates), sorted(facts.numbers), sorted(facts.names)
@@ -177,13 +182,38 @@ def _edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+NO_DOCUMENT = Document(doc_id="", source="", text="")
+
+
+def mismatches(source: str, restatement: str, doc: Document = NO_DOCUMENT) -> list[str]:
+    """What breaks the two-way fact check between a source sentence and a sentence that
+    restates it (a model's answer sentence, a translation); empty: the facts match both
+    ways. ``doc`` is the source's article, whose title, outlet and date may lend the
+    restatement a name or a year.
+
+    >>> mismatches("Vladimir Poutine a signé la loi le 29 janvier.", "Vladimir Putin signed the law on 29 January.")
+    []
+    >>> mismatches("Vladimir Poutine a signé la loi le 29 janvier.", "The law was signed on 29 January.")
+    ['lacks name poutine', 'lacks name vladimir']
+    """
+    out = sorted(f"adds {m}" for m in PassageFacts.of_text(source, doc).missing(extract_facts(restatement)))
+    out += sorted(f"lacks {m}" for m in PassageFacts.of_text(restatement, NO_DOCUMENT).missing(extract_facts(source)))
+    return out
+
+
 @dataclass
 class Verdict:
-    """The outcome for one answer sentence: a claim to show, or why it was dropped."""
+    """The outcome for one answer sentence: a claim to show, or why it was dropped.
+
+    ``support`` is the passage and the span of the one sentence that holds the answer
+    sentence's facts, even when the claim is None because the two do not match both ways
+    (``reason`` says how): the reader may then show that sentence as a verbatim quote.
+    """
 
     sentence: str
     claim: Claim | None
     reason: str = ""
+    support: tuple[Passage, int, int] | None = None
 
 
 class Verifier:
@@ -214,7 +244,7 @@ class Verifier:
         qvec = self.embedder.embed_query(text)
         rows = [p.row for p in passages if p.row >= 0]
         vectors = self.store.sentences(rows)
-        best: tuple[float, Passage, int, int] | None = None
+        best: tuple[bool, float, Passage, int, int] | None = None
         reasons = []
         numeric = Facts(dates=facts.dates, years=facts.years, times=facts.times, numbers=facts.numbers)
         names = Facts(names=facts.names)
@@ -233,17 +263,25 @@ class Verifier:
                 reasons.append(f"[{number}] has no sentence with "
                                f"{', '.join(whole.missing(numeric)) or 'these facts together'}")
                 continue
-            i = max(holding, key=lambda j: float(sims[j]))
-            if float(sims[i]) < self.min_similarity:
-                reasons.append(f"[{number}] not close enough ({float(sims[i]):.2f})")
+            close = [i for i in holding if float(sims[i]) >= self.min_similarity]
+            if not close:
+                reasons.append(f"[{number}] not close enough ({float(sims[holding].max()):.2f})")
                 continue
-            score = float(sims[i]) + (0.01 if hint == number else 0.0)
-            if best is None or score > best[0]:
-                best = (score, p, spans[i][0], spans[i][1])
+            for i in close:  # a sentence matching both ways first, then the closest
+                a, b = spans[i]
+                exact = not mismatches(p.document.text[a:b], text, p.document)
+                candidate = (exact, float(sims[i]) + (0.01 if hint == number else 0.0), p, a, b)
+                if best is None or candidate[:2] > best[:2]:
+                    best = candidate
         if best is None:
             return Verdict(sentence, None, "; ".join(reasons) or "no passage")
-        _, p, qs, qe = best
-        return Verdict(sentence, Claim(template=cited(text), passage=p, quote_start=qs, quote_end=qe))
+        exact, _, p, qs, qe = best
+        if not exact:
+            problems = mismatches(p.document.text[qs:qe], text, p.document)
+            return Verdict(sentence, None, "its facts and the source sentence's differ: " + ", ".join(problems),
+                           support=(p, qs, qe))
+        return Verdict(sentence, Claim(template=cited(text), passage=p, quote_start=qs, quote_end=qe),
+                       support=(p, qs, qe))
 
 
 def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:

@@ -48,13 +48,33 @@ def passage_with(answer, text: str):
 
 
 def test_right_fact_wrong_marker_is_reattributed(with_generator):
-    p = with_generator(fake("New START was extended for five years, until 5 February 2026 [3]."))
+    p = with_generator(fake("Vladimir Putin signed on 29 January the bill extending New START by five years, "
+                            "until 5 February 2026 [3]."))
     answer = p.ask(NEW_START)
     assert not answer.abstained and answer.generator == "fake" and answer.dropped_sentences == 0
     (c,) = answer.citations
     assert "5 février 2026" in c.passage and "5 février 2026" in c.quote and c.verified
-    assert answer.answer == "New START was extended for five years, until 5 February 2026. [1]" or \
-        answer.answer == "New START was extended for five years, until 5 February 2026 [1]"
+    # its facts and the quoted sentence's match both ways: the model's sentence is shown
+    assert answer.answer.startswith("Vladimir Putin signed on 29 January") and answer.answer.endswith("[1]")
+
+
+def test_a_sentence_leaving_out_facts_of_its_source_is_shown_as_the_quote(with_generator):
+    # true, but it drops who signed and when: one-way support only
+    p = with_generator(fake("New START was extended for five years, until 5 February 2026 [3]."))
+    answer = p.ask(NEW_START)
+    assert not answer.abstained and answer.dropped_sentences == 0
+    (c,) = answer.citations
+    assert "5 février 2026" in c.quote and c.verified
+    assert answer.answer.startswith("According to") and f"«{c.quote}»" in answer.answer
+    assert "New START was extended" not in answer.answer
+
+
+def test_true_facts_recombined_are_not_shown(with_generator):
+    # both dates are the passage's, but 29 January is when the law was signed, not the expiry
+    p = with_generator(fake("New START now runs until 29 January [1]."))
+    answer = p.ask(NEW_START)
+    assert "runs until 29 January" not in answer.answer
+    assert all(c.quote in answer.answer or c.translation for c in answer.citations)
 
 
 def test_planted_false_date_with_real_looking_citation_is_dropped(with_generator):
@@ -62,7 +82,8 @@ def test_planted_false_date_with_real_looking_citation_is_dropped(with_generator
                             "The treaty now runs until 5 February 2031 [1]."))
     answer = p.ask(NEW_START)
     assert answer.dropped_sentences == 1
-    assert "2031" not in answer.answer and "29 January" in answer.answer
+    assert "2031" not in answer.answer
+    assert "29 January" in answer.answer or "29 janvier" in answer.answer  # restated, or quoted
     assert all(c.verified for c in answer.citations)
 
 
@@ -105,7 +126,8 @@ def test_streamed_sentences_appear_only_once_verified(with_generator):
     parts = list(p.stream(NEW_START))
     assert all("2031" not in part.answer for part in parts)
     final = parts[-1]
-    assert final.dropped_sentences == 1 and "5 February 2021" in final.answer
+    assert final.dropped_sentences == 1
+    assert "5 February 2021" in final.answer or "5 février 2021" in final.answer  # restated, or quoted
     assert any("5 février 2021" in c.quote for c in final.citations)
 
 

@@ -15,7 +15,7 @@ LANGUAGE = Language(
     question_words=frozenset(
         ["quand", "quel", "quelle", "quels", "quelles", "qui", "que", "quoi", "où", "comment", "pourquoi", "combien", "et", "est", "selon", "en", "le", "la", "les", "un", "une"]),
     not_names=frozenset(
-        ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme"]),
+        ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "etat", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme"]),
     months=("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
             "octobre", "novembre", "décembre"),
     month_variants={"fevrier": 2, "aout": 8, "decembre": 12},

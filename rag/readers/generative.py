@@ -2,7 +2,9 @@
 
 The model's answer streams in; each complete sentence goes through
 :class:`rag.verification.Verifier` and becomes a claim only when one passage sentence
-supports it (its citation is the verifier's, never the model's). When the model fails,
+supports it (its citation is the verifier's, never the model's) and says what that
+sentence says — their facts match both ways; a sentence whose facts match one way only
+is replaced by its source's verbatim quote (framed in the question's language). When the model fails,
 or none of its sentences is supported, or the supported ones do not hold what the
 question asks for (no date for a "when" question), the fallback reader answers.
 """
@@ -18,9 +20,9 @@ from ..citations import Claim
 from ..index import IndexStore
 from ..lang.patterns import question_type
 from ..llm import LLMGenerator, is_abstention
-from ..types import Passage
+from ..types import Passage, Sentence
 from ..verification import Verifier, markers_of, split_sentences, strip_markers
-from .base import Query, Reader, Trace, reader_for_store
+from .base import Query, Reader, Trace, claim_for, reader_for_store
 from .features import fits_type
 
 log = logging.getLogger(__name__)
@@ -68,14 +70,14 @@ class GenerativeReader:
                 draft += token
                 complete = split_sentences(draft)[:-1]  # the last one may still grow
                 for sentence in complete[done:]:
-                    self._verify_into(sentence, passages, claims, trace)
+                    self._verify_into(sentence, passages, query.language, claims, trace)
                     if meets_type():  # shown at once, unless the question's type is not met yet
                         yield from claims[shown:]
                         shown = len(claims)
                 done = len(complete)
             if not is_abstention(draft):
                 for sentence in split_sentences(draft)[done:]:
-                    self._verify_into(sentence, passages, claims, trace)
+                    self._verify_into(sentence, passages, query.language, claims, trace)
         except Exception as exc:  # a model server down, a broken model file...
             log.warning("the %s reader failed (%s)", self.name, exc)
             claims = claims[:shown]  # what was shown was verified; the rest is not trusted
@@ -88,14 +90,23 @@ class GenerativeReader:
             return
         yield from claims[shown:]
 
-    def _verify_into(self, sentence: str, passages: list[Passage], claims: list[Claim], trace: Trace) -> None:
-        """Append the sentence's claim when a passage supports it; count it when dropped."""
+    def _verify_into(self, sentence: str, passages: list[Passage], language: str, claims: list[Claim],
+                     trace: Trace) -> None:
+        """Append the sentence's claim when one passage sentence supports it (or, when
+        their facts do not match both ways, that sentence as a verbatim quote, once);
+        count it when dropped."""
         if is_abstention(sentence) or not re.search(r"\w", strip_markers(sentence)):
             return
         hints = markers_of(sentence)
         verdict = self.verifier.verify(sentence, passages, hint=hints[0] if hints else None)
-        if verdict.claim is None:
+        if verdict.claim is not None:
+            claims.append(verdict.claim)
+        elif verdict.support is not None:
+            p, start, end = verdict.support
+            log.info("sentence %r shown as its source's quote: %s", sentence, verdict.reason)
+            if not any(c.passage.chunk.doc_id == p.chunk.doc_id and (c.quote_start, c.quote_end) == (start, end)
+                       for c in claims):
+                claims.append(claim_for(p, Sentence(start, end, 0.0), language, first=not claims))
+        else:
             log.info("dropped unsupported sentence %r: %s", sentence, verdict.reason)
             trace.dropped += 1
-        else:
-            claims.append(verdict.claim)
