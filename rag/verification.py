@@ -5,9 +5,8 @@ product never trusts a model's citations as given. For each sentence the verifie
 
 1. reads its facts — dates, times, numbers, names — normalised across English and French
    ("5 February 2026" ↔ "5 février 2026", "Putin" ↔ "Poutine", "five" ↔ "cinq");
-2. keeps the passages holding its names (anywhere in the passage or the article's
-   title) and one sentence holding all its dates, times and numbers (the article's own
-   date counts for a year);
+2. keeps the passages with one sentence holding all of them itself (the article's date
+   may lend a year; a name only in the title does not count);
 3. among those sentences, picks the one semantically closest to the answer sentence
    (multilingual embeddings), if close enough;
 4. cites its passage, quoting that sentence. The model's own ``[n]`` is only a tie-break
@@ -126,10 +125,10 @@ class PassageFacts:
         return cls.of_text(passage.text, passage.document)
 
     @classmethod
-    def of_text(cls, span: str, doc: Document) -> PassageFacts:
+    def of_text(cls, span: str, doc: Document, with_title: bool = True) -> PassageFacts:
         """The facts of ``span`` (a passage or one sentence) of ``doc``, with the article's
-        title, outlet and date as context."""
-        context = " ".join(x for x in (doc.title or "", doc.outlet or "") if x)
+        date as context, and its title and outlet too unless ``with_title`` is false."""
+        context = " ".join(x for x in (doc.title or "", doc.outlet or "") if x) if with_title else ""
         text = fold(f"{span} {context}")
         f = extract_facts(f"{span} {context}")
         years = set(f.years) | {y for _, _, y in f.dates if y}
@@ -188,15 +187,15 @@ NO_DOCUMENT = Document(doc_id="", source="", text="")
 def mismatches(source: str, restatement: str, doc: Document = NO_DOCUMENT) -> list[str]:
     """What breaks the two-way fact check between a source sentence and a sentence that
     restates it (a model's answer sentence, a translation); empty: the facts match both
-    ways. ``doc`` is the source's article, whose title, outlet and date may lend the
-    restatement a name or a year.
+    ways. ``doc`` is the source's article, whose date may lend the restatement a year.
 
     >>> mismatches("Vladimir Poutine a signé la loi le 29 janvier.", "Vladimir Putin signed the law on 29 January.")
     []
     >>> mismatches("Vladimir Poutine a signé la loi le 29 janvier.", "The law was signed on 29 January.")
     ['lacks name poutine', 'lacks name vladimir']
     """
-    out = sorted(f"adds {m}" for m in PassageFacts.of_text(source, doc).missing(extract_facts(restatement)))
+    held = PassageFacts.of_text(source, doc, with_title=False)
+    out = sorted(f"adds {m}" for m in held.missing(extract_facts(restatement)))
     out += sorted(f"lacks {m}" for m in PassageFacts.of_text(restatement, NO_DOCUMENT).missing(extract_facts(source)))
     return out
 
@@ -246,11 +245,8 @@ class Verifier:
         vectors = self.store.sentences(rows)
         best: tuple[bool, float, Passage, int, int] | None = None
         reasons = []
-        numeric = Facts(dates=facts.dates, years=facts.years, times=facts.times, numbers=facts.numbers)
         names = Facts(names=facts.names)
         for number, p in enumerate(passages, 1):
-            # names may stand anywhere in the passage (or its article's title); dates,
-            # times and numbers must stand in the very sentence that is quoted
             whole = PassageFacts.of(p)
             missing = whole.missing(names)
             if missing:
@@ -258,10 +254,11 @@ class Verifier:
                 continue
             spans, vecs = vectors.get(p.row, ([], np.zeros((0, len(qvec)), np.float32)))
             sims = vecs @ qvec if len(spans) else np.zeros(0, np.float32)
-            holding = [i for i in range(len(spans)) if _sentence_holds(p, spans[i], numeric)]
+            # one sentence (with its article's title, outlet and date) must hold every fact
+            holding = [i for i in range(len(spans)) if _sentence_holds(p, spans[i], facts)]
             if not holding:
                 reasons.append(f"[{number}] has no sentence with "
-                               f"{', '.join(whole.missing(numeric)) or 'these facts together'}")
+                               f"{', '.join(whole.missing(facts)) or 'these facts together'}")
                 continue
             close = [i for i in holding if float(sims[i]) >= self.min_similarity]
             if not close:
@@ -285,7 +282,9 @@ class Verifier:
 
 
 def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:
-    return not PassageFacts.of_text(p.document.text[span[0]:span[1]], p.document).missing(facts)
+    """Does the sentence itself hold every fact (its article's date may lend the year)? A
+    name only in the title does not count: the sentence is what the reader is shown."""
+    return not PassageFacts.of_text(p.document.text[span[0]:span[1]], p.document, with_title=False).missing(facts)
 
 
 def strip_markers(sentence: str) -> str:

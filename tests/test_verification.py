@@ -77,6 +77,13 @@ def test_true_facts_recombined_are_not_shown(with_generator):
     assert all(c.quote in answer.answer or c.translation for c in answer.citations)
 
 
+def test_a_name_only_in_the_title_does_not_support_a_sentence(with_generator):
+    # "Pour Dmitri Peskov, il s'agit…" sits in an article whose title names the Kremlin: it
+    # is not a sentence saying who the Kremlin's spokesman is
+    answer = with_generator(fake("Dmitri Peskov is the Kremlin spokesman [1].")).ask("Who is the Kremlin spokesman?")
+    assert answer.citations and all("Kremlin" in c.quote and "Peskov" in c.quote for c in answer.citations)
+
+
 def test_planted_false_date_with_real_looking_citation_is_dropped(with_generator):
     p = with_generator(fake("Putin signed the law extending New START on 29 January [1]. "
                             "The treaty now runs until 5 February 2031 [1]."))
