@@ -28,3 +28,13 @@ class IndexCorruptError(RagError):
 
 class IndexBusyError(RagError):
     """Another process is writing the index (and the caller asked not to wait)."""
+
+
+#: What ends the message of an :class:`IndexCorruptError`.
+REBUILD = "Repair it with: rag ingest --rebuild"
+
+
+def short(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message for a user's error line, cut to ``limit`` characters."""
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -3,10 +3,11 @@
 Layout of ``index/``::
 
     CURRENT              name of the live generation, replaced atomically
-    gen-<n>/manifest.json  embedding model, dimension, FAISS factory, hash of every
-                           article, size and checksum of the two files below
+    gen-<n>/manifest.json  embedding model, dimension, FAISS factory, vector store, hash of
+                           every article, size and checksum of the files below
     gen-<n>/store.sqlite   documents and chunks (row i = FAISS id i); no pickle anywhere
-    gen-<n>/vectors.faiss
+    gen-<n>/vectors.faiss  (FAISS only: with Milvus the vectors are in its collection,
+                           see rag.vectors)
     embeddings.sqlite    cache of vectors by content hash, so unchanged text is never
                          embedded twice (and a crashed ingest resumes where it stopped)
     .ingest.lock         held (flock) by the one process writing the index
@@ -41,10 +42,18 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import IndexBusyError, IndexCorruptError, IndexMismatchError, IndexMissingError, RagError
-from .factory import search_parameters
+from .errors import (
+    REBUILD,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+)
+from .errors import short as _short
 from .lang import content_terms
-from .types import Chunk, Document
+from .types import Chunk, Document, Filters
+from .vectors import FaissWriter, VectorFile, VectorStore, VectorWriter, generation_files, open_vectors
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +63,11 @@ CACHE = "embeddings.sqlite"
 LOCK = ".ingest.lock"
 #: What a generation folder is called; anything else in CURRENT is damage, never a path.
 GENERATION_RE = re.compile(r"gen-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
-#: The files of a generation whose size and checksum the manifest records.
-CHECKED_FILES = ("store.sqlite", "vectors.faiss")
 #: Files up to this size are hashed whole when a generation is loaded; bigger ones by
 #: sampled blocks (their size is always checked). SHA-256 ran at 1.3 GB/s here
 #: (2026-11-26), so the whole check of a 512 MiB file costs about 0.4 s at load.
 VERIFY_FULL_BYTES = 512 << 20
 _SAMPLE_BLOCKS, _BLOCK = 64, 1 << 20
-REBUILD = "Repair it with: rag ingest --rebuild"
 
 
 class EmbeddingCache:
@@ -166,6 +172,10 @@ class Manifest:
     checksums: dict[str, dict] = field(default_factory=dict)
     # source -> "sha256:source it repeats" (same cleaned text; indexed once, as the other)
     duplicates: dict[str, str] = field(default_factory=dict)
+    # where the chunk vectors are (RAG_VECTOR_STORE, absolute: see rag.vectors.VectorStoreSpec)
+    # and, for Milvus, the collection holding them
+    vector_store: str = "faiss"
+    collection: str = ""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False, sort_keys=True)
@@ -217,7 +227,7 @@ def file_checksum(path: Path) -> dict[str, int | str]:
 def verify_generation(gen: Path, manifest: Manifest) -> None:
     """Check the generation's files against the sizes and checksums of its manifest, so
     that a torn or damaged file is reported at load, by name, not after a wrong answer."""
-    for name in CHECKED_FILES:
+    for name in generation_files(manifest):
         path = gen / name
         if not path.is_file():
             raise IndexCorruptError(f"The index file {path} is missing. {REBUILD}")
@@ -234,12 +244,14 @@ def verify_generation(gen: Path, manifest: Manifest) -> None:
 
 
 class IndexStore:
-    """A loaded generation: search vectors, then fetch chunks and documents by row."""
+    """A loaded generation: search vectors (its :class:`~rag.vectors.VectorStore`), then
+    fetch chunks and documents by row from its SQLite store."""
 
-    def __init__(self, path: Path, manifest: Manifest, index: faiss.Index) -> None:
+    def __init__(self, path: Path, manifest: Manifest, vectors: VectorStore | None = None) -> None:
+        """``vectors``: the generation's vectors; by default opened from the store its
+        manifest names (Milvus maps its hits to rows through this store)."""
         self.path = path
         self.manifest = manifest
-        self.index = index
         store = path / "store.sqlite"
         try:
             self._db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, check_same_thread=False)
@@ -248,6 +260,11 @@ class IndexStore:
             raise IndexCorruptError(f"The index file {store} cannot be read ({_short(exc)}). {REBUILD}") from None
         self._lock = threading.Lock()
         self.document = lru_cache(maxsize=4096)(self._document)
+        try:
+            self.vectors = vectors if vectors is not None else open_vectors(path, manifest, self)
+        except BaseException:
+            self._db.close()
+            raise
 
     @classmethod
     def load(cls, index_dir: Path, embedding_model: str | None = None, dim: int | None = None) -> IndexStore:
@@ -259,21 +276,18 @@ class IndexStore:
         manifest = Manifest.load(gen / "manifest.json")
         check_compatible(manifest, index_dir, embedding_model, dim)
         verify_generation(gen, manifest)
-        try:
-            index = faiss.read_index(str(gen / "vectors.faiss"))
-        except RuntimeError as exc:
-            raise IndexCorruptError(f"The index file {gen / 'vectors.faiss'} cannot be read "
-                                    f"({_short(exc)}). {REBUILD}") from None
-        if index.ntotal != manifest.chunks:
-            raise IndexCorruptError(f"The index file {gen / 'vectors.faiss'} holds {index.ntotal} vectors "
-                                    f"for {manifest.chunks} chunks. {REBUILD}")
-        params = search_parameters(manifest.faiss_factory, index.ntotal)
-        if params:  # e.g. IVF's nprobe, which a factory string cannot carry
-            faiss.ParameterSpace().set_index_parameters(index, params)  # type: ignore[arg-type]  # faiss takes 'nprobe=8'
-        return cls(gen, manifest, index)
+        return cls(gen, manifest)
 
     def __len__(self) -> int:
-        return self.index.ntotal
+        return self.manifest.chunks  # FAISS's count is checked against it at load
+
+    @property
+    def index(self) -> faiss.Index:
+        """The FAISS index of a FAISS generation (tests and benchmarks read vectors back)."""
+        index = getattr(self.vectors, "index", None)
+        if index is None:
+            raise AttributeError(f"the vectors of {self.path} are not in FAISS ({self.manifest.vector_store})")
+        return index
 
     def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         """Rows of a query on the chunk store; a damaged store is an :class:`IndexCorruptError`."""
@@ -284,19 +298,30 @@ class IndexStore:
             raise IndexCorruptError(f"The index file {self.path / 'store.sqlite'} cannot be read "
                                     f"({_short(exc)}). {REBUILD}") from None
 
-    def search(self, query: np.ndarray, k: int, rows: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, rows: Sequence[int] | None = None,
+               filters: Filters | None = None) -> list[tuple[int, float]]:
         """``(row, inner product)`` of the ``k`` nearest chunks, best first; only among
-        ``rows`` when given (FAISS filters during the search, so a narrow filter still
-        gets its ``k`` results)."""
-        if self.index.ntotal == 0 or k <= 0 or (rows is not None and len(rows) == 0):
+        ``rows`` when given, the rows ``filters`` admits (see :meth:`VectorStore.search`)."""
+        if len(self) == 0:
             return []
-        params = None
-        if rows is not None:
-            selector = faiss.IDSelectorBatch(np.asarray(rows, dtype=np.int64))
-            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG keyword, not in the stubs
-        scores, ids = self.index.search(np.asarray(query, np.float32).reshape(1, -1),
-                                        min(k, self.index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return self.vectors.search(query, k, rows=rows, filters=filters)
+
+    def vector(self, row: int) -> np.ndarray | None:
+        """The stored vector of a chunk row (None when the store cannot give it back)."""
+        return self.vectors.vector(row)
+
+    def rows_of_chunks(self, chunk_ids: Sequence[str]) -> dict[str, int]:
+        """The rows of those chunk ids this generation holds."""
+        found: dict[str, int] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i:i + 500])
+            found.update(self._fetch(f"SELECT chunk_id, row FROM chunks WHERE chunk_id IN "
+                                     f"({','.join('?' * len(part))})", part))
+        return found
+
+    def chunk_ids_of(self, rows: Sequence[int]) -> list[str]:
+        """The chunk ids of ``rows``, in order."""
+        return [c.chunk_id for c in self.chunks(rows)]
 
     def rows_of(self, doc_ids: Iterable[str]) -> list[int]:
         """FAISS rows of the chunks of these documents."""
@@ -368,6 +393,7 @@ class IndexStore:
 
     def close(self) -> None:
         self._db.close()
+        self.vectors.close()
 
 
 def check_compatible(manifest: Manifest, index_dir: Path, embedding_model: str | None,
@@ -414,83 +440,26 @@ def current_name(index_dir: Path) -> str | None:
     return name
 
 
-#: Vectors an IVF index is trained on, per list (an even sample of the corpus's): FAISS
-#: warns below 39 per list and gains little above 64; other trained indexes get at most
-#: MAX_TRAIN_VECTORS.
-TRAIN_PER_LIST = 64
-MAX_TRAIN_VECTORS = 100_000
-#: Vectors added to FAISS at a time when building from the vectors file on disk.
-ADD_BATCH = 65536
-
-
-class _VectorFile:
-    """The raw float32 vectors of a generation being written, read slice by slice (not
-    memory-mapped: mapped pages would count in the process's memory until it ends)."""
-
-    def __init__(self, path: Path, rows: int, dim: int) -> None:
-        self.path, self.rows, self.dim = path, rows, dim
-        self.shape = (rows, dim)
-
-    def __len__(self) -> int:
-        return self.rows
-
-    def __getitem__(self, part: slice) -> np.ndarray:
-        start, stop, step = part.indices(self.rows)
-        if step == 1:
-            with open(self.path, "rb") as fh:
-                fh.seek(start * self.dim * 4)
-                return np.fromfile(fh, np.float32, (stop - start) * self.dim).reshape(-1, self.dim)
-        with open(self.path, "rb") as fh:  # an even sample: one row at a time
-            rows = []
-            for i in range(start, stop, step):
-                fh.seek(i * self.dim * 4)
-                rows.append(np.fromfile(fh, np.float32, self.dim))
-            return np.stack(rows) if rows else np.zeros((0, self.dim), np.float32)
-
-
-def build_faiss(vectors: np.ndarray | _VectorFile, factory: str) -> faiss.Index:
-    """An inner-product FAISS index from a factory string (``Flat``, ``HNSW32``, ``IVF1024,PQ32``…).
-
-    ``vectors`` may be the vectors file of a generation being written: an IVF index is
-    trained on an even sample (:data:`TRAIN_PER_LIST` per list), and vectors are added
-    :data:`ADD_BATCH` at a time, so building holds little more than the index itself."""
-    dim = vectors.shape[1]
-    try:
-        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as exc:
-        raise RagError(f"Invalid FAISS factory string {factory!r}: {exc}") from exc
-    if not index.is_trained:
-        lists = re.match(r"IVF(\d+)", factory)
-        if len(vectors) == 0 or (lists and len(vectors) < 39 * int(lists.group(1))):
-            raise RagError(f"FAISS index {factory!r} needs at least {39 * int(lists.group(1)) if lists else 1} "
-                           f"training vectors and the corpus has {len(vectors)} chunks: use "
-                           f"RAG_FAISS_FACTORY=auto (or Flat, or fewer IVF lists).")
-        wanted = TRAIN_PER_LIST * int(lists.group(1)) if lists else MAX_TRAIN_VECTORS
-        step = -(-len(vectors) // wanted)  # ceiling: at most ``wanted`` rows
-        index.train(np.ascontiguousarray(vectors[::step], dtype=np.float32))
-    for i in range(0, len(vectors), ADD_BATCH):
-        index.add(np.ascontiguousarray(vectors[i:i + ADD_BATCH], dtype=np.float32))
-    return index
-
-
 class GenerationWriter:
     """Writes a new generation beside the live one, batch by batch, then switches
     ``CURRENT`` to it (:meth:`commit`) — or leaves no trace (:meth:`abort`).
 
     Documents, chunks and sentence vectors go to SQLite as they come; chunk vectors are
-    appended to a raw float32 file in the temporary folder, from which FAISS is built at
-    the end. Memory stays that of one batch, whatever the corpus's size, until FAISS
-    itself is built. Row ``i`` of the chunks table is FAISS id ``i``.
+    appended to a raw float32 file in the temporary folder, from which the vector store is
+    written at the end (``vectors``: FAISS, built into the generation, by default; Milvus
+    upserts into its collection). Memory stays that of one batch, whatever the corpus's
+    size, until FAISS itself is built. Row ``i`` of the chunks table is FAISS id ``i``.
 
     >>> writer = GenerationWriter(index_dir, dim=384)          # doctest: +SKIP
     >>> writer.add(documents, chunks, vectors, sentences)      # doctest: +SKIP
     >>> writer.commit(manifest)                                # doctest: +SKIP
     """
 
-    def __init__(self, index_dir: Path, dim: int) -> None:
+    def __init__(self, index_dir: Path, dim: int, vectors: VectorWriter | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.dim = dim
+        self.vectors = vectors or FaissWriter()
         self.name = f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.tmp = self.index_dir / f".tmp-{self.name}"
         self.tmp.mkdir()
@@ -535,20 +504,21 @@ class GenerationWriter:
         self.rows += len(chunks)
 
     def commit(self, manifest: Manifest) -> Path:
-        """Build FAISS, record the checksums in ``manifest``, make the generation live and
-        sweep the old ones; returns its folder. On any error nothing is left behind."""
+        """Write the vectors (build FAISS, or update Milvus), record the checksums in
+        ``manifest``, make the generation live and sweep the old ones; returns its folder.
+        On any error before the switch no generation is left behind."""
         try:
             with self._db:
                 self._db.executemany("INSERT INTO vocabulary VALUES (?, ?)", self._df.items())
             self._db.close()
             self._vectors.close()
             raw = self.tmp / "vectors.f32"
-            faiss.write_index(build_faiss(_VectorFile(raw, self.rows, self.dim), manifest.faiss_factory),
-                              str(self.tmp / "vectors.faiss"))
+            self.vectors.build(self.tmp, VectorFile(raw, self.rows, self.dim), manifest)
             raw.unlink()
-            manifest.checksums = {f: file_checksum(self.tmp / f) for f in CHECKED_FILES}
+            files = ("store.sqlite", *self.vectors.files)
+            manifest.checksums = {f: file_checksum(self.tmp / f) for f in files}
             (self.tmp / "manifest.json").write_text(manifest.to_json())
-            for f in (*CHECKED_FILES, "manifest.json"):
+            for f in (*files, "manifest.json"):
                 _fsync_file(self.tmp / f)
             _fsync_dir(self.tmp)
             final = self.index_dir / self.name
@@ -561,6 +531,7 @@ class GenerationWriter:
         except BaseException:
             self.abort()
             raise
+        self.vectors.switched()
         remove_stale(self.index_dir, keep=self.name)
         return final
 
@@ -673,11 +644,6 @@ class LiveIndex:
 
     def close(self) -> None:
         self.store.close()
-
-
-def _short(exc: BaseException, limit: int = 160) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _fsync_file(path: Path) -> None:

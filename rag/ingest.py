@@ -41,6 +41,7 @@ from .lang.dates import format_date
 from .settings import Settings
 from .text import sentence_spans
 from .types import Chunk, Document
+from .vectors import VectorStoreSpec, vector_writer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class IngestReport:
     embedded: int = 0          # chunk and sentence texts that needed the model (cache misses)
     wrote_index: bool = False
     pruned: int = 0            # cached vectors dropped because no live text uses them
+    vectors_written: int = 0   # chunk vectors written to the vector store (Milvus: only new or changed ones)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -144,7 +146,7 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
             log.info("chunking settings changed: every file is re-chunked")
 
     try:
-        return _update(settings, embedder, scan, previous, chunking, progress, t0)
+        return _update(settings, embedder, scan, previous, chunking, progress, t0, fresh=rebuild)
     finally:
         if previous is not None:
             previous.close()
@@ -190,9 +192,10 @@ class _Planned:
 
 
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
-            chunking: dict, progress: Progress | None, t0: float) -> IngestReport:
+            chunking: dict, progress: Progress | None, t0: float, fresh: bool = False) -> IngestReport:
     """Plan (what to index, what is skipped or repeats another article), then — unless
-    nothing changed — write the new generation batch by batch."""
+    nothing changed — write the new generation batch by batch (``fresh``: the vector
+    store's copy too, from scratch)."""
     report = IngestReport()
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
     plan = _plan(settings, scan, previous, chunking, splitter, report, progress)
@@ -203,10 +206,16 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     if not plan:
         raise CorpusError(f"No readable article in {settings.corpus_dir}: "
                           + "; ".join(s.reason for s in report.skipped.values()))
-    factory = (auto_factory(report.chunks, embedder.dim) if settings.faiss_factory == "auto"
-               else settings.faiss_factory)
+    store = VectorStoreSpec.parse(settings.vector_store)
+    if store.kind != "faiss":
+        factory = ""  # no FAISS index to build
+    elif settings.faiss_factory == "auto":
+        factory = auto_factory(report.chunks, embedder.dim)
+    else:
+        factory = settings.faiss_factory
     if (previous is not None and previous.manifest.chunking == chunking and not report.added
             and not report.changed and not report.removed and previous.manifest.faiss_factory == factory
+            and previous.manifest.vector_store == str(store)
             and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
             and previous.manifest.duplicates == duplicates
             and set(previous.manifest.files) == {p.source for p in plan}):
@@ -218,10 +227,11 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
         chunking=chunking, files={p.source: p.sha256 for p in plan},
         skipped={s: str(v) for s, v in report.skipped.items()}, duplicates=duplicates,
-        documents=len(plan), chunks=report.chunks,
+        documents=len(plan), chunks=report.chunks, vector_store=str(store),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     mark = time.time_ns()  # this ingest, in the cache's "used" column
-    writer = GenerationWriter(settings.index_dir, embedder.dim)
+    vectors = vector_writer(store, settings.index_dir, embedder.dim, fresh=fresh)
+    writer = GenerationWriter(settings.index_dir, embedder.dim, vectors)
     try:
         batch: list[tuple[Document, list[Chunk]]] = []
         done = 0
@@ -239,6 +249,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         writer.abort()
         raise
     report.wrote_index = True
+    report.vectors_written = vectors.written
     report.pruned = prune_cache(settings, mark)
     report.seconds = time.perf_counter() - t0
     return report

@@ -20,7 +20,7 @@ from typing import Any
 from .citations import Claim, assemble, check, markers
 from .corpus import add_files, remove_file
 from .embedding import Embedder, embedder_from_settings
-from .errors import IndexMissingError, InputError, RagError
+from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
@@ -32,6 +32,7 @@ from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
 from .translation import Translator
 from .types import Answer, Document, Filters, Passage, Sentence
+from .vectors import VectorStoreSpec
 
 # Words per step when an answer is streamed.
 STREAM_WORDS = 3
@@ -144,8 +145,14 @@ class Pipeline:
         settings = settings or Settings.from_env()
         embedder = embedder or embedder_from_settings(settings)
         live = read_manifest(settings.index_dir)
-        if live is None or live.format != FORMAT_VERSION:
+        wanted = str(VectorStoreSpec.parse(settings.vector_store))
+        if live is None or live.format != FORMAT_VERSION or live.vector_store != wanted:
             if not ingest_if_missing:
+                if live is not None and live.format == FORMAT_VERSION:
+                    raise IndexMismatchError(
+                        f"The index in {settings.index_dir} keeps its vectors in {live.vector_store}, but "
+                        f"RAG_VECTOR_STORE is {wanted}. Move them with: rag ingest (no text is embedded "
+                        "again), or set RAG_VECTOR_STORE back.")
                 raise IndexMissingError(f"No index (of this version) in {settings.index_dir}. "
                                         "Build it with: rag ingest")
             ingest(settings, embedder, progress=progress)

@@ -1,6 +1,7 @@
 """Find the passages most likely to answer a question.
 
-Dense retrieval (FAISS over multilingual embeddings) matches an English question to a
+Dense retrieval (the index's vector store — FAISS, or Milvus: :mod:`rag.vectors` — over
+multilingual embeddings) matches an English question to a
 French passage; passages are then reranked by their best sentence and by the share of
 the question's words one sentence holds. BM25 is fused in by weighted reciprocal rank
 fusion (``bm25_weight``) when the question is in the passages' language, where words
@@ -81,7 +82,7 @@ class Retriever:
             return []
         qvec = self.embedder.embed_query(query) if query_vector is None else query_vector
         n = max(k, self.candidates)
-        dense = self.store.search(qvec, n, rows=rows) if self.dense else []
+        dense = self.store.search(qvec, n, rows=rows, filters=filters) if self.dense else []
         cosine = dict(dense)
         sparse = self._bm25_search(query, n) if (not self.dense or self._use_bm25(query, dense)) else []
         if rows is not None:
@@ -149,10 +150,8 @@ class Retriever:
         return sorted(fused, key=lambda r: fused[r], reverse=True)
 
     def _cosine(self, row: int, qvec: np.ndarray) -> float:
-        try:
-            return float(self.store.index.reconstruct(row) @ qvec)
-        except RuntimeError:  # index types that cannot give vectors back
-            return 0.0
+        vector = self.store.vector(row)
+        return 0.0 if vector is None else float(vector @ qvec)
 
     def _bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         with self._bm25_lock:  # the index and its rows read together, never half-built

@@ -89,6 +89,10 @@ class Settings:
     # FAISS index factory string (inner product on normalised vectors = cosine), or "auto":
     # exact "Flat" below 50k chunks, "IVF{4·√n},SQ8" above (see rag.factory, rag bench).
     faiss_factory: str = "auto"
+    # Where the chunk vectors live (rag.vectors): "faiss" (embedded, in the index folder),
+    # "milvus:PATH.db" (Milvus Lite, a local database) or "milvus://HOST:19530" (a Milvus
+    # server or cluster); Milvus needs `pip install 'newsrag[scale]'`.
+    vector_store: str = "faiss"
     # Passages handed to the answer generator, and candidates fetched before fusion.
     top_k: int = 3
     candidates: int = 20
@@ -160,6 +164,12 @@ class Settings:
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if not self.max_file_mb > 0:
             problems.append(f"max_file_mb must be above 0 (got {self.max_file_mb})")
+        from .vectors import VectorStoreSpec
+
+        try:
+            VectorStoreSpec.parse(self.vector_store)
+        except RagError as exc:
+            problems.append(str(exc).rstrip("."))
         if problems:
             raise RagError("Invalid settings: " + "; ".join(problems) + ". Check the RAG_* "
                            "environment variables and command-line flags.")

@@ -136,15 +136,15 @@ class Filters:
         if self.date_from or self.date_to:
             if not doc.date:
                 return False
-            first, last = _period(doc.date)
-            if self.date_from and last < _period(self.date_from)[0]:
+            first, last = period(doc.date)
+            if self.date_from and last < period(self.date_from)[0]:
                 return False
-            if self.date_to and first > _period(self.date_to)[1]:
+            if self.date_to and first > period(self.date_to)[1]:
                 return False
         return True
 
 
-def _period(iso: str) -> tuple[str, str]:
+def period(iso: str) -> tuple[str, str]:
     """First and last day of a ``YYYY[-MM[-DD]]`` date, as comparable strings."""
     parts = iso.strip()[:10].split("-")
     if len(parts) == 1:
