@@ -112,10 +112,6 @@ class BM25Index:
             self.floor = EPSILON * float(idf.sum()) / len(df)
         else:
             self.floor = 0.0
-        # each row's length normalisation, k1·(1 − b + b·dl/avgdl): the same float64 values
-        # rank_bm25 computes in every query, computed once (a query then makes 7 passes
-        # over its terms' postings instead of 10)
-        self._norm = K1 * (1 - B + B * lengths / self.avgdl) if self.n else np.zeros(0)
         self._csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ scoring
@@ -140,7 +136,8 @@ class BM25Index:
                 continue
             lo, hi = int(self.indptr[t]), int(self.indptr[t + 1])
             rows, tf = self.rows[lo:hi], self.counts[lo:hi].astype(np.float64)
-            score[rows] += self.idf(t) * (tf * (K1 + 1) / (tf + self._norm[rows]))
+            dl = self.lengths[rows]
+            score[rows] += self.idf(t) * (tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / self.avgdl)))
         return score
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
