@@ -213,8 +213,8 @@ class BM25Builder:
 
     With a ``folder``, each batch's term ids and counts are appended to two raw files
     there, and memory holds the vocabulary (a dictionary of terms), 8 bytes per row and
-    one batch; :meth:`build` then reads them back and holds the matrix (about 14 bytes
-    per stored count, twice while it transposes it to terms).
+    one batch; :meth:`build` then reads them back and holds the matrix (6 bytes per
+    stored count, twice while it transposes it to terms).
     """
 
     def __init__(self, folder: Path | None = None) -> None:

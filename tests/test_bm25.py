@@ -144,3 +144,16 @@ def test_a_generation_without_bm25_file_answers_then_ingest_saves_it(make_settin
         assert ask() == expected
     assert not [r for r in caplog.records if "BM25" in r.getMessage()]
     assert not ingest(settings, embedder).wrote_index  # and now it is up to date
+
+
+@pytest.mark.slow
+def test_the_benchmark_measures_all_three_at_a_tiny_size():
+    from benchmarks.bm25 import IMPLEMENTATIONS, measure
+
+    rows = measure([600], IMPLEMENTATIONS, limit=300)
+    assert [r["implementation"] for r in rows] == list(IMPLEMENTATIONS)
+    for row in rows:
+        assert "error" not in row, row
+        assert row["passages"] == 600 and row["query_p50_ms"] > 0 and row["peak_rss_mib"] > 0
+    ours = rows[0]
+    assert ours["stored_counts"] > 600 and ours["file_mib"] > 0 and ours["update_one_s"] >= 0
