@@ -8,6 +8,7 @@ Layout of ``index/``::
     gen-<n>/store.sqlite   documents and chunks (row i = FAISS id i); no pickle anywhere
     gen-<n>/vectors.faiss  (FAISS only: with Milvus the vectors are in its collection,
                            see rag.vectors)
+    gen-<n>/bm25.npz       BM25's term counts, plain arrays (see rag.bm25)
     embeddings.sqlite    cache of vectors by content hash, so unchanged text is never
                          embedded twice (and a crashed ingest resumes where it stopped)
     .ingest.lock         held (flock) by the one process writing the index
@@ -42,6 +43,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from .bm25 import BM25_FILE, TOKENIZER, BM25Builder, BM25Index, TermCounts
 from .errors import (
     REBUILD,
     IndexBusyError,
@@ -63,6 +65,9 @@ CACHE = "embeddings.sqlite"
 LOCK = ".ingest.lock"
 #: What a generation folder is called; anything else in CURRENT is damage, never a path.
 GENERATION_RE = re.compile(r"gen-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
+#: Files a generation written by an older version lacks; checked like the others when
+#: its manifest records them (a generation without BM25 file builds BM25 in memory).
+OPTIONAL_FILES = (BM25_FILE,)
 #: Files up to this size are hashed whole when a generation is loaded; bigger ones by
 #: sampled blocks (their size is always checked). SHA-256 ran at 1.3 GB/s here
 #: (2026-11-26), so the whole check of a 512 MiB file costs about 0.4 s at load.
@@ -176,6 +181,8 @@ class Manifest:
     # and, for Milvus, the collection holding them
     vector_store: str = "faiss"
     collection: str = ""
+    # the tokeniser of the generation's BM25 file (rag.bm25.TOKENIZER); "" before it had one
+    bm25_tokenizer: str = ""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False, sort_keys=True)
@@ -227,7 +234,7 @@ def file_checksum(path: Path) -> dict[str, int | str]:
 def verify_generation(gen: Path, manifest: Manifest) -> None:
     """Check the generation's files against the sizes and checksums of its manifest, so
     that a torn or damaged file is reported at load, by name, not after a wrong answer."""
-    for name in generation_files(manifest):
+    for name in (*generation_files(manifest), *(f for f in OPTIONAL_FILES if f in manifest.checksums)):
         path = gen / name
         if not path.is_file():
             raise IndexCorruptError(f"The index file {path} is missing. {REBUILD}")
@@ -260,6 +267,9 @@ class IndexStore:
             raise IndexCorruptError(f"The index file {store} cannot be read ({_short(exc)}). {REBUILD}") from None
         self._lock = threading.Lock()
         self.document = lru_cache(maxsize=4096)(self._document)
+        self._bm25: BM25Index | None = None
+        # BM25 is read on first use: one thread reads it while the others asking wait
+        self._bm25_lock = threading.Lock()
         try:
             self.vectors = vectors if vectors is not None else open_vectors(path, manifest, self)
         except BaseException:
@@ -391,6 +401,43 @@ class IndexStore:
                            "WHERE doc_id = ? ORDER BY start", (doc_id,))
         return [Chunk(*r) for r in rows]
 
+    def chunk_rows_of(self, doc_id: str) -> list[int]:
+        """The rows of a document's chunks, in the order of :meth:`chunks_of`."""
+        return [r[0] for r in self._fetch("SELECT row FROM chunks WHERE doc_id = ? ORDER BY start", (doc_id,))]
+
+    @property
+    def has_bm25_file(self) -> bool:
+        """Whether this generation saved its BM25 index (generations written before it was
+        saved did not)."""
+        return BM25_FILE in self.manifest.checksums and self.manifest.bm25_tokenizer == TOKENIZER
+
+    def bm25(self) -> BM25Index:
+        """The generation's BM25 index, read from its file on first use; built in memory
+        from the chunks (with a one-line warning) when the generation has none."""
+        with self._bm25_lock:
+            if self._bm25 is None:
+                self._bm25 = self._load_bm25()
+            return self._bm25
+
+    def _load_bm25(self) -> BM25Index:
+        path = self.path / BM25_FILE
+        why = f"{self.path.name} has no BM25 file of this version (it was written by an older one)"
+        if self.has_bm25_file:
+            try:
+                index = BM25Index.load(path)
+            except (ValueError, OSError) as exc:
+                raise IndexCorruptError(f"The index file {path} cannot be read ({_short(exc)}). {REBUILD}") from None
+            if index.n != len(self):
+                raise IndexCorruptError(f"The index file {path} holds {index.n} chunks for {len(self)}. {REBUILD}")
+            if index.tokenizer == TOKENIZER:
+                return index
+            why = f"the BM25 file of {self.path.name} was made with another tokeniser ({index.tokenizer})"
+        t0 = time.perf_counter()
+        index = BM25Index.of_texts(chunk.text for _, chunk in self.iter_chunks())
+        log.warning("%s: BM25 built in memory for this process (%d chunks, %.1f s); run `rag ingest` "
+                    "once to save it with the index.", why, index.n, time.perf_counter() - t0)
+        return index
+
     def close(self) -> None:
         self._db.close()
         self.vectors.close()
@@ -465,6 +512,7 @@ class GenerationWriter:
         self.tmp.mkdir()
         self.rows = 0
         self._df: Counter[str] = Counter()
+        self._bm25 = BM25Builder(self.tmp)
         self._vectors = open(self.tmp / "vectors.f32", "wb")  # noqa: SIM115 - closed in commit/abort
         self._db = sqlite3.connect(self.tmp / "store.sqlite")
         # a generation is durable once committed (its files are fsynced then); until then a
@@ -481,12 +529,16 @@ class GenerationWriter:
             self._db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY, df INTEGER)")
 
     def add(self, documents: Iterable[Document], chunks: Sequence[Chunk], vectors: np.ndarray,
-            sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]]) -> None:
+            sentences: Sequence[tuple[list[tuple[int, int]], np.ndarray]],
+            terms: TermCounts | None = None) -> None:
         """Append documents and their chunks; ``vectors[i]`` and ``sentences[i]`` (sentence
-        offsets into the document, and their vectors, stored as float16) are chunk ``i``'s."""
+        offsets into the document, and their vectors, stored as float16) are chunk ``i``'s,
+        and so are the BM25 term counts ``terms`` (the chunks are tokenised when not given)."""
         vectors = np.asarray(vectors, np.float32).reshape(-1, self.dim)
-        if not len(vectors) == len(chunks) == len(sentences):
-            raise ValueError("one vector and one sentence list per chunk")
+        if terms is None:
+            terms = TermCounts.of_texts(c.text for c in chunks)
+        if not len(vectors) == len(chunks) == len(sentences) == len(terms):
+            raise ValueError("one vector, one sentence list and one set of term counts per chunk")
         first = self.rows
         with self._db:
             self._db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -500,6 +552,7 @@ class GenerationWriter:
                                   for i, (spans, vecs) in enumerate(sentences)])
         for c in chunks:
             self._df.update(content_terms(c.text))
+        self._bm25.add(terms)
         self._vectors.write(vectors.tobytes())
         self.rows += len(chunks)
 
@@ -515,7 +568,9 @@ class GenerationWriter:
             raw = self.tmp / "vectors.f32"
             self.vectors.build(self.tmp, VectorFile(raw, self.rows, self.dim), manifest)
             raw.unlink()
-            files = ("store.sqlite", *self.vectors.files)
+            self._bm25.build().save(self.tmp / BM25_FILE)  # after the vectors: the two never in memory at once
+            manifest.bm25_tokenizer = TOKENIZER
+            files = ("store.sqlite", *self.vectors.files, BM25_FILE)
             manifest.checksums = {f: file_checksum(self.tmp / f) for f in files}
             (self.tmp / "manifest.json").write_text(manifest.to_json())
             for f in (*files, "manifest.json"):
@@ -541,6 +596,8 @@ class GenerationWriter:
             self._db.close()
         with contextlib.suppress(Exception):
             self._vectors.close()
+        with contextlib.suppress(Exception):
+            self._bm25.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .bm25 import TermCounts
 from .chunking import chunk_document, default_splitter
 from .corpus import CorpusScan, load_document, scan_corpus
 from .embedding import Embedder
@@ -218,7 +219,8 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
             and previous.manifest.vector_store == str(store)
             and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
             and previous.manifest.duplicates == duplicates
-            and set(previous.manifest.files) == {p.source for p in plan}):
+            and set(previous.manifest.files) == {p.source for p in plan}
+            and previous.has_bm25_file):  # else written again, with it
         remove_stale(settings.index_dir, keep=previous.path.name)  # leftovers of a killed ingest
         report.seconds = time.perf_counter() - t0
         return report
@@ -233,15 +235,15 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     vectors = vector_writer(store, settings.index_dir, embedder.dim, fresh=fresh)
     writer = GenerationWriter(settings.index_dir, embedder.dim, vectors)
     try:
-        batch: list[tuple[Document, list[Chunk]]] = []
+        batch: list[tuple[Document, list[Chunk], list[int] | None]] = []
         done = 0
         for item in plan:
             batch.append(_materialise(item, previous, scan, splitter, settings))
-            if sum(len(c) for _, c in batch) >= BATCH_CHUNKS:
-                done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done)
+            if sum(len(c) for _, c, _ in batch) >= BATCH_CHUNKS:
+                done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
                 batch = []
         if batch:
-            done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done)
+            done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
         if progress:
             progress(0, 0, "writing the index")
         writer.commit(manifest)
@@ -327,27 +329,28 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
 
 
 def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, splitter: Any,
-                 settings: Settings) -> tuple[Document, list[Chunk]]:
+                 settings: Settings) -> tuple[Document, list[Chunk], list[int] | None]:
     """A planned article's document and chunks: from the live index when it is carried
-    over, else as the planning pass left it, or cleaned and chunked again when it did not
-    fit in the read-ahead."""
+    over (with their rows there, whose BM25 term counts are then reused), else as the
+    planning pass left it, or cleaned and chunked again when it did not fit in the
+    read-ahead."""
     if item.carried:
         assert previous is not None
         doc = item.document or previous.document(item.source)
-        return doc, previous.chunks_of(doc.doc_id)
+        return doc, previous.chunks_of(doc.doc_id), previous.chunk_rows_of(doc.doc_id)
     if item.document is not None and item.chunked is not None:
-        return item.document, item.chunked
+        return item.document, item.chunked, None
     doc = load_document(scan.files[item.source], item.source, item.sha256, max_bytes=settings.max_file_bytes)
-    return doc, chunk_document(doc, splitter, settings.min_chunk_chars)
+    return doc, chunk_document(doc, splitter, settings.min_chunk_chars), None
 
 
-def _write_batch(batch: list[tuple[Document, list[Chunk]]], writer: GenerationWriter, embedder: Embedder,
-                 settings: Settings, report: IngestReport, mark: int, progress: Progress | None,
-                 done: int) -> int:
+def _write_batch(batch: list[tuple[Document, list[Chunk], list[int] | None]], writer: GenerationWriter,
+                 embedder: Embedder, settings: Settings, report: IngestReport, mark: int,
+                 progress: Progress | None, done: int, previous: IndexStore | None) -> int:
     """Embed one batch of articles' chunks and sentences (cache first) and append them to
     the new generation; returns the chunks written so far."""
-    docs = {d.doc_id: d for d, _ in batch}
-    chunks = [c for _, cs in batch for c in cs]
+    docs = {d.doc_id: d for d, _, _ in batch}
+    chunks = [c for _, cs, _ in batch for c in cs]
     texts = [embedding_text(c, docs[c.doc_id], settings.embed_title) for c in chunks]
     spans = [list(sentence_spans(docs[c.doc_id].text, c.start, c.end)) for c in chunks]
     sentence_texts = [docs[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
@@ -364,8 +367,23 @@ def _write_batch(batch: list[tuple[Document, list[Chunk]]], writer: GenerationWr
     for sp in spans:
         sentences.append((sp, sentence_vectors[pos:pos + len(sp)]))
         pos += len(sp)
-    writer.add([d for d, _ in batch], chunks, vectors, sentences)
+    writer.add([d for d, _, _ in batch], chunks, vectors, sentences, terms=_term_counts(batch, previous))
     return done + len(chunks)
+
+
+def _term_counts(batch: list[tuple[Document, list[Chunk], list[int] | None]],
+                 previous: IndexStore | None) -> TermCounts:
+    """The BM25 term counts of a batch's chunks: those carried over unchanged come from
+    the previous generation's BM25 file (when it has one), the others are tokenised."""
+    reuse = previous is not None and previous.has_bm25_file
+    parts: list[TermCounts] = []
+    for _, cs, rows in batch:
+        if reuse and rows is not None:
+            assert previous is not None
+            parts.append(previous.bm25().counts_of(rows))
+        else:
+            parts.append(TermCounts.of_texts(c.text for c in cs))
+    return TermCounts.concat(parts)
 
 
 def _same_duplicate(stored: str | None, sha: str, old_files: dict[str, str], hashes: dict[str, str],

@@ -11,8 +11,6 @@ can match (see the README for the measurements behind each choice).
 from __future__ import annotations
 
 import copy
-import re
-import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,10 +19,10 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from .bm25 import tokenize as tokenize  # BM25's tokens, at home in rag.bm25
 from .embedding import Embedder
 from .index import IndexStore
 from .lang import content_terms, detect_language
-from .text import fold
 from .types import Chunk, Filters, Passage, Sentence
 
 if TYPE_CHECKING:
@@ -49,10 +47,6 @@ class Retriever:
         # dense=False: BM25 alone ranks (a baseline for `rag eval --compare`)
         self.dense = dense
         self.bm25_same_language_only = bm25_same_language_only
-        self._bm25: Any = None
-        self._bm25_rows: list[int] = []
-        # BM25 is built on first use: one thread builds it while the others asking wait
-        self._bm25_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, store: IndexStore, embedder: Embedder,
@@ -67,8 +61,6 @@ class Retriever:
         question in flight keeps the store it started with."""
         twin = copy.copy(self)
         twin.store = store
-        twin._bm25, twin._bm25_rows = None, []
-        twin._bm25_lock = threading.Lock()
         return twin
 
     def retrieve(self, query: str, k: int = 3, query_vector: np.ndarray | None = None,
@@ -154,25 +146,9 @@ class Retriever:
         return 0.0 if vector is None else float(vector @ qvec)
 
     def _bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        with self._bm25_lock:  # the index and its rows read together, never half-built
-            if self._bm25 is None:
-                from rank_bm25 import BM25Okapi
-
-                rows, tokens = [], []
-                for row, chunk in self.store.iter_chunks():
-                    rows.append(row)
-                    tokens.append(tokenize(chunk.text))
-                self._bm25, self._bm25_rows = BM25Okapi(tokens), rows
-            bm25, bm25_rows = self._bm25, self._bm25_rows
-        scores = bm25.get_scores(tokenize(query))
-        top = np.argsort(-scores)[:k]
-        return [(bm25_rows[i], float(scores[i])) for i in top if scores[i] > 0]
-
-
-def tokenize(text: str) -> list[str]:
-    """BM25 tokens: accent-folded words cut to 5 letters, so that inflections and
-    English/French cognates match ("Geneva"/"Genève", "expire"/"expirer")."""
-    return [w[:5] for w in re.findall(r"[a-z0-9]+", fold(text)) if len(w) > 1]
+        """``(row, BM25 score)`` of the ``k`` best chunks (the generation's BM25 index,
+        read from its file on first use: see :mod:`rag.bm25`)."""
+        return self.store.bm25().search(query, k)
 
 
 class NewsRetriever(BaseRetriever):

@@ -39,7 +39,7 @@ def test_the_embedder_is_reentrant(embedder, asked: list[str]):
 
 def test_threads_get_the_answers_of_sequential_asks(settings: Settings, embedder, ingest_report,
                                                      asked: list[str]):
-    # a fresh pipeline: its BM25 index is built by whichever thread needs it first
+    # a fresh pipeline: its BM25 index is read from its file by whichever thread needs it first
     fresh = Pipeline.from_settings(settings, embedder=embedder, ingest_if_missing=False)
     try:
         barrier = threading.Barrier(THREADS)  # questions start THREADS at a time, together

@@ -103,6 +103,10 @@ FAULTS = [
     ("vectors.faiss", "corrupt", "vectors.faiss is damaged"),
     ("vectors.faiss", "garbage", "vectors.faiss has"),
     ("vectors.faiss", "delete", "vectors.faiss is missing"),
+    ("bm25.npz", "truncate", "bm25.npz has"),
+    ("bm25.npz", "corrupt", "bm25.npz is damaged"),
+    ("bm25.npz", "garbage", "bm25.npz has"),
+    ("bm25.npz", "delete", "bm25.npz is missing"),
 ]
 # the embedding cache is only a shortcut: damaged, it costs the model time of a rebuild
 CACHE_FAULTS = [(CACHE, kind, None) for kind in ("truncate", "corrupt", "garbage", "delete")]
@@ -139,7 +143,8 @@ def test_damaged_file_is_named_and_the_rebuild_repairs_it(built, embedder, name,
 
 
 @pytest.mark.parametrize(("name", "damage"), [("CURRENT", "garbage"), ("manifest.json", "truncate"),
-                                              ("store.sqlite", "corrupt"), ("vectors.faiss", "delete")])
+                                              ("store.sqlite", "corrupt"), ("vectors.faiss", "delete"),
+                                              ("bm25.npz", "corrupt")])
 def test_plain_ingest_rebuilds_a_damaged_index(built, embedder, name, damage, caplog):
     settings, expected = built
     DAMAGE[damage](_target(settings.index_dir, name))
@@ -155,7 +160,7 @@ def test_manifest_records_sizes_and_checksums(built):
     settings, _ = built
     store = IndexStore.load(settings.index_dir)
     try:
-        for name in ("store.sqlite", "vectors.faiss"):
+        for name in ("store.sqlite", "vectors.faiss", "bm25.npz"):
             got = store.manifest.checksums[name]
             assert got["bytes"] == (store.path / name).stat().st_size
             assert len(got["sha256"]) == 64

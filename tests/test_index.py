@@ -378,9 +378,13 @@ def test_store_is_sqlite_and_json_never_pickle(settings, pipeline):
     assert files
     for path in files:
         head = path.read_bytes()[:16]
-        assert path.suffix not in (".pkl", ".pickle", ".joblib", ".npy", ".npz"), path
+        assert path.suffix not in (".pkl", ".pickle", ".joblib", ".npy"), path
         assert not head.startswith(b"\x80"), f"{path} looks like a pickle"
-        if path.suffix == ".sqlite":
+        if path.suffix == ".npz":  # BM25: plain arrays only, read without unpickling
+            assert path.name == "bm25.npz", path
+            with np.load(path, allow_pickle=False) as arrays:
+                assert all(arrays[name].dtype != object for name in arrays.files)
+        elif path.suffix == ".sqlite":
             assert head == b"SQLite format 3\x00", path
         elif path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
@@ -507,7 +511,7 @@ def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
 
 def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipeline, monkeypatch):
     """Streaming ingest (a few chunks per batch, nothing read ahead) writes the very index
-    a one-batch ingest writes: same rows, offsets, sentences and vectors."""
+    a one-batch ingest writes: same rows, offsets, sentences, vectors and BM25 arrays."""
     monkeypatch.setattr(rag.ingest, "BATCH_CHUNKS", 7)
     monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
     settings = make_settings()
@@ -522,5 +526,8 @@ def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipel
         a, b = small.sentences(rows), one.sentences(rows)
         assert all(a[r][0] == b[r][0] and np.array_equal(a[r][1], b[r][1]) for r in rows)
         assert np.array_equal(small.index.reconstruct_n(0, len(small)), one.index.reconstruct_n(0, len(one)))
+        x, y = small.bm25(), one.bm25()
+        for name in ("vocab", "indptr", "rows", "counts", "lengths"):
+            assert np.array_equal(getattr(x, name), getattr(y, name)), name
     finally:
         small.close()

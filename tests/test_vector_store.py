@@ -111,7 +111,7 @@ def test_ingest_fills_a_collection_with_the_chunks_and_their_metadata(milvus_pip
     store = milvus_pipeline.store
     manifest = store.manifest
     assert manifest.vector_store.startswith("milvus:/") and manifest.collection.startswith("newsrag_")
-    assert not (store.path / "vectors.faiss").exists() and set(manifest.checksums) == {"store.sqlite"}
+    assert not (store.path / "vectors.faiss").exists() and set(manifest.checksums) == {"store.sqlite", "bm25.npz"}
     got = entities(store)
     assert len(got) == len(store) == len(pipeline.store) == 26
     for row, chunk in store.iter_chunks():
