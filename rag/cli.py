@@ -580,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
               rag ingest --rebuild                        # start the index from scratch
               rag ingest --corpus ~/articles --index /tmp/idx
               rag ingest --engine ray                     # clean, chunk, embed on a local Ray
-              rag ingest --engine ray --address ray://head:10001   # ... on a Ray cluster
+              rag ingest --engine ray --address auto      # ... on the Ray cluster of this node
 
             Files that cannot be read (binary, empty, wrong encoding) are skipped with a
             warning naming them; the rest of the corpus is indexed. Two files holding the
@@ -597,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(local, the default) or on Ray (needs pip install 'newsrag[scale]'); "
                         "the index is the same")
     p.add_argument("--address", metavar="ADDRESS", default=None,
-                   help="with --engine ray: the cluster, 'auto' on one of its nodes or "
-                        "ray://HOST:10001; without it a local Ray is started on this machine's CPUs")
+                   help="with --engine ray: the cluster, from one of its nodes: 'auto' or "
+                        "HEAD:6379; without it a local Ray is started on this machine's CPUs")
     p.set_defaults(func=cmd_ingest, usage=p)
 
     p = sub.add_parser(

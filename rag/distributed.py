@@ -46,6 +46,15 @@ def ray_missing_message() -> str:
             "(or pip install 'ray[data]'); or leave --engine out to ingest in this process.")
 
 
+def client_refused_message(address: str) -> str:
+    """Why a ``ray://`` address is refused: Ray Data's executor does not run through the Ray
+    client (tried with Ray 2.60 against a `ray start --head` here: ``'Worker' object has no
+    attribute 'core_worker'`` at the first job)."""
+    return (f"--address {address}: Ray Data does not run through the Ray client (ray://). Run "
+            "rag ingest on a node of the cluster with --address auto (or HEAD:6379), or submit it "
+            "there as a Ray job: ray job submit -- rag ingest --engine ray --address auto")
+
+
 def import_ray() -> Any:
     """The ``ray`` module with Ray Data, or a :class:`RagError` saying how to install it."""
     try:
@@ -59,11 +68,14 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | None = None
                ) -> Iterator[RayEngine]:
-    """A :class:`RayEngine` on the cluster at ``address`` (``auto``, ``ray://HOST:10001``),
+    """A :class:`RayEngine` on the cluster at ``address`` (``auto``, ``HEAD:6379``; not a
+    ``ray://`` client address, see :func:`client_refused_message`),
     or, without one, on a Ray instance started here with ``num_cpus`` (default: this
     machine's CPUs) and stopped on leaving. When Ray is already started in this process
     (a test's), it is used as it is and left running."""
     ray = import_ray()
+    if address is not None and address.startswith("ray://"):
+        raise RagError(client_refused_message(address))
     started = False
     if not ray.is_initialized():
         _quiet_ray()
@@ -84,8 +96,8 @@ def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | N
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
             raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. Check that the cluster "
-                           "runs (`ray status` on its head node) and the address: auto on a "
-                           "cluster node, ray://HOST:10001 from elsewhere.") from exc
+                           "runs (`ray status` on its head node) and the address: auto or "
+                           "HEAD:6379 on a node of the cluster.") from exc
         started = True
     try:
         yield RayEngine(settings, ray)

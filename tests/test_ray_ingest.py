@@ -16,7 +16,8 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env
 
 from rag import Pipeline
-from rag.distributed import INSTALL, ray_engine, ray_missing_message
+from rag.distributed import INSTALL, client_refused_message, ray_engine, ray_missing_message
+from rag.errors import RagError
 from rag.index import IndexStore
 from rag.ingest import ingest
 
@@ -133,3 +134,10 @@ def test_unknown_engine_is_a_usage_error(tmp_path, corpus_copy):
                          capture_output=True, text=True, timeout=120, env=clean_env(),
                          cwd=REPO_ROOT)
     assert run.returncode == 2 and "invalid choice: 'spark'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_ray_client_address_is_refused_with_what_to_do(settings):
+    with pytest.raises(RagError) as caught, ray_engine(settings, address="ray://head:10001"):
+        pass
+    assert str(caught.value) == client_refused_message("ray://head:10001")
+    assert "--address auto" in str(caught.value)
