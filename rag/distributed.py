@@ -86,7 +86,7 @@ def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | N
         }
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the Ray client's own timeout note: said below
+                warnings.simplefilter("ignore")  # Ray's own notes; a failure is said below
                 if address is None:
                     # "local": a new instance even when `ray start` runs on this machine
                     ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
