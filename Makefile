@@ -21,7 +21,7 @@ help:
 	@echo "make test-fast   the tests not marked slow (no language model, browser or subprocess): < 1 min"
 	@echo "make lint        ruff and mypy, as configured in pyproject.toml"
 	@echo "make ingest      install (once), then build or update the index (INGEST_ARGS='--rebuild')"
-	@echo "make install     create $(VENV) and install the project with its test and Milvus extras"
+	@echo "make install     create $(VENV) and install the project with its test and scale extras (Milvus, Ray)"
 	@echo "make install-llm also build llama-cpp-python and fetch the small test model (1.1 GB)"
 	@echo "make clean       delete the built index (index/), keeping the virtualenv"
 	@echo "make distclean   clean, and delete $(VENV) too"

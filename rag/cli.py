@@ -172,9 +172,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for logger in loggers:
         logger.addFilter(drop_warnings)
     try:
-        with ProgressBar() as bar:
+        with _engine(args, settings) as engine, ProgressBar() as bar:
             report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar,
-                            wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"))
+                            wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"),
+                            engine=engine)
     finally:
         for logger in loggers:
             logger.removeFilter(drop_warnings)
@@ -191,6 +192,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 log.info("%s: %s", label, source)
     print(report.summary())
     return 0
+
+
+def _engine(args: argparse.Namespace, settings: Any) -> contextlib.AbstractContextManager[Any]:
+    """The ingest engine ``--engine`` names: none (this process), or Ray's."""
+    if args.engine == "ray":
+        from .distributed import ray_engine
+
+        return ray_engine(settings, address=args.address)
+    if args.address is not None:
+        args.usage.error("--address goes with --engine ray")
+    return contextlib.nullcontext()
 
 
 class _DropWarnings(logging.Filter):
@@ -567,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
               rag ingest                                  # ./corpus -> ./index, incremental
               rag ingest --rebuild                        # start the index from scratch
               rag ingest --corpus ~/articles --index /tmp/idx
+              rag ingest --engine ray                     # clean, chunk, embed on a local Ray
+              rag ingest --engine ray --address auto      # ... on the Ray cluster of this node
 
             Files that cannot be read (binary, empty, wrong encoding) are skipped with a
             warning naming them; the rest of the corpus is indexed. Two files holding the
@@ -578,7 +592,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true",
                    help="when another ingest is writing this index, stop at once (exit 2) "
                         "instead of waiting for it to finish")
-    p.set_defaults(func=cmd_ingest)
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where articles are cleaned, chunked and embedded: in this process "
+                        "(local, the default) or on Ray (needs pip install 'newsrag[scale]'); "
+                        "the index is the same")
+    p.add_argument("--address", metavar="ADDRESS", default=None,
+                   help="with --engine ray: the cluster, from one of its nodes: 'auto' or "
+                        "HEAD:6379; without it a local Ray is started on this machine's CPUs")
+    p.set_defaults(func=cmd_ingest, usage=p)
 
     p = sub.add_parser(
         "ask", parents=[common], formatter_class=fmt,

