@@ -254,7 +254,7 @@ class Verifier:
                 continue
             spans, vecs = vectors.get(p.row, ([], np.zeros((0, len(qvec)), np.float32)))
             sims = vecs @ qvec if len(spans) else np.zeros(0, np.float32)
-            # one sentence (with its article's title, outlet and date) must hold every fact
+            # one sentence must itself hold every fact (its article's date may lend a year)
             holding = [i for i in range(len(spans)) if _sentence_holds(p, spans[i], facts)]
             if not holding:
                 reasons.append(f"[{number}] has no sentence with "
