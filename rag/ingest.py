@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 #: unknown length); the CLI draws a bar with it. Warnings about one file carry its name
 #: as the log record's ``source`` (the report lists them too).
 Progress = Callable[[int, int, str], None]
+_T = TypeVar("_T")
 
 
 class Engine(Protocol):
@@ -481,11 +482,18 @@ def embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embe
     ingest (see :meth:`EmbeddingCache.prune`). A damaged cache is dropped and the work
     done again without it."""
     path = settings.index_dir / CACHE
+    return _with_cache(path, lambda: _embed_with_cache(texts, sentence_texts, embedder, settings, progress,
+                                                       path, mark))
+
+
+def _with_cache(path: Path, work: Callable[[], _T]) -> _T:
+    """Run ``work``, which opens the embedding cache at ``path``; when the cache turns out
+    damaged, drop it (with a warning) and run ``work`` again without it."""
     try:
-        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path, mark)
+        return work()
     except sqlite3.DatabaseError as exc:
         EmbeddingCache.drop(path, exc)
-        return _embed_with_cache(texts, sentence_texts, embedder, settings, progress, path, mark)
+        return work()
 
 
 def _embed_with_cache(texts: list[str], sentence_texts: list[str], embedder: Embedder,
@@ -566,13 +574,8 @@ def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: Cor
     returns how many texts the engine embedded. The writing pass then finds every vector
     in the cache. A damaged cache is dropped and the work done again without it."""
     path = settings.index_dir / CACHE
-    try:
-        return _embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine, mark,
-                                progress, path)
-    except sqlite3.DatabaseError as exc:
-        EmbeddingCache.drop(path, exc)
-        return _embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine, mark,
-                                progress, path)
+    return _with_cache(path, lambda: _embed_on_engine(plan, previous, scan, splitter, settings, embedder,
+                                                      engine, mark, progress, path))
 
 
 def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
