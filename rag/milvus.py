@@ -301,6 +301,11 @@ class MilvusWriter:
                     self.written += len(changed)
         finally:
             db.close()
+        if self.written:
+            # Seal what was written into indexed segments: left growing, a segment is searched
+            # by brute force (measured with Milvus Lite at 100k chunks: search p50 410 ms
+            # unflushed, 38 ms flushed; benchmarks/milvus_scale.py)
+            _call(self.spec, "flush the collection", client.flush, self.collection)
         self._stale = list(present)
         manifest.collection = self.collection
 

@@ -38,6 +38,9 @@ def test_real_corpus_figures_are_sane(results: dict) -> None:
     assert real["ingest"]["chunks"] > 0 and real["ingest"]["chunks_per_s"] > 0
     assert real["ingest"]["embedded"] > 0 and real["ingest"]["peak_rss_mib"] > 0
     assert real["reingest_unchanged"]["embedded"] == 0
+    # the raw rate is measured on exactly the texts the ingest embedded
+    assert real["embedder_raw"]["texts"] == real["ingest"]["embedded"]
+    assert real["embedder_raw"]["texts_per_s"] > 0 and real["ingest"]["ratio_to_raw"] > 0
     assert real["reingest_unchanged"]["wrote_index"] is False
     assert real["cold_start_ask"]["seconds_median"] > 0 and real["cold_start_ask"]["abstained"] is False
     for key in ("retrieve_ms_p50", "retrieve_ms_p95", "ask_ms_p50", "ask_ms_p95"):
