@@ -24,7 +24,7 @@ from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
-from .lang.patterns import ANAPHORA_RE
+from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
 from .readers.base import Condenser, is_foreign_quote, passage_language, reader_for_store
@@ -270,7 +270,9 @@ class Pipeline:
             return
         t0 = time.perf_counter()
         query = self.query(question, history)
-        passages = self.retriever.retrieve(query.text, k=k or self.settings.top_k, filters=filters)
+        parts = [] if self.reader.streams else question_parts(query.text)
+        passages = [] if len(parts) > 1 else self.retriever.retrieve(query.text, k=k or self.settings.top_k,
+                                                                      filters=filters)
         t1 = time.perf_counter()
         trace = Trace(answered_by=self.reader.name)
 
@@ -290,7 +292,9 @@ class Pipeline:
                           generator=trace.answered_by if claims else self.reader.name)
 
         claims: list[Claim] = []
-        if not self.off_topic(query, passages):
+        if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart
+            claims = self._answer_parts(parts, query, k or self.settings.top_k, filters, trace)
+        elif not self.off_topic(query, passages):
             for claim in self.reader.answer(query, passages, trace):
                 claims.append(claim)
                 if self.reader.streams:
@@ -312,6 +316,31 @@ class Pipeline:
                 timings["translate"] = (time.perf_counter() - t3) * 1000
                 final = answer(claims)
         yield final
+
+    def _answer_parts(self, parts: list[str], query: Query, k: int, filters: Filters | None,
+                      trace: Trace) -> list[Claim]:
+        """The claims answering each question of a compound one, in its order: each part
+        retrieved and read on its own (a later part's pronouns take the names of the parts
+        before it, as a follow-up's do), a sentence quoted once; a part the articles do not
+        answer adds nothing. The first quote in another language is framed "According
+        to…", the next ones "Also, according to…"."""
+        claims: list[Claim] = []
+        seen: set[tuple[str, int, int]] = set()
+        for i, part in enumerate(parts):
+            sub = Query(question=part, text=condense(part, parts[:i]), language=query.language)
+            passages = self.retriever.retrieve(sub.text, k=k, filters=filters)
+            if self.off_topic(sub, passages):
+                continue
+            for claim in self.reader.answer(sub, passages, trace):
+                key = (claim.passage.chunk.chunk_id, claim.quote_start, claim.quote_end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if claim.translation is None:  # the readers' own quotes: framed for their place
+                    claim = claim_for(claim.passage, Sentence(claim.quote_start, claim.quote_end, 0.0),
+                                      query.language, first=not claims)
+                claims.append(claim)
+        return claims
 
     def _translated(self, claim: Claim, language: str, first: bool) -> Claim:
         """The claim with its quote's checked translation leading, or unchanged."""

@@ -12,6 +12,7 @@ from conftest import LOCAL_CONTRACT_DIR
 
 from rag.citations import markers
 from rag.lang import phrase
+from rag.lang.patterns import question_parts
 from rag.text import fold
 
 # Answer quality of the default settings on the team's question set (rag.evaluation),
@@ -150,6 +151,33 @@ def test_follow_up_cites_a_new_start_passage(pipeline):
     assert not a.abstained and a.language == "en"
     assert any("new start" in fold(c.passage) for c in a.citations)
     assert a.question == "And when does it expire?"
+
+
+def test_compound_question_is_answered_part_by_part(pipeline):
+    """Two questions in one: each part gets its own cited quote (the first call, then the
+    Geneva summit), in the question's order, each quote once."""
+    a = pipeline.ask("When was Putin and Biden's first phone call, and when did they meet face to face in Geneva?")
+    assert not a.abstained and len(a.citations) == 2
+    assert "26 janvier" in a.citations[0].quote and "16 juin" in a.citations[1].quote
+    assert a.answer.startswith("According to") and "Also, according to" in a.answer
+    assert len({c.quote for c in a.citations}) == 2
+
+
+@pytest.mark.parametrize("question,parts", [
+    ("When was the first call, and when did they meet in Geneva?",
+     ["When was the first call?", "when did they meet in Geneva?"]),
+    ("Where was Blinken during the call and who did he talk to?",
+     ["Where was Blinken during the call?", "who did he talk to?"]),
+    ("Quand a eu lieu le sommet et qui y a participé ?", ["Quand a eu lieu le sommet ?", "qui y a participé ?"]),
+    ("Quel traité a été prolongé, et jusqu'à quand ?", ["Quel traité a été prolongé, et jusqu'à quand ?"]),
+    ("Who are Putin and Biden?", ["Who are Putin and Biden?"]),            # "and" between names
+    ("Qui sont les porte-parole du Kremlin et de la Maison Blanche ?",
+     ["Qui sont les porte-parole du Kremlin et de la Maison Blanche ?"]),  # no question word after "et"
+    ("Who decided that and why?", ["Who decided that and why?"]),          # a part too short to stand alone
+    ("When and where?", ["When and where?"]),
+])
+def test_question_parts(question, parts):
+    assert question_parts(question) == parts
 
 
 @pytest.mark.parametrize("question,lang", OUT_OF_CORPUS)

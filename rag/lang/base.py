@@ -43,6 +43,12 @@ class Language:
     place_lead_ins: tuple[str, ...] = ()    # "la ville de" (regex fragments, between preposition and name)
     # What a question asks for, as regex fragments by type ("time": "when|what date|…").
     question_types: Mapping[str, str] = field(default_factory=dict)
+    # How the second question of a compound one opens, after "and" ("…, and who did he call?"):
+    # regex fragments of question words (a question "X and Y?" over two facts is answered
+    # part by part). Only a question word after the conjunction splits: "Russia and the US"
+    # does not.
+    compound_conjunctions: tuple[str, ...] = ()
+    compound_openers: tuple[str, ...] = ()
     # This language's forms of English names and words of the news ("putin" → ("poutine",)).
     english_forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Lines that are site furniture (regex, matched case-insensitively against a cleaned line).

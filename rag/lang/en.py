@@ -32,6 +32,8 @@ LANGUAGE = Language(
     quantity_words=("one", "two", "three", "four", "five", "six", "ten", "hundred", "thousand", "hours?",
                     "minutes?", "years?", "millions?", "billions?"),
     place_prepositions=("in", "at"),
+    compound_conjunctions=("and",),
+    compound_openers=("when", "who", "whom", "whose", "where", "what", "which", "how", "why"),
     question_types={
         "count": r"how (many|much|long|often)|what number|how old|what (percentage|amount|budget)",
         "time": r"when|what (date|day|year|time|month|century)|which (date|day|year|month|century)|"

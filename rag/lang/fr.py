@@ -36,6 +36,10 @@ LANGUAGE = Language(
                     "minutes?", "ans", "millions?", "milliards?"),
     place_prepositions=("à", "en", "au", "aux", "dans"),
     place_lead_ins=("la ville (suisse )?de",),
+    compound_conjunctions=("et",),
+    compound_openers=("quand", "qui", "où", "quel", "quelle", "quels", "quelles", "comment", "pourquoi",
+                      "combien", "à quel", "à quelle", "à quels", "à quelles", "à qui", "de quel", "de quelle",
+                      "que", "qu[’']"),
     question_types={
         "count": r"combien|quel nombre|quel (âge|montant|budget|prix|pourcentage)",
         "time": r"quand|quel(le)? (date|jour|année|heure|mois|siècle|époque)|depuis quand|"

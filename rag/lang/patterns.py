@@ -34,6 +34,34 @@ def question_type(question: str) -> str:
     return "other"
 
 
+# Where a compound question's second question starts: "and"/"et" (after a comma or not)
+# followed by a question word. Each language pairs its own conjunction with its own words.
+COMPOUND_RE = re.compile(
+    "|".join(rf"(?:,\s*|\s+)(?:{_either(lang.compound_conjunctions)})\s+(?=(?:{_either(lang.compound_openers)})\b)"
+             for lang in LANGUAGES.values() if lang.compound_conjunctions and lang.compound_openers),
+    re.I)
+#: Words each part of a compound question must have, or the question is left whole.
+COMPOUND_PART_WORDS = 3
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a compound question asks, each ending as the whole one does; a
+    question that asks one thing is returned whole.
+
+    >>> question_parts("When was the first call, and when did they meet in Geneva?")
+    ['When was the first call?', 'when did they meet in Geneva?']
+    >>> question_parts("Qui sont les présidents de la Russie et des États-Unis ?")
+    ['Qui sont les présidents de la Russie et des États-Unis ?']
+    """
+    end = re.search(r"\s*[?？]\s*$", question)
+    tail = end.group() if end else ""
+    body = question[:end.start()] if end else question
+    parts = [p.strip() for p in COMPOUND_RE.split(body) if p and p.strip()]
+    if len(parts) < 2 or any(len(p.split()) < COMPOUND_PART_WORDS for p in parts):
+        return [question]
+    return [p + tail for p in parts]
+
+
 # A count or an amount: digits, number words, units.
 QUANTITY_RE = re.compile(
     rf"\b(\d+|{_either(w for lang in LANGUAGES.values() for w in lang.quantity_words)})\b", re.I)
