@@ -312,7 +312,7 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
         return ((source in old_skipped and old_skipped[source].sha256 == sha)
                 or (source in old_duplicates and old_duplicates[source].partition(":")[0] == sha))
 
-    parsed: dict[str, tuple[Document, list[Chunk]] | str] = {}
+    parsed: dict[str, _Parsed | str] = {}
     if engine is not None:
         parsed = _parse_on_engine([s for s in sorted(scan.hashes) if not carried(s) and not known(s)],
                                   scan, settings, engine, progress)
@@ -321,6 +321,8 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
     # (not the other way round); the index itself is written in path order.
     for n, source in enumerate(sorted(scan.hashes, key=lambda s: (not carried(s), s))):
         sha = scan.hashes[source]
+        engine_item: _Parsed | None = None
+        doc: Document | None
         if progress:
             progress(n, len(scan.hashes), "reading articles")
         if carried(source):
@@ -339,7 +341,7 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
                 log.warning("%s", outcome, extra={"source": source})
                 report.skipped[source] = Skipped(sha, outcome)
                 continue
-            doc, engine_chunks = outcome
+            engine_item = outcome
             count = -1
         else:
             try:
@@ -352,9 +354,12 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
                 log.warning("%s: cannot be read (%s); skipped.", source, exc, extra={"source": source})
                 report.skipped[source] = Skipped(sha, unreadable(source, exc))
                 continue
-            engine_chunks = None
             count = -1
-        text_key = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+        if engine_item is not None:  # its text may be past the read-ahead: only its summary is here
+            text_key, chars, doc = engine_item.text_key, engine_item.chars, engine_item.document
+        else:
+            assert doc is not None
+            text_key, chars = hashlib.sha256(doc.text.encode("utf-8")).hexdigest(), len(doc.text)
         if text_key in by_text:
             report.duplicates[source] = by_text[text_key]
             log.warning("%s holds the same article as %s; indexed once, as %s.",
@@ -364,13 +369,16 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
         doc_chunks = None
         if count < 0:
             (report.changed if source in old_files else report.added).append(source)
-            doc_chunks = (engine_chunks if engine_chunks is not None
-                          else chunk_document(doc, splitter, settings.min_chunk_chars))
-            count = len(doc_chunks)
+            if engine_item is not None:
+                doc_chunks, count = engine_item.chunked, engine_item.chunks
+            else:
+                assert doc is not None
+                doc_chunks = chunk_document(doc, splitter, settings.min_chunk_chars)
+                count = len(doc_chunks)
         else:
             report.unchanged.append(source)
-        keep = kept_chars + len(doc.text) <= READ_AHEAD_CHARS
-        kept_chars += len(doc.text) if keep else 0
+        keep = doc is not None and kept_chars + chars <= READ_AHEAD_CHARS
+        kept_chars += chars if keep else 0
         planned[source] = _Planned(source, sha, carried(source), count, doc if keep else None,
                                    doc_chunks if keep else None)
     if progress:
@@ -542,27 +550,70 @@ def cache_key(embedder: Embedder, text: str) -> str:
 ENGINE_ROUND_TEXTS = 1 << 16
 
 
+#: Bytes of new and changed articles read and handed to an engine per round (one Ray Data
+#: job each): what this process holds of them at once, whatever the corpus's size.
+ENGINE_ROUND_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """An article the engine cleaned and chunked, as the planning pass needs it: what
+    finds a duplicate and counts the chunks, and, while the read-ahead has room, the
+    document and its chunks themselves (past it, the writing pass cleans it again)."""
+
+    text_key: str  # sha256 of the cleaned text
+    chars: int
+    chunks: int
+    document: Document | None
+    chunked: list[Chunk] | None
+
+
 def _parse_on_engine(sources: list[str], scan: CorpusScan, settings: Settings, engine: Engine,
-                     progress: Progress | None) -> dict[str, tuple[Document, list[Chunk]] | str]:
+                     progress: Progress | None) -> dict[str, _Parsed | str]:
     """New and changed articles read here (the files live on this machine), cleaned and
-    chunked by the engine: source → (document, chunks), or why it is skipped. A file that
-    cannot be read is left out, so that the planning pass reads it and says why."""
+    chunked by the engine, :data:`ENGINE_ROUND_BYTES` of files at a time: source →
+    :class:`_Parsed`, or why it is skipped. A file that cannot be read is left out, so that
+    the planning pass reads it and says why."""
+    parsed: dict[str, _Parsed | str] = {}
+    kept_chars = 0
+    done = 0
+
+    def run(articles: list[tuple[str, str, bytes]]) -> None:
+        nonlocal kept_chars, done
+        for source, outcome in engine.parse(articles):
+            done += 1
+            if isinstance(outcome, str):
+                parsed[source] = outcome
+            else:
+                doc, chunks = outcome
+                keep = kept_chars + len(doc.text) <= READ_AHEAD_CHARS
+                kept_chars += len(doc.text) if keep else 0
+                parsed[source] = _Parsed(hashlib.sha256(doc.text.encode("utf-8")).hexdigest(), len(doc.text),
+                                         len(chunks), doc if keep else None, chunks if keep else None)
+            if progress:
+                progress(done, len(sources), "cleaning and chunking")
+
+    if progress:
+        progress(0, len(sources), "cleaning and chunking")
     articles: list[tuple[str, str, bytes]] = []
-    parsed: dict[str, tuple[Document, list[Chunk]] | str] = {}
+    size = 0
     for source in sources:
         try:
-            articles.append((source, scan.hashes[source],
-                             read_article_bytes(scan.files[source], source, max_bytes=settings.max_file_bytes)))
+            data = read_article_bytes(scan.files[source], source, max_bytes=settings.max_file_bytes)
         except CorpusError as exc:
             parsed[source] = str(exc)
-        except OSError:
+            done += 1
             continue
-    if progress:
-        progress(0, len(articles), "cleaning and chunking")
-    for source, outcome in engine.parse(articles):
-        parsed[source] = outcome
-        if progress:
-            progress(len(parsed), len(articles), "cleaning and chunking")
+        except OSError:
+            done += 1
+            continue
+        articles.append((source, scan.hashes[source], data))
+        size += len(data)
+        if size >= ENGINE_ROUND_BYTES:
+            run(articles)
+            articles, size = [], 0
+    if articles:
+        run(articles)
     return parsed
 
 

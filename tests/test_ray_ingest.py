@@ -141,3 +141,35 @@ def test_a_ray_client_address_is_refused_with_what_to_do(settings):
         pass
     assert str(caught.value) == client_refused_message("ray://head:10001")
     assert "--address auto" in str(caught.value)
+
+
+class CountingEngine:
+    """The real Ray engine, counting the cleaning rounds handed to it."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.rounds: list[int] = []
+
+    def parse(self, articles):
+        self.rounds.append(len(articles))
+        return self.engine.parse(articles)
+
+    def embed(self, texts):
+        return self.engine.embed(texts)
+
+
+def test_ray_ingest_in_bounded_rounds_equals_one_round(local_ray, settings, make_settings, corpus_copy,
+                                                       embedder, monkeypatch):
+    """Articles go to Ray a few bytes' worth at a time (here one article a round) and
+    nothing is read ahead: the index is the same as the single-process one."""
+    import rag.ingest
+
+    monkeypatch.setattr(rag.ingest, "ENGINE_ROUND_BYTES", 1)
+    monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
+    ray_settings = make_settings(corpus_dir=corpus_copy)
+    with ray_engine(ray_settings) as engine:
+        counting = CountingEngine(engine)
+        report = ingest(ray_settings, embedder, engine=counting)
+    assert sorted(report.added) == sorted(CORPUS_FILES)
+    assert counting.rounds == [1] * len(CORPUS_FILES)
+    assert_same_index(snapshot(ray_settings.index_dir), snapshot(settings.index_dir))
