@@ -316,6 +316,17 @@ class IndexStore:
             return []
         return self.vectors.search(query, k, rows=rows, filters=filters)
 
+    def text_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """``(row, score)`` of the ``k`` chunks the vector store's own BM25 ranks best (Milvus:
+        ``RAG_BM25_BACKEND=milvus``); FAISS has none."""
+        search = getattr(self.vectors, "text_search", None)
+        if search is None:
+            raise RagError("RAG_BM25_BACKEND=milvus needs the index's vectors in Milvus "
+                           "(RAG_VECTOR_STORE=milvus:PATH.db or milvus://HOST:19530); with FAISS, "
+                           "set RAG_BM25_BACKEND=newsrag.")
+        result: list[tuple[int, float]] = search(query, k)
+        return result
+
     def vector(self, row: int) -> np.ndarray | None:
         """The stored vector of a chunk row (None when the store cannot give it back)."""
         return self.vectors.vector(row)

@@ -38,10 +38,15 @@ Design (see :mod:`rag.vectors` for what stays in the generation's SQLite store):
   run from another shell meanwhile is refused with a message saying so. A server has no
   such limit, and a running ``rag serve`` follows another process's ingest there as it
   does with FAISS.
-* **BM25.** Milvus 2.5 can compute BM25 itself (a ``BM25`` function over an analysed text
-  field, searched as a sparse vector); this store does not use it: newsrag's BM25 has its
-  own tokenisation (accent-folded five-letter prefixes, so "Genève"/"Geneva" match) and is
-  fused with the dense ranking by the retriever, the same for both stores.
+* **BM25.** Each entity also holds its chunk's BM25 terms (``terms``: newsrag's own
+  tokens, :func:`rag.bm25.tokenize`, accent-folded five-letter prefixes, so "Genève" and
+  "Geneva" match, joined by spaces) and the sparse vector Milvus's ``BM25`` function
+  computes from them (``sparse``, an inverted index). By default the retriever still
+  scores BM25 from the generation's ``bm25.npz`` (to the bit ``rank_bm25``'s scores);
+  ``RAG_BM25_BACKEND=milvus`` has Milvus score it instead (:meth:`MilvusVectors.text_search`,
+  Milvus's own k1/b), so that a server holds the only copy a cluster of ``rag serve``
+  searches. Tokenising here rather than with a Milvus analyser keeps the terms the same
+  whatever the server's analysers (Milvus Lite 3.2 ignores an ``asciifolding`` filter).
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .bm25 import tokenize
 from .errors import REBUILD, IndexCorruptError, RagError
 from .errors import short as _short
 from .factory import FLAT_BELOW
@@ -85,6 +91,8 @@ MAX_LIMIT = 16384
 TEXT_BYTES = 2048
 #: Bytes of a document id (a path inside the corpus folder; Milvus's largest VARCHAR).
 ID_BYTES = 65535
+#: A chunk's BM25 terms, in UTF-8 bytes (a 700-character chunk has ~120 terms, ~700 bytes).
+TERMS_BYTES = 65535
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -242,6 +250,30 @@ class MilvusVectors:
                 return out[:k]
             limit = min(limit * 4, MAX_LIMIT)
 
+    def text_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """``(row, score)`` of the ``k`` chunks Milvus's BM25 function ranks best for
+        ``query``'s terms (:func:`rag.bm25.tokenize`), best first; as :meth:`search`, hits
+        of chunks this generation does not hold are skipped."""
+        terms = " ".join(tokenize(query))
+        if k <= 0 or not terms:
+            return []
+        limit = min(k, MAX_LIMIT)
+        while True:
+            try:
+                hits = self.client.search(self.collection, data=[terms], anns_field="sparse", limit=limit,
+                                          output_fields=["chunk_id"], search_params={"metric_type": "BM25"})[0]
+            except Exception as exc:  # a collection made before it held BM25 terms
+                raise IndexCorruptError(f"The Milvus collection {self.collection} cannot be searched by BM25 "
+                                        f"({_short(exc)}): it was made by an older version of newsrag. "
+                                        f"Run `rag ingest --rebuild`, or set RAG_BM25_BACKEND=newsrag.") from None
+            # best first, as Milvus returns them (Milvus Lite reports BM25 scores negated)
+            found = [(str(h["chunk_id"]), abs(float(h["distance"]))) for h in hits]
+            rows_of = self.keys.rows_of_chunks([c for c, _ in found])
+            out = [(rows_of[c], score) for c, score in found if c in rows_of]
+            if len(out) >= k or len(found) < limit or limit >= MAX_LIMIT:
+                return out[:k]
+            limit = min(limit * 4, MAX_LIMIT)
+
     def vector(self, row: int) -> np.ndarray | None:
         (chunk_id,) = self.keys.chunk_ids_of([row])
         got = _call(self.spec, "read a vector", self.client.get, self.collection, ids=[chunk_id],
@@ -282,17 +314,18 @@ class MilvusWriter:
         present = self._fingerprints(client)
         db = sqlite3.connect(f"file:{folder / 'store.sqlite'}?mode=ro", uri=True)
         try:
-            rows = db.execute("SELECT c.row, c.chunk_id, c.doc_id, c.start, c.end, d.title, d.date, d.outlet "
-                              "FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.row")
+            rows = db.execute("SELECT c.row, c.chunk_id, c.doc_id, c.start, c.end, d.title, d.date, d.outlet, "
+                              "c.text FROM chunks c JOIN documents d USING (doc_id) ORDER BY c.row")
             while batch := rows.fetchmany(UPSERT_BATCH):
                 vecs = vectors[batch[0][0]:batch[-1][0] + 1]
                 changed = []
-                for (_row, chunk_id, doc_id, start, end, title, date, outlet), vec in zip(batch, vecs):
+                for (_row, chunk_id, doc_id, start, end, title, date, outlet, text), vec in zip(batch, vecs):
                     entity = {"chunk_id": chunk_id, "doc_id": _cut(doc_id, ID_BYTES), "start": int(start),
                               "end": int(end), "title": _cut(title, TEXT_BYTES), "date": _cut(date, 64),
                               "outlet": _cut(outlet, TEXT_BYTES),
                               "date_first": period(date)[0] if date else "",
-                              "date_last": period(date)[1] if date else ""}
+                              "date_last": period(date)[1] if date else "",
+                              "terms": _cut(" ".join(tokenize(text)), TERMS_BYTES)}
                     entity["fingerprint"] = _fingerprint(entity, vec)
                     if present.pop(chunk_id, None) != entity["fingerprint"]:
                         changed.append(entity | {"vector": np.asarray(vec, np.float32).tolist()})
@@ -336,7 +369,7 @@ class MilvusWriter:
                         self.collection)
         if exists:
             _call(self.spec, "drop the collection", client.drop_collection, self.collection)
-        from pymilvus import DataType, MilvusClient
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=64)
@@ -350,9 +383,17 @@ class MilvusWriter:
         schema.add_field("date_last", DataType.VARCHAR, max_length=16)
         schema.add_field("fingerprint", DataType.VARCHAR, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
+        # newsrag's BM25 tokens, split again on spaces by Milvus; its BM25 function keeps the
+        # sparse vector (see the module)
+        schema.add_field("terms", DataType.VARCHAR, max_length=TERMS_BYTES, enable_analyzer=True,
+                         analyzer_params={"tokenizer": "standard"})
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
+                                     output_field_names=["sparse"]))
         index = client.prepare_index_params()
         index.add_index(field_name="vector", index_type="FLAT" if chunks < FLAT_BELOW else "AUTOINDEX",
                         metric_type="IP")
+        index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         _call(self.spec, "create the collection", client.create_collection, self.collection, schema=schema,
               index_params=index)
         _load(self.spec, client, self.collection)
@@ -372,7 +413,7 @@ class MilvusWriter:
 
 
 _FIELDS = ("chunk_id", "doc_id", "start", "end", "title", "date", "outlet", "date_first", "date_last",
-           "fingerprint", "vector")
+           "fingerprint", "vector", "terms", "sparse")
 
 
 def _fingerprint(entity: dict[str, Any], vector: np.ndarray) -> str:

@@ -37,7 +37,7 @@ class Retriever:
     def __init__(self, store: IndexStore, embedder: Embedder, candidates: int = 20,
                  bm25_weight: float = 0.0, sentence_weight: float = 0.5,
                  lexical_weight: float = 0.0, dense: bool = True,
-                 bm25_same_language_only: bool = True) -> None:
+                 bm25_same_language_only: bool = True, bm25_backend: str = "newsrag") -> None:
         self.store = store
         self.embedder = embedder
         self.candidates = candidates
@@ -47,14 +47,19 @@ class Retriever:
         # dense=False: BM25 alone ranks (a baseline for `rag eval --compare`)
         self.dense = dense
         self.bm25_same_language_only = bm25_same_language_only
+        # who scores BM25: "newsrag" (the generation's bm25.npz) or "milvus" (the collection's
+        # BM25 function; RAG_VECTOR_STORE=milvus…)
+        self.bm25_backend = bm25_backend
 
     @classmethod
     def from_settings(cls, settings: Settings, store: IndexStore, embedder: Embedder,
                       **overrides: Any) -> Retriever:
         """The retriever the settings describe (``overrides`` for variants, e.g. ``dense=False``)."""
-        return cls(store, embedder, **({"candidates": settings.candidates, "bm25_weight": settings.bm25_weight,
-                                        "sentence_weight": settings.sentence_weight,
-                                        "lexical_weight": settings.lexical_weight} | overrides))
+        options: dict[str, Any] = {"candidates": settings.candidates, "bm25_weight": settings.bm25_weight,
+                                   "sentence_weight": settings.sentence_weight,
+                                   "lexical_weight": settings.lexical_weight,
+                                   "bm25_backend": settings.bm25_backend}
+        return cls(store, embedder, **(options | overrides))
 
     def for_store(self, store: IndexStore) -> Retriever:
         """This retriever over another index generation (after an ingest): a copy, so a
@@ -146,8 +151,10 @@ class Retriever:
         return 0.0 if vector is None else float(vector @ qvec)
 
     def _bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """``(row, BM25 score)`` of the ``k`` best chunks (the generation's BM25 index,
-        read from its file on first use: see :mod:`rag.bm25`)."""
+        """``(row, BM25 score)`` of the ``k`` best chunks: from the generation's BM25 index,
+        read from its file on first use (:mod:`rag.bm25`), or scored by Milvus."""
+        if self.bm25_backend == "milvus":
+            return self.store.text_search(query, k)
         return self.store.bm25().search(query, k)
 
 

@@ -100,6 +100,9 @@ class Settings:
     # applied when the question is in the passages' language. BM25 is built in memory
     # on first use: set 0 for very large corpora.
     bm25_weight: float = 0.5
+    # Who scores BM25: "newsrag" (the generation's bm25.npz, any vector store) or "milvus"
+    # (the Milvus collection's own BM25 function; needs RAG_VECTOR_STORE=milvus…).
+    bm25_backend: str = "newsrag"
     # Passage score = (1 - w) * passage cosine + w * best sentence cosine.
     sentence_weight: float = 0.5
     # Bonus for the share of the question's words that one sentence of a passage holds.
@@ -167,9 +170,15 @@ class Settings:
         from .vectors import VectorStoreSpec
 
         try:
-            VectorStoreSpec.parse(self.vector_store)
+            spec = VectorStoreSpec.parse(self.vector_store)
         except RagError as exc:
             problems.append(str(exc).rstrip("."))
+        else:
+            if self.bm25_backend not in ("newsrag", "milvus"):
+                problems.append(f"bm25_backend must be newsrag or milvus (got {self.bm25_backend!r})")
+            elif self.bm25_backend == "milvus" and spec.kind != "milvus":
+                problems.append("bm25_backend milvus needs the vectors in Milvus (RAG_VECTOR_STORE=milvus:PATH.db "
+                                "or milvus://HOST:19530)")
         if problems:
             raise RagError("Invalid settings: " + "; ".join(problems) + ". Check the RAG_* "
                            "environment variables and command-line flags.")
