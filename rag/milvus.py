@@ -31,8 +31,8 @@ Design (see :mod:`rag.vectors` for what stays in the generation's SQLite store):
   left out of any date range).
 * **Index type**: ``FLAT`` (exact, like FAISS's default) for a collection created with
   fewer than :data:`rag.factory.FLAT_BELOW` chunks, else ``AUTOINDEX`` (Milvus picks an
-  approximate index: HNSW in Milvus Lite). The type is chosen when the collection is
-  created; ``rag ingest --rebuild`` chooses again.
+  approximate index: HNSW in Milvus Lite). An ingest that takes the collection across
+  that size makes its vector index again (:meth:`MilvusWriter._reindex`).
 * **Milvus Lite serves one process at a time** (it locks its database folder): ``rag
   serve`` over a Lite database answers and ingests uploads itself, but a ``rag ingest``
   run from another shell meanwhile is refused with a message saying so. A server has no
@@ -363,6 +363,7 @@ class MilvusWriter:
                            self.collection)["fields"]
             dims = {f["name"]: f.get("params", {}).get("dim") for f in fields}
             if set(dims) == set(_FIELDS) and int(dims["vector"] or 0) == self.dim:
+                self._reindex(client, chunks)
                 _load(self.spec, client, self.collection)
                 return
             log.warning("the Milvus collection %s was made for another schema or dimension; making it again",
@@ -391,12 +392,27 @@ class MilvusWriter:
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                                      output_field_names=["sparse"]))
         index = client.prepare_index_params()
-        index.add_index(field_name="vector", index_type="FLAT" if chunks < FLAT_BELOW else "AUTOINDEX",
-                        metric_type="IP")
+        index.add_index(field_name="vector", index_type=vector_index_type(chunks), metric_type="IP")
         index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         _call(self.spec, "create the collection", client.create_collection, self.collection, schema=schema,
               index_params=index)
         _load(self.spec, client, self.collection)
+
+    def _reindex(self, client: Any, chunks: int) -> None:
+        """The vector index made again when the collection has grown past (or shrunk below)
+        :data:`~rag.factory.FLAT_BELOW` chunks since it was made: exact ``FLAT`` for a
+        small corpus, ``AUTOINDEX`` for a big one (searches wait while it is rebuilt)."""
+        wanted = vector_index_type(chunks)
+        described = _call(self.spec, "describe the vector index", client.describe_index, self.collection, "vector")
+        if str(described.get("index_type", "")).upper() == wanted:
+            return
+        log.warning("the Milvus collection %s now holds %d chunks: its vector index is made again as %s",
+                    self.collection, chunks, wanted)
+        _call(self.spec, "release the collection", client.release_collection, self.collection)
+        _call(self.spec, "drop the vector index", client.drop_index, self.collection, "vector")
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type=wanted, metric_type="IP")
+        _call(self.spec, "make the vector index", client.create_index, self.collection, index)
 
     def _fingerprints(self, client: Any) -> dict[str, str]:
         """Every chunk id of the collection with its fingerprint."""
@@ -410,6 +426,12 @@ class MilvusWriter:
         finally:
             it.close()
         return found
+
+
+def vector_index_type(chunks: int) -> str:
+    """The Milvus vector index for a collection of ``chunks``: ``FLAT`` (exact) below
+    :data:`~rag.factory.FLAT_BELOW`, as FAISS's choice, else ``AUTOINDEX``."""
+    return "FLAT" if chunks < FLAT_BELOW else "AUTOINDEX"
 
 
 _FIELDS = ("chunk_id", "doc_id", "start", "end", "title", "date", "outlet", "date_first", "date_last",

@@ -211,6 +211,34 @@ def test_entities_a_crash_left_behind_are_skipped_then_deleted(milvus_settings, 
     assert not any(cid.startswith("ghost") for cid in entities(IndexStore.load(settings.index_dir)))
 
 
+def test_the_vector_index_is_made_again_when_the_collection_grows(milvus_settings, corpus_copy, embedder,
+                                                                  monkeypatch):
+    """A collection made small (exact FLAT) gets Milvus's approximate index once an ingest
+    takes it past FLAT_BELOW chunks, and still answers."""
+    settings = milvus_settings(corpus_dir=corpus_copy)
+    first = ingest(settings, embedder)
+
+    def index_type() -> str:
+        store = IndexStore.load(settings.index_dir)
+        try:
+            client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+            return str(client.describe_index(store.manifest.collection, "vector")["index_type"])
+        finally:
+            store.close()
+
+    assert index_type() == "FLAT"
+    monkeypatch.setattr(milvus, "FLAT_BELOW", first.chunks + 1)  # one more article crosses it
+    (corpus_copy / "note.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    second = ingest(settings, embedder)
+    assert second.chunks > first.chunks and index_type() == "AUTOINDEX"
+    store = IndexStore.load(settings.index_dir)
+    try:
+        qvec = embedder.embed_query(QUESTION)
+        assert len(store.search(qvec, 3)) == 3 and len(store.text_search(QUESTION, 3)) == 3
+    finally:
+        store.close()
+
+
 # --------------------------------------------------------------------------- filters
 
 
