@@ -239,6 +239,24 @@ def test_the_vector_index_is_made_again_when_the_collection_grows(milvus_setting
         store.close()
 
 
+def test_a_new_big_collection_gets_its_index_made_over_all_its_rows(milvus_settings, embedder, pipeline,
+                                                                   monkeypatch):
+    """A collection made big (here: FLAT_BELOW lowered under the corpus's 26 chunks) gets
+    Milvus's approximate index, made again once every row is in; it answers as FAISS."""
+    monkeypatch.setattr(milvus, "FLAT_BELOW", 2)
+    settings = milvus_settings()
+    ingest(settings, embedder)
+    store = IndexStore.load(settings.index_dir)
+    try:
+        client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+        described = client.describe_index(store.manifest.collection, "vector")
+        assert described["index_type"] == "AUTOINDEX" and int(described["indexed_rows"]) == len(store)
+        qvec = embedder.embed_query(QUESTION)
+        assert [r for r, _ in store.search(qvec, 3)] == [r for r, _ in pipeline.store.search(qvec, 3)]
+    finally:
+        store.close()
+
+
 # --------------------------------------------------------------------------- filters
 
 
