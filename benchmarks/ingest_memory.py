@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Sequence
@@ -73,17 +74,51 @@ def make_corpus(folder: Path, articles: int, seed: int = 7) -> None:
         (sub / f"a{n:07d}.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
 
 
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def ingest_once(corpus: Path, index: Path) -> dict:
-    """Ingest ``corpus`` into a new ``index`` in this process; its figures."""
+    """Ingest ``corpus`` into a new ``index`` in this process; its figures, with the
+    highest resident memory seen in each stage the ingest reports (sampled every 0.1 s;
+    "writing…" runs to the end: the FAISS and BM25 builds and the switch), and the size
+    on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds)."""
+    from rag.index import current_generation
     from rag.ingest import ingest
     from rag.settings import Settings
 
+    stage = ["starting"]
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), _rss_mib())
+
+    def progress(_done: int, _total: int, what: str) -> None:
+        stage[0] = what
+
+    base = _rss_mib()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     t0 = time.perf_counter()
-    report = ingest(Settings(corpus_dir=corpus, index_dir=index), HashEmbedder())
+    report = ingest(Settings(corpus_dir=corpus, index_dir=index), HashEmbedder(), progress=progress)
     seconds = time.perf_counter() - t0
+    done.set()
+    watcher.join()
+    generation = current_generation(index)
+    assert generation is not None
+    files = {name: (generation / name).stat().st_size / 2**20 for name in ("vectors.faiss", "bm25.npz")
+             if (generation / name).exists()}
     return {"documents": len(report.added), "chunks": report.chunks, "seconds": round(seconds, 1),
             "chunks_per_s": round(report.chunks / seconds, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_before_mib": round(base, 1),
+            "peak_rss_by_stage_mib": {k: round(v, 1) for k, v in peaks.items()},
+            "index_files_mib": {k: round(v, 1) for k, v in files.items()}}
 
 
 def measure(sizes: Sequence[int], rag_from: Path | None = None, work: Path | None = None) -> list[dict]:
@@ -117,6 +152,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.out:
         args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "load": os.getloadavg(),
                                         "rows": rows}, indent=2))
+        plot(rows, args.out.with_suffix(".png"))
+
+
+def plot(rows: Sequence[dict], path: Path) -> None:
+    """Peak RSS and the index's files against the corpus's size (log scale), if matplotlib
+    is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    chunks = [r["chunks"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(chunks, [r["peak_rss_mib"] for r in rows], "o-", label="peak RSS of the ingest")
+    if all("index_files_mib" in r for r in rows):
+        ax.plot(chunks, [sum(r["index_files_mib"].values()) for r in rows], "s--",
+                label="the index itself (FAISS + BM25 files)")
+        ax.plot(chunks, [r["peak_rss_mib"] - sum(r["index_files_mib"].values()) for r in rows], "^:",
+                label="peak RSS minus the index")
+    ax.set_xscale("log")
+    ax.set_xlabel("chunks (synthetic articles × ~5.5)")
+    ax.set_ylabel("MiB")
+    ax.set_title("rag ingest from scratch: memory against corpus size")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

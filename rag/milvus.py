@@ -422,7 +422,16 @@ class MilvusWriter:
         _call(self.spec, "drop the vector index", client.drop_index, self.collection, "vector")
         index = client.prepare_index_params()
         index.add_index(field_name="vector", index_type=wanted, metric_type="IP")
-        _call(self.spec, "make the vector index", client.create_index, self.collection, index)
+        try:
+            client.create_index(self.collection, index)
+        except Exception as exc:
+            # pymilvus retries a call whose connection dropped: at 1M chunks Milvus Lite took
+            # ~280 s to make the index, and the retry was told it already exists. Then it does.
+            described = _call(self.spec, "describe the vector index", client.describe_index,
+                              self.collection, "vector")
+            if str(described.get("index_type", "")).upper() != wanted:
+                raise RagError(f"Milvus could not make the vector index of {self.collection} "
+                               f"({_short(exc)}). {REBUILD}") from None
         _load(self.spec, client, self.collection)
 
     def _fingerprints(self, client: Any) -> dict[str, str]:

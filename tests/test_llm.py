@@ -151,3 +151,34 @@ def test_translated_answers_keep_the_quote_facts_both_ways(qwen: Pipeline, pipel
                 assert answer.answer.startswith(c.translation) and detect_language(c.translation) == "en"
                 assert "translated from" in answer.answer
     print(f"translations shown: {shown}")
+
+
+def test_the_busy_model_refuses_the_next_question_at_once_and_offline_readers_go_on(qwen: Pipeline,
+                                                                                    pipeline: Pipeline):
+    """The page's admission rule with the real model answering: a second question for it,
+    beyond its queue, is told "busy" at once (not after the first answer's 10-20 s), and
+    the offline reader answers meanwhile."""
+    import threading
+
+    from rag.web.serving import BusyError, Service
+
+    service = Service(generative_queue=0)
+    started, result = threading.Event(), {}
+
+    def first() -> None:
+        with service.answering(qwen.reader):
+            started.set()
+            result["answer"] = qwen.ask("When was New START extended?")
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(BusyError, match="busy"), service.answering(qwen.reader):
+            pass
+        assert worker.is_alive()  # refused while the first answer was still being written
+        with service.answering(pipeline.reader):
+            assert pipeline.ask("Quand le traité New START a-t-il été prolongé ?").citations
+    finally:
+        worker.join(600)
+    assert not result["answer"].abstained and result["answer"].citations
