@@ -262,10 +262,11 @@ class MilvusVectors:
             try:
                 hits = self.client.search(self.collection, data=[terms], anns_field="sparse", limit=limit,
                                           output_fields=["chunk_id"], search_params={"metric_type": "BM25"})[0]
-            except Exception as exc:  # a collection made before it held BM25 terms
-                raise IndexCorruptError(f"The Milvus collection {self.collection} cannot be searched by BM25 "
-                                        f"({_short(exc)}): it was made by an older version of newsrag. "
-                                        f"Run `rag ingest --rebuild`, or set RAG_BM25_BACKEND=newsrag.") from None
+            except Exception as exc:  # pymilvus raises MilvusException and gRPC errors alike
+                raise IndexCorruptError(f"The Milvus collection {self.collection} at {self.spec} cannot be searched "
+                                        f"by BM25 ({_short(exc)}). Check that the server is up; a collection made "
+                                        f"by a newsrag older than RAG_BM25_BACKEND has no BM25 terms: run `rag "
+                                        f"ingest --rebuild`, or set RAG_BM25_BACKEND=newsrag.") from None
             # best first, as Milvus returns them (Milvus Lite reports BM25 scores negated)
             found = [(str(h["chunk_id"]), abs(float(h["distance"]))) for h in hits]
             rows_of = self.keys.rows_of_chunks([c for c, _ in found])

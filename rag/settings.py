@@ -97,8 +97,8 @@ class Settings:
     top_k: int = 3
     candidates: int = 20
     # Weight of BM25 in reciprocal-rank fusion with dense retrieval (0 = dense only);
-    # applied when the question is in the passages' language. BM25 is built in memory
-    # on first use: set 0 for very large corpora.
+    # applied when the question is in the passages' language. BM25 is saved with the
+    # index (bm25.npz, rag.bm25) and read on its first use.
     bm25_weight: float = 0.5
     # Who scores BM25: "newsrag" (the generation's bm25.npz, any vector store) or "milvus"
     # (the Milvus collection's own BM25 function; needs RAG_VECTOR_STORE=milvus…).
