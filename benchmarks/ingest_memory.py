@@ -74,18 +74,12 @@ def make_corpus(folder: Path, articles: int, seed: int = 7) -> None:
         (sub / f"a{n:07d}.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
 
 
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def ingest_once(corpus: Path, index: Path) -> dict:
     """Ingest ``corpus`` into a new ``index`` in this process; its figures, with the
     highest resident memory seen in each stage the ingest reports (sampled every 0.1 s;
     "writing…" runs to the end: the FAISS and BM25 builds and the switch), and the size
     on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds)."""
+    from benchmarks.load import rss_mib
     from rag.index import current_generation
     from rag.ingest import ingest
     from rag.settings import Settings
@@ -96,12 +90,12 @@ def ingest_once(corpus: Path, index: Path) -> dict:
 
     def watch() -> None:
         while not done.wait(0.1):
-            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), _rss_mib())
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), (rss_mib(os.getpid()) or 0.0))
 
     def progress(_done: int, _total: int, what: str) -> None:
         stage[0] = what
 
-    base = _rss_mib()
+    base = (rss_mib(os.getpid()) or 0.0)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     t0 = time.perf_counter()

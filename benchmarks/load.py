@@ -69,6 +69,20 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants (Linux ``/proc``; 0 elsewhere)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss_mib(p) or 0.0
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 @contextlib.contextmanager
 def served(settings: Settings, reader: str, env: dict[str, str], cwd: Path,
            log: Log) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:

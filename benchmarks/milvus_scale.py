@@ -38,6 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench import _child_env
+from benchmarks.load import tree_rss_mib
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "milvus_scale.json"
 QUERIES = 200
@@ -53,13 +56,6 @@ def _vectors(n: int, index_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
     source = ClusteredSource(corpus_vectors(index_dir), n, seed=7)
     return source.draw(n), source.draw(QUERIES)
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _search_ms(search: Any, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
@@ -166,13 +162,13 @@ def worker(store: str, n: int, index_dir: Path) -> dict[str, Any]:
     import faiss
 
     x, queries = _vectors(n, index_dir)
-    data_rss = _tree_rss_mib(os.getpid())
+    data_rss = tree_rss_mib(os.getpid())
     peak = [data_rss]
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss_mib(os.getpid()))
+            peak[0] = max(peak[0], tree_rss_mib(os.getpid()))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -194,30 +190,12 @@ def worker(store: str, n: int, index_dir: Path) -> dict[str, Any]:
             "store_rss_mib": round(peak[0] - data_rss, 1)}
 
 
-def _tree_rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (Linux ``/proc``)."""
-    total, todo = 0.0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-            for task in Path(f"/proc/{p}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo += [int(c) for c in children]
-        except OSError:
-            continue
-    return total
-
-
 def measure(store: str, n: int, index_dir: Path) -> dict[str, Any]:
     """``worker`` in a child process (a fresh heap for each store and size)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "benchmarks.milvus_scale", "--worker", store, str(n),
-                           "--index", str(index_dir)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                           "--index", str(index_dir)], stdout=subprocess.PIPE, text=True, env=_child_env(),
+                          cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"{store} at {n}: the worker failed ({done.returncode})")
     row = json.loads(done.stdout.strip().splitlines()[-1])

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench import _child_env
 from benchmarks.ray_ingest import make_corpus, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,16 +45,10 @@ def _argv(corpus: Path, index: Path) -> list[str]:
     return [sys.executable, "-m", "rag.cli", "--corpus", str(corpus), "--index", str(index), "ingest"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def run_to_end(corpus: Path, index: Path) -> dict[str, Any]:
     """One ``rag ingest`` to completion: wall seconds (process included) and texts embedded."""
     t0 = time.perf_counter()
-    done = subprocess.run(_argv(corpus, index), capture_output=True, text=True, env=_env(), cwd=ROOT)
+    done = subprocess.run(_argv(corpus, index), capture_output=True, text=True, env=_child_env(), cwd=ROOT)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"rag ingest failed ({done.returncode}): {done.stderr[-800:]}")
@@ -75,7 +70,7 @@ def kill_after(corpus: Path, index: Path, seconds: float) -> float:
     """Start ``rag ingest`` and SIGKILL it after ``seconds``; the seconds it ran."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(_argv(corpus, index), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=_env(), cwd=ROOT)
+                            env=_child_env(), cwd=ROOT)
     try:
         proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
