@@ -60,7 +60,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -238,17 +238,14 @@ class MilvusVectors:
         else:
             expression = ""
         vector = np.asarray(query, np.float32).reshape(-1).tolist()
-        limit = min(k, MAX_LIMIT)
-        while True:
+
+        def fetch(limit: int) -> list[tuple[str, float]]:
             hits = _call(self.spec, "search", self.client.search, self.collection, data=[vector], limit=limit,
                          filter=expression, output_fields=["chunk_id"],
                          search_params={"metric_type": "IP"})[0]
-            found = [(str(h["chunk_id"]), float(h["distance"])) for h in hits]
-            rows_of = self.keys.rows_of_chunks([c for c, _ in found])
-            out = [(rows_of[c], score) for c, score in found if c in rows_of]
-            if len(out) >= k or len(found) < limit or limit >= MAX_LIMIT:
-                return out[:k]
-            limit = min(limit * 4, MAX_LIMIT)
+            return [(str(h["chunk_id"]), float(h["distance"])) for h in hits]
+
+        return self._rows(fetch, k)
 
     def text_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """``(row, score)`` of the ``k`` chunks Milvus's BM25 function ranks best for
@@ -257,8 +254,8 @@ class MilvusVectors:
         terms = " ".join(tokenize(query))
         if k <= 0 or not terms:
             return []
-        limit = min(k, MAX_LIMIT)
-        while True:
+
+        def fetch(limit: int) -> list[tuple[str, float]]:
             try:
                 hits = self.client.search(self.collection, data=[terms], anns_field="sparse", limit=limit,
                                           output_fields=["chunk_id"], search_params={"metric_type": "BM25"})[0]
@@ -268,7 +265,17 @@ class MilvusVectors:
                                         f"by a newsrag older than RAG_BM25_BACKEND has no BM25 terms: run `rag "
                                         f"ingest --rebuild`, or set RAG_BM25_BACKEND=newsrag.") from None
             # best first, as Milvus returns them (Milvus Lite reports BM25 scores negated)
-            found = [(str(h["chunk_id"]), abs(float(h["distance"]))) for h in hits]
+            return [(str(h["chunk_id"]), abs(float(h["distance"]))) for h in hits]
+
+        return self._rows(fetch, k)
+
+    def _rows(self, fetch: Callable[[int], list[tuple[str, float]]], k: int) -> list[tuple[int, float]]:
+        """The ``k`` best hits ``fetch(limit)`` gives as (chunk id, score), as (row, score) of
+        this generation: hits of chunks it does not hold (an ingest under way) are skipped,
+        and Milvus is asked for more (up to :data:`MAX_LIMIT`) while that leaves fewer than ``k``."""
+        limit = min(k, MAX_LIMIT)
+        while True:
+            found = fetch(limit)
             rows_of = self.keys.rows_of_chunks([c for c, _ in found])
             out = [(rows_of[c], score) for c, score in found if c in rows_of]
             if len(out) >= k or len(found) < limit or limit >= MAX_LIMIT:
