@@ -80,7 +80,7 @@ def test_gate_admits_its_limit_queues_the_next_and_refuses_beyond():
     second.start()
     while gate.admitted < 2:  # the second one is waiting in the queue
         time.sleep(0.01)
-    with pytest.raises(BusyError, match=r"llamacpp:model\.gguf reader is busy.*try again"), gate.slot():
+    with pytest.raises(BusyError, match=r"llamacpp:model\.gguf reader is busy: it answers one question at a time and one more is waiting\. Please try again"), gate.slot():
         pass
     release.set()
     first.join(10)

@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
 from rag import Pipeline, Settings
 from rag.chatview import NO_SOURCES
 from rag.lang import phrase
+from rag.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader
 from rag.web import launch
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -467,4 +469,94 @@ def test_hostile_titles_outlets_and_file_names_are_shown_as_text(browser, hostil
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "hostile-titles.png"), full_page=True)
     page.close()
+    assert errors == [], f"script errors in the page: {errors}"
+
+
+# --------------------------------------------------------------------------- a busy model
+
+
+class HeldReader:
+    """A stand-in for a language-model reader, registered as a plug-in the way a real one
+    is (``RAG_GENERATOR=held``): it ``streams``, so the page admits it one question at a
+    time, and it answers as the learned reader does, but only once the test lets it go —
+    so "the model is still writing" lasts exactly as long as the test needs."""
+
+    name = "held"
+    streams = True
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def answer(self, query, passages, trace=None):
+        self.started.set()
+        self.release.wait(120)
+        yield from self.inner.answer(query, passages, trace)
+
+
+@pytest.fixture(scope="session")
+def held(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_report,
+         embedder) -> Iterator[tuple[str, HeldReader]]:
+    """The page with the held reader configured and no queue behind it (generative_queue=0)."""
+    made: list[HeldReader] = []
+
+    def factory(argument: str, parts: Parts) -> HeldReader:
+        made.append(HeldReader(load_reader(OFFLINE_DEFAULT, parts)))
+        return made[-1]
+
+    register_reader("held", factory)
+    root = tmp_path_factory.mktemp("ui-held")
+    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
+    p = Pipeline.from_settings(Settings(corpus_dir=settings.corpus_dir, index_dir=root / "index",
+                                        generator="held", generative_queue=0), embedder=embedder)
+    port = _free_port()
+    app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
+    try:
+        assert p.reader.name == "held" and len(made) == 1
+        yield f"http://127.0.0.1:{port}/", made[0]
+    finally:
+        made[0].release.set()
+        app.close()
+        p.close()
+        READERS.pop("held")
+
+
+def test_a_busy_model_warns_the_next_user_at_once_and_the_learned_reader_still_answers(browser, held):
+    url, reader = held
+    first, second = browser.new_page(), browser.new_page()
+    errors: list[str] = []
+    for tab in (first, second):
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.goto(url)
+        tab.wait_for_selector("#question textarea")
+    try:
+        first.fill("#question textarea", NEW_START)
+        first.click("#send")
+        assert reader.started.wait(TIMEOUT_MS / 1000), "the first question never reached the reader"
+        # a second user, while the model is still writing the first answer: told at once
+        second.fill("#question textarea", "Quand a eu lieu le sommet de Genève ?")
+        second.click("#send")
+        second.get_by_text("The held reader is busy: it answers one question at a time. Please").first.wait_for()
+        assert "try again" in second.locator(".toast-body").first.inner_text()
+        assert second.locator("#chat [data-testid=bot]").count() == 0
+        assert second.input_value("#question textarea") == "Quand a eu lieu le sommet de Genève ?"  # kept
+        ARTIFACTS.mkdir(exist_ok=True)
+        second.screenshot(path=str(ARTIFACTS / "busy-model.png"), full_page=True)
+        # as the warning says: the learned reader answers at once, the model still busy
+        second.get_by_role("button", name=re.compile(r"^Settings")).click()
+        second.locator("#reader input").click()
+        second.get_by_role("option", name="learned").click()
+        answer = ask(second, "Quand a eu lieu le sommet de Genève ?")
+        assert "16 juin" in answer["text"] and answer["bot"].locator("a.cite").count() >= 1
+        assert not reader.release.is_set() and first.locator(".sources .turn.current").count() == 0
+        # the model lets go: the first user's answer arrives, cited
+        reader.release.set()
+        first.wait_for_selector('.sources .turn.current[data-turn="0"] .source')
+        assert "5 février 2026" in first.locator("#chat [data-testid=bot]").last.inner_text()
+    finally:
+        reader.release.set()
+        first.close()
+        second.close()
     assert errors == [], f"script errors in the page: {errors}"

@@ -62,10 +62,11 @@ class Gate:
         with self._count:
             if self.admitted >= self.limit + self.queue:
                 at_once = "one question" if self.limit == 1 else f"{self.limit} questions"
+                waiting = self.admitted - self.limit
+                queue = {0: "", 1: " and one more is waiting"}.get(waiting, f" and {waiting} more are waiting")
                 raise BusyError(f"{self.what[:1].upper()}{self.what[1:]} is busy: it answers {at_once} "
-                                f"at a time and {self.admitted - self.limit} more are waiting. Please "
-                                "try again in a minute, or, in the web chat, choose the learned reader "
-                                "in Settings (it answers at once).")
+                                f"at a time{queue}. Please try again in a minute, or, in the web chat, "
+                                "choose the learned reader in Settings (it answers at once).")
             self.admitted += 1
         try:
             self._slots.acquire()
