@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,8 @@ K1, B, EPSILON = 1.5, 0.75, 0.25
 #: A term's count in one chunk is stored in 16 bits (a word repeated more often in one
 #: chunk counts 65,535 times: BM25's term weight is then within 1e-4 of its limit).
 MAX_COUNT = np.iinfo(np.uint16).max
+#: Stored counts transposed at a time when the index is built (256k: ~14 MiB of work arrays).
+BUILD_BLOCK = 1 << 18
 _TERM = "<U5"
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -248,30 +250,64 @@ class BM25Builder:
             self._tf_file.write(counts.counts.astype(np.uint16).tobytes())
 
     def build(self) -> BM25Index:
-        import scipy.sparse as sp
-
-        if self.folder is None:
-            cols = np.concatenate(self._cols) if self._cols else np.zeros(0, np.int32)
-            tfs = np.concatenate(self._tfs) if self._tfs else np.zeros(0, np.uint16)
-        else:
-            self.close()
-            cols = np.fromfile(self.folder / "bm25.terms.i32", np.int32)
-            tfs = np.fromfile(self.folder / "bm25.counts.u16", np.uint16)
+        """The index: the counts, row by row as added, transposed to term by term one
+        block of :data:`BUILD_BLOCK` counts at a time (a counting sort: each term's rows stay
+        increasing), so building holds the finished arrays and one block — not the
+        row-by-term matrix beside its transposition (at 555k passages that took the build
+        from ~385 to ~200 MiB above the writing's)."""
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int32)
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int32)
         terms = np.array(list(self._ids), dtype=_TERM)
         order = np.argsort(terms, kind="stable")
         sorted_id = np.empty(len(terms), np.int32)
         sorted_id[order] = np.arange(len(terms), dtype=np.int32)
-        cols = sorted_id[cols] if len(cols) else cols
-        indptr = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
-        by_term = sp.csr_matrix((tfs, cols, indptr), shape=(len(sizes), len(terms))).tocsc()
-        del cols, tfs
+        per_term = np.zeros(len(terms), np.int64)
+        for cols, _, _ in self._blocks(sizes):
+            per_term += np.bincount(sorted_id[cols], minlength=len(terms))
+        indptr = np.concatenate([[0], np.cumsum(per_term)]).astype(np.int64)
+        rows = np.empty(int(indptr[-1]), np.int32)
+        counts = np.empty(int(indptr[-1]), np.uint16)
+        cursor = indptr[:-1].copy()  # where each term's next row goes
+        for cols, tfs, row_of in self._blocks(sizes):
+            term = sorted_id[cols]
+            by_term = np.argsort(term, kind="stable")  # rows stay in order within a term
+            term = term[by_term]
+            first = np.searchsorted(term, term, side="left")  # each entry's rank within its term
+            at = cursor[term] + (np.arange(len(term)) - first)
+            rows[at], counts[at] = row_of[by_term], tfs[by_term]
+            cursor += np.bincount(term, minlength=len(terms))
         if self.folder is not None:
             for name in ("bm25.terms.i32", "bm25.counts.u16"):
                 (self.folder / name).unlink(missing_ok=True)
-        return BM25Index(terms[order], np.asarray(by_term.indptr, np.int64), np.asarray(by_term.indices, np.int32),
-                         np.asarray(by_term.data, np.uint16), lengths)
+        return BM25Index(terms[order], indptr, rows, counts, lengths)
+
+    def _blocks(self, sizes: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The stored counts in row order, about :data:`BUILD_BLOCK` at a time and whole
+        rows per block: ``(term ids, counts, row of each)``."""
+        if self.folder is not None:
+            self.close()
+        ends = np.cumsum(sizes, dtype=np.int64)
+        row = 0
+        while row < len(sizes):
+            start = int(ends[row - 1]) if row else 0
+            last = max(int(np.searchsorted(ends, start + BUILD_BLOCK, side="right")), row + 1)
+            stop = int(ends[last - 1])
+            row_of = np.repeat(np.arange(row, last, dtype=np.int32), sizes[row:last])
+            yield self._read(start, stop) + (row_of,)
+            row = last
+
+    def _read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.folder is None:
+            if not self._cols:
+                return np.zeros(0, np.int32), np.zeros(0, np.uint16)
+            cols = np.concatenate(self._cols) if len(self._cols) != 1 else self._cols[0]
+            tfs = np.concatenate(self._tfs) if len(self._tfs) != 1 else self._tfs[0]
+            self._cols, self._tfs = [cols], [tfs]  # joined once
+            return cols[start:stop], tfs[start:stop]
+        with open(self.folder / "bm25.terms.i32", "rb") as fc, open(self.folder / "bm25.counts.u16", "rb") as ft:
+            fc.seek(start * 4)
+            ft.seek(start * 2)
+            return np.fromfile(fc, np.int32, stop - start), np.fromfile(ft, np.uint16, stop - start)
 
     def close(self) -> None:
         if self.folder is not None:

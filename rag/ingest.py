@@ -269,6 +269,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         done = 0
         for item in plan:
             batch.append(_materialise(item, previous, scan, splitter, settings))
+            item.document = item.chunked = None  # the read-ahead is let go as it is written
             if sum(len(c) for _, c, _ in batch) >= BATCH_CHUNKS:
                 done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
                 batch = []

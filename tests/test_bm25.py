@@ -74,6 +74,31 @@ def test_save_and_load_give_the_same_index(pipeline, tmp_path):
     assert again.search(FRENCH, 10) == bm25.search(FRENCH, 10)
 
 
+@pytest.mark.parametrize("spooled", [False, True])
+def test_building_block_by_block_gives_the_term_by_row_matrix(pipeline, tmp_path, monkeypatch, spooled):
+    """The builder transposes the counts a block at a time (blocks of 37 counts here, so a
+    block ends mid-term and most terms span blocks): the arrays are the transposition
+    scipy gives of the whole row-by-term matrix, and the index the ingest saved."""
+    import scipy.sparse as sp
+
+    texts = [c.text for _, c in pipeline.store.iter_chunks()]
+    monkeypatch.setattr(rag.bm25, "BUILD_BLOCK", 37)
+    builder = rag.bm25.BM25Builder(tmp_path if spooled else None)
+    for start in range(0, len(texts), 5):
+        builder.add(TermCounts.of_texts(texts[start:start + 5]))
+    built = builder.build()
+    assert same_arrays(built, pipeline.store.bm25())
+    counts = TermCounts.of_texts(texts)
+    vocab = sorted(set(counts.terms.tolist()))
+    col = {t: i for i, t in enumerate(vocab)}
+    matrix = sp.csr_matrix((counts.counts, [col[t] for t in counts.terms.tolist()], counts.offsets),
+                           shape=(len(texts), len(vocab))).tocsc()
+    assert built.vocab.tolist() == vocab
+    assert np.array_equal(built.indptr, matrix.indptr) and np.array_equal(built.rows, matrix.indices)
+    assert np.array_equal(built.counts, matrix.data)
+    assert list(tmp_path.iterdir()) == []  # the spooled counts are removed
+
+
 def test_counts_of_rows_are_their_texts_counts(pipeline):
     store = pipeline.store
     rows = [3, 0, 25, 7]
