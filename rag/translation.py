@@ -2,7 +2,8 @@
 
 When an English question is answered from a French article, the verbatim quote is the
 evidence, but it is not an answer the reader can read. With a translator configured
-(``RAG_TRANSLATOR=llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``), the quote is
+(``RAG_TRANSLATOR=marian`` for the offline opus-mt models, or a chat model:
+``llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``), the quote is
 translated and the translation is shown — labelled as one — only when its facts and the
 quote's match **both ways**: every date, number and name of the quote is in the
 translation, and the translation has none the quote lacks. A small model that drops
@@ -46,6 +47,13 @@ class Translator:
 
     @classmethod
     def from_spec(cls, spec: str) -> Translator:
+        """``marian[:DIR]`` (the opus-mt models, :mod:`rag.opus`), or a chat-model spec
+        (``llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``)."""
+        kind, _, argument = spec.strip().partition(":")
+        if kind == "marian":
+            from .opus import MarianTranslator
+
+            return MarianTranslator.from_argument(argument)
         from .llm import chat_model_from_spec
 
         return cls(chat_model_from_spec(spec, max_tokens=200), spec)

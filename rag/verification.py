@@ -33,7 +33,7 @@ import numpy as np
 from .citations import Claim, cited
 from .embedding import Embedder
 from .index import IndexStore
-from .lang import ALIASES, NOT_NAMES, NUMBER_WORDS, REVERSE_ALIASES
+from .lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_ALIASES
 from .lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
 from .lang.patterns import DIGITS_RE, NUMBER_WORD_RE, TIME_RE, VAGUE_NUMBER_WORDS
 from .text import fold
@@ -98,12 +98,29 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
+_CAPITALISED = re.compile(r"\b[A-ZÀ-Þ][\w’'-]*")
+# Where a sentence starts: the text's start, or after . ! ? : ; — opening quotes, brackets
+# and dashes between them and the word do not count.
+_OPENS_SENTENCE = re.compile(r"(?:^|[.!?:;])[\s«»\"“”‘(\[—–-]*$")
+_ELISION = re.compile(r"^(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
+
+
 def _names(text: str) -> set[str]:
-    """Capitalised words and acronyms that carry meaning, folded."""
-    out: set[str] = set()
-    for m in re.finditer(r"\b[A-ZÀ-Þ][\w’'-]*", text):
-        word = fold(m.group()).strip("'’-")
+    """Capitalised words and acronyms that carry meaning, folded. A participle capitalised
+    because it opens a sentence ("Referring to…", "Évoquant…": :data:`OPENER_ENDINGS`) is
+    not a name, unless it is a known one (:data:`ALIASES`) or is capitalised inside a
+    sentence too; an elided article is dropped ("L'Ukraine" → "ukraine")."""
+    found = []
+    for m in _CAPITALISED.finditer(text):
+        word = _ELISION.sub("", fold(m.group()).strip("'’-"))
         word = re.sub(r"['’](s)?$", "", word)
+        found.append((word, bool(_OPENS_SENTENCE.search(text[:m.start()]))))
+    inside = {w for w, opens in found if not opens}
+    out: set[str] = set()
+    for word, opens in found:
+        if (opens and len(word) >= 6 and word.endswith(OPENER_ENDINGS) and word not in inside
+                and word not in ALIASES and word not in REVERSE_ALIASES):
+            continue
         parts = [word] if word in ALIASES else word.split("-")  # "Putin-Biden": two names
         out.update(w for w in parts if len(w) >= 2 and w not in NOT_NAMES)
     return out
@@ -163,7 +180,8 @@ class PassageFacts:
             if " " in form or "-" in form:
                 if form in self.text:
                     return True
-            elif form in self.words:
+            elif form in self.words or (form != name and len(form) >= 4 and any(
+                    w.startswith(form) and len(w) - len(form) <= 3 for w in self.words)):  # "américaines"
                 return True
         if len(name) >= 5:  # transliterations: Poutine/Putin-like spellings, plurals
             return any(abs(len(w) - len(name)) <= 2 and w[:2] == name[:2]

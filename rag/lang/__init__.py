@@ -22,7 +22,8 @@ from ..text import fold
 from .base import Language
 
 __all__ = [
-    "ALIASES", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "NOT_NAMES", "NUMBER_WORDS", "PRONOUN_OPENERS",
+    "ALIASES", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "NOT_NAMES", "NUMBER_WORDS", "OPENER_ENDINGS",
+    "PRONOUN_OPENERS",
     "QUESTION_WORDS", "REVERSE_ALIASES", "Language", "content_terms", "detect_language", "get",
     "opens_with_pronoun", "phrase", "stop_words", "words",
 ]
@@ -70,6 +71,8 @@ REVERSE_ALIASES: dict[str, tuple[str, ...]] = {}
 for _en, _forms in ALIASES.items():
     for _form in _forms:
         REVERSE_ALIASES[_form] = REVERSE_ALIASES.get(_form, ()) + (_en,)
+# Endings of sentence-opening participles, which are not names ("Referring", "Évoquant").
+OPENER_ENDINGS: tuple[str, ...] = tuple(sorted({e for lang in LANGUAGES.values() for e in lang.opener_endings}))
 # Capitalised words that are not facts: sentence openers, titles of address, months, days.
 NOT_NAMES: frozenset[str] = frozenset().union(*(
     lang.not_names | {m.lower() for m in lang.months} | set(lang.month_variants) | set(lang.weekdays)

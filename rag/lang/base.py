@@ -31,6 +31,9 @@ class Language:
     not_names: frozenset[str]          # capitalised words that are not names ("Selon", "The")
     months: tuple[str, ...]            # January … December as written (accents kept)
     month_variants: Mapping[str, int] = field(default_factory=dict)  # other spellings: "fevrier" → 2
+    # Endings of words that, capitalised at a sentence's start, open a clause rather than
+    # name someone ("Referring to…", "Évoquant…"): the participles.
+    opener_endings: tuple[str, ...] = ()
     weekdays: tuple[str, ...] = ()     # Monday … Sunday, folded
     relative_days: tuple[str, ...] = ()  # "today", "yesterday" (regex fragments)
     day_suffixes: tuple[str, ...] = ()      # after a day of the month: "1er", "5th"

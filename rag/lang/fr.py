@@ -15,7 +15,9 @@ LANGUAGE = Language(
     question_words=frozenset(
         ["quand", "quel", "quelle", "quels", "quelles", "qui", "que", "quoi", "où", "comment", "pourquoi", "combien", "et", "est", "selon", "en", "le", "la", "les", "un", "une"]),
     not_names=frozenset(
-        ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "etat", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme"]),
+        ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "etat", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme", "plus", "bien", "cependant",
+         "pourtant", "ainsi", "alors", "toutefois", "neanmoins", "enfin", "puis", "deja", "aussi"]),
+    opener_endings=("ant",),
     months=("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
             "octobre", "novembre", "décembre"),
     month_variants={"fevrier": 2, "aout": 8, "decembre": 12},
@@ -59,7 +61,7 @@ LANGUAGE = Language(
         "france": ("france",), "french": ("francais", "france"), "germany": ("allemagne",),
         "german": ("allemand", "allemagne"), "europe": ("europe",), "european": ("europeen",),
         "western": ("occidentaux", "occidental"), "west": ("occident",),
-        "iran": ("iran",), "iranian": ("iranien",), "afghanistan": ("afghanistan",),
+        "iran": ("iran", "iranien"), "iranian": ("iranien",), "swiss": ("suisse",), "afghanistan": ("afghanistan",),
         "christmas": ("noel",), "kremlin": ("kremlin",), "white": ("blanche",), "house": ("maison",),
         "state": ("etat",), "states": ("etats",), "united": ("unis",), "nations": ("nations",),
         "security": ("securite",), "council": ("conseil",), "treaty": ("traite",),
@@ -68,7 +70,8 @@ LANGUAGE = Language(
         "spokesman": ("porte-parole",), "spokesperson": ("porte-parole",), "press": ("presse",),
         "secretary": ("secretaire", "porte-parole"), "open": ("ouvert",), "skies": ("ciel",),
         "sergei": ("serguei",), "dmitry": ("dmitri",), "alexei": ("alexei",), "ryabkov": ("riabkov",),
-        "zelensky": ("zelensky", "zelenski"), "new": ("new",), "start": ("start",),
+        "zelensky": ("zelensky", "zelenski"), "new": ("new", "nouvel", "nouvelle", "nouveau"), "year": ("an", "annee"),
+        "heads": ("chefs",), "head": ("chef",), "start": ("start",),
         "tv": ("television", "tele", "chaine"), "television": ("television",),
     },
     boilerplate=(
