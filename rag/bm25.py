@@ -253,8 +253,8 @@ class BM25Builder:
         """The index: the counts, row by row as added, transposed to term by term one
         block of :data:`BUILD_BLOCK` counts at a time (a counting sort: each term's rows stay
         increasing), so building holds the finished arrays and one block — not the
-        row-by-term matrix beside its transposition (at 555k passages that took the build
-        from ~385 to ~200 MiB above the writing's)."""
+        row-by-term matrix beside its transposition, which took ~385 MiB above the
+        writing's at 555k passages."""
         sizes = np.concatenate(self._sizes) if self._sizes else np.zeros(0, np.int32)
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int32)
         terms = np.array(list(self._ids), dtype=_TERM)

@@ -99,9 +99,13 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 _CAPITALISED = re.compile(r"\b[A-ZÀ-Þ][\w’'-]*")
-# Where a sentence starts: the text's start, or after . ! ? : ; — opening quotes, brackets
-# and dashes between them and the word do not count.
-_OPENS_SENTENCE = re.compile(r"(?:^|[.!?:;])[\s«»\"“”‘(\[—–-]*$")
+# A word opens a sentence when the text starts, or . ! ? : ; ends one, before it; spaces,
+# opening quotes, brackets and dashes between do not count (looked at over 12 characters).
+_BEFORE_OPENING = re.compile(r"(?:^|[.!?:;])[\s«»\"“”‘(\[—–-]*$")
+
+
+def _opens_sentence(text: str, at: int) -> bool:
+    return bool(_BEFORE_OPENING.search(text[max(0, at - 12):at]))
 _ELISION = re.compile(r"^(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
 
 
@@ -114,7 +118,7 @@ def _names(text: str) -> set[str]:
     for m in _CAPITALISED.finditer(text):
         word = _ELISION.sub("", fold(m.group()).strip("'’-"))
         word = re.sub(r"['’](s)?$", "", word)
-        found.append((word, bool(_OPENS_SENTENCE.search(text[:m.start()]))))
+        found.append((word, _opens_sentence(text, m.start())))
     inside = {w for w, opens in found if not opens}
     out: set[str] = set()
     for word, opens in found:
