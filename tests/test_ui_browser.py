@@ -495,7 +495,7 @@ class HeldReader:
         yield from self.inner.answer(query, passages, trace)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the plug-in is unregistered before the other modules run
 def held(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_report,
          embedder) -> Iterator[tuple[str, HeldReader]]:
     """The page with the held reader configured and no queue behind it (generative_queue=0)."""
