@@ -535,9 +535,10 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                             "(hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
                             "'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
     group.add_argument("--translator", metavar="SPEC", default=default,
-                       help="a chat model (same specs as the generative readers) that translates a "
-                            "quote into the question's language; shown, labelled, only when its "
-                            "dates, numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
+                       help="what translates a quote into the question's language: 'marian' (the "
+                            "offline opus-mt models; make install-translator) or a chat model (same "
+                            "specs as the generative readers); shown, labelled, only when its dates, "
+                            "numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
     group.add_argument("--follow-links", action="store_const", const=True, default=default,
                        help="index files and folders of the corpus that are links leading outside it "
                             "(by default they are skipped with a warning) [env RAG_FOLLOW_LINKS]")

@@ -111,8 +111,9 @@ class Settings:
     # default), "extractive" (hand-tuned), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
     # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.readers.registry.
     generator: str = "learned"
-    # Translates quotes in another language than the question's (a chat model spec like
-    # the generative readers', e.g. "llamacpp:PATH.gguf"); empty: quotes stay as written.
+    # Translates quotes in another language than the question's: "marian[:DIR]" (the offline
+    # opus-mt models, rag.opus) or a chat model spec like the generative readers', e.g.
+    # "llamacpp:PATH.gguf"; empty: quotes stay as written.
     translator: str = ""
     # The readers' thresholds (RAG_READER_<FIELD>).
     reader: ReaderConfig = field(default_factory=ReaderConfig)
