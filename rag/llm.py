@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .corpus import file_sha256
 from .errors import RagError
 from .lang import LANGUAGE_NAMES
 from .types import Passage
@@ -192,7 +193,7 @@ def assemble_test_model(directory: str | Path | None = None) -> Path:
     packages: concatenated in order and checked against its sha256. Idempotent."""
     directory = Path(directory or Path.home() / ".cache" / "newsrag")
     target = directory / TEST_MODEL_NAME
-    if target.is_file() and _sha256(target) == TEST_MODEL_SHA256:
+    if target.is_file() and file_sha256(target) == TEST_MODEL_SHA256:
         return target
     try:
         parts = [Path(importlib.import_module(name).get_part_path()) for name in TEST_MODEL_PARTS]
@@ -213,14 +214,6 @@ def assemble_test_model(directory: str | Path | None = None) -> Path:
         raise RagError(f"The assembled model's sha256 is {digest.hexdigest()}, not {TEST_MODEL_SHA256}.")
     tmp.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_abstention(text: str) -> bool:

