@@ -180,3 +180,27 @@ def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable
         return Settings(corpus_dir=corpus_dir or settings.corpus_dir, index_dir=index_dir, **overrides)
 
     return make
+
+
+def translated_citations(pipeline: Pipeline, translating: Pipeline, questions: tuple[str, ...]) -> list[tuple[Any, Any]]:
+    """Ask English ``questions`` over the French articles through ``translating`` (a
+    pipeline with a translator) and check what every translator must keep: each answer
+    cited, each quote verbatim from its article, each translation shown labelled, in
+    English, with the quote's facts both ways. Returns the (answer, citation) pairs that
+    carry a translation."""
+    from rag.citations import check
+    from rag.lang import detect_language
+    from rag.translation import mismatches
+
+    shown = []
+    for question in questions:
+        answer = translating.ask(question)
+        assert not answer.abstained and check(answer.answer, answer.citations) == []
+        for c in answer.citations:
+            doc = pipeline.store.document(c.doc_id)
+            assert doc.text[c.quote_start:c.quote_end] == c.quote
+            if c.translation is not None:
+                assert mismatches(c.quote, c.translation) == [], (c.quote, c.translation)
+                assert detect_language(c.translation) == "en" and "translated from" in answer.answer
+                shown.append((answer, c))
+    return shown
