@@ -218,8 +218,8 @@ class BM25Builder:
 
     With a ``folder``, each batch's term ids and counts are appended to two raw files
     there, and memory holds the vocabulary (a dictionary of terms), 8 bytes per row and
-    one batch; :meth:`build` then reads them back and holds the matrix (6 bytes per
-    stored count, twice while it transposes it to terms).
+    one batch; :meth:`build` then reads them back a block at a time and holds the finished
+    arrays (6 bytes per stored count) and one block.
     """
 
     def __init__(self, folder: Path | None = None) -> None:
@@ -229,14 +229,18 @@ class BM25Builder:
         self._lengths: list[np.ndarray] = []   # tokens per row
         self._cols: list[np.ndarray] = []      # in memory when there is no folder
         self._tfs: list[np.ndarray] = []
+        self._per_id = np.zeros(0, np.int64)  # rows holding each term id, counted as they come
         if folder is not None:
             self._col_file = open(folder / "bm25.terms.i32", "wb")  # noqa: SIM115 - closed in build/close
             self._tf_file = open(folder / "bm25.counts.u16", "wb")  # noqa: SIM115
 
     def add(self, counts: TermCounts) -> None:
         """Append rows (in row order)."""
-        unique, inverse = np.unique(counts.terms, return_inverse=True)
+        unique, inverse, held = np.unique(counts.terms, return_inverse=True, return_counts=True)
         ids = np.array([self._ids.setdefault(t, len(self._ids)) for t in unique.tolist()], np.int32)
+        if len(self._ids) > len(self._per_id):
+            self._per_id = np.concatenate([self._per_id, np.zeros(len(self._ids) - len(self._per_id), np.int64)])
+        self._per_id[ids] += held  # a chunk lists each of its terms once
         cols = ids[inverse] if len(unique) else np.zeros(0, np.int32)
         sizes = np.diff(counts.offsets)
         self._sizes.append(sizes.astype(np.int32))
@@ -262,8 +266,7 @@ class BM25Builder:
         sorted_id = np.empty(len(terms), np.int32)
         sorted_id[order] = np.arange(len(terms), dtype=np.int32)
         per_term = np.zeros(len(terms), np.int64)
-        for cols, _, _ in self._blocks(sizes):
-            per_term += np.bincount(sorted_id[cols], minlength=len(terms))
+        per_term[sorted_id] = self._per_id
         indptr = np.concatenate([[0], np.cumsum(per_term)]).astype(np.int64)
         rows = np.empty(int(indptr[-1]), np.int32)
         counts = np.empty(int(indptr[-1]), np.uint16)
