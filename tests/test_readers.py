@@ -67,6 +67,31 @@ def test_question_types_cover_telegraphic_questions():
     assert fits_type("signé le 29 janvier", "time") and not fits_type("signé hier soir tard", "count")
 
 
+def test_how_long_asks_for_a_length_of_time_not_any_number():
+    assert question_type("How long did the call last?") == "duration"
+    assert question_type("Combien de temps a duré la visioconférence ?") == "duration"
+    assert question_type("Quelle est la durée du mandat ?") == "duration"
+    assert question_type("How long ago was it signed?") == "time"
+    assert question_type("Combien d'ogives le traité autorise-t-il ?") == "count"
+    assert fits_type("L'échange a duré un peu plus d'une heure.", "duration")
+    assert fits_type("The war lasted four years.", "duration")
+    assert fits_type("Les fours ont fonctionné pendant huit mois.", "duration")
+    assert not fits_type("La conversation, deuxième ce mois-ci, a été confirmée le 29 décembre.", "duration")
+    assert not fits_type("L'appel est prévu à 23h30, heure de Moscou.", "duration")
+    # the question's own length of time is not an answer to it
+    assert not fits_type("Le traité est prolongé de cinq ans.", "duration", "Combien de temps après cinq ans ?")
+
+
+def test_a_how_long_question_gets_the_sentence_with_the_length_of_time(learned):
+    """Both sentences have a number; only one says how long the call lasted."""
+    text = ("Appel entre Poutine et Biden\n\n"
+            "Les présidents ont discuté de leur volonté de prolonger le traité, signé par 2 pays. "
+            "L'échange a duré un peu plus d'une heure.")
+    p = passage(text, [0.70, 0.86, 0.80])
+    _, (c,) = ask(learned, "Combien de temps a duré l'appel entre Poutine et Biden ?", [p])
+    assert "une heure" in c.quote
+
+
 def test_features_state_what_the_reader_sees():
     p = passage(ARTICLE, COS)
     cands, x = featurize("Quand le traité New START a-t-il été prolongé ?", "fr", [p])

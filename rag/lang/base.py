@@ -42,6 +42,9 @@ class Language:
     number_words: Mapping[str, int] = field(default_factory=dict)  # "five" → 5, "fifth" → 5
     vague_number_words: frozenset[str] = frozenset()  # number words as often not a count: "un", "first"
     quantity_words: tuple[str, ...] = ()    # regex fragments a count or amount is written with
+    # A length of time: a count ("two", "a few", regex fragments; digits always count) then a unit.
+    duration_counts: tuple[str, ...] = ()
+    duration_units: tuple[str, ...] = ()    # "hours?", "décennies?" (regex fragments)
     place_prepositions: tuple[str, ...] = ()  # "in", "à" (regex fragments, before a place's name)
     place_lead_ins: tuple[str, ...] = ()    # "la ville de" (regex fragments, between preposition and name)
     # What a question asks for, as regex fragments by type ("time": "when|what date|…").

@@ -33,11 +33,18 @@ LANGUAGE = Language(
     vague_number_words=frozenset(("second", "first", "once")),
     quantity_words=("one", "two", "three", "four", "five", "six", "ten", "hundred", "thousand", "hours?",
                     "minutes?", "years?", "millions?", "billions?"),
+    duration_counts=("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                     "twelve", "fifteen", "twenty", "thirty", "forty", "fifty", "hundred", "an?", "a few",
+                     "several", "many", "half an?"),
+    duration_units=("seconds?", "minutes?", "hours?", "days?", "weeks?", "months?", "years?", "decades?",
+                    "centur(?:y|ies)", "millenni(?:um|a)"),
     place_prepositions=("in", "at"),
     compound_conjunctions=("and",),
     compound_openers=("when", "who", "whom", "whose", "where", "what", "which", "how", "why"),
     question_types={
-        "count": r"how (many|much|long|often)|what number|how old|what (percentage|amount|budget)",
+        "duration": r"how long(?! ago)|what (is|was|were) the (duration|length)|duration of|"
+                    r"how many (seconds|minutes|hours|days|weeks|months|years|decades|centuries)",
+        "count": r"how (many|much|often)|what number|how old|what (percentage|amount|budget)",
         "time": r"when|what (date|day|year|time|month|century)|which (date|day|year|month|century)|"
                 r"since when|until when|how long ago|at what time|what time|in what year|year of",
         "person": r"who|whom|whose",

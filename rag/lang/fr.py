@@ -36,6 +36,11 @@ LANGUAGE = Language(
     quantity_words=("un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
                     "cent", "mille", "premi[eè]re?", "deuxi[eè]me", "troisi[eè]me", "sixi[eè]me", "heures?",
                     "minutes?", "ans", "millions?", "milliards?"),
+    duration_counts=("un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze",
+                     "douze", "quinze", "vingt", "trente", "quarante", "cinquante", "cent", "mille", "quelques",
+                     "plusieurs", "une demi"),
+    duration_units=("secondes?", "minutes?", "heures?", "demi-heures?", "jours?", "journées?", "semaines?", "mois",
+                    "ans?", "années?", "décennies?", "siècles?", "millénaires?"),
     place_prepositions=("à", "en", "au", "aux", "dans"),
     place_lead_ins=("la ville (suisse )?de",),
     compound_conjunctions=("et",),
@@ -43,6 +48,8 @@ LANGUAGE = Language(
                       "combien", "à quel", "à quelle", "à quels", "à quelles", "à qui", "de quel", "de quelle",
                       "que", "qu[’']"),
     question_types={
+        "duration": r"combien de temps|pendant combien|depuis combien(?! de fois)|durée|"
+                    r"combien (d[’']|de )(secondes|minutes|heures|jours|semaines|mois|ans|années|siècles)",
         "count": r"combien|quel nombre|quel (âge|montant|budget|prix|pourcentage)",
         "time": r"quand|quel(le)? (date|jour|année|heure|mois|siècle|époque)|depuis quand|"
                 r"jusqu[’']à quand|à quelle (date|heure|époque)|en quelle année|"

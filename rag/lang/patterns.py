@@ -19,7 +19,7 @@ def _either(fragments: Iterable[str]) -> str:
 
 # What a question asks for decides which sentence answers it: for "when", the one with
 # the date, not merely the one most similar to the question. The first type that matches wins.
-QUESTION_TYPE_ORDER: tuple[str, ...] = ("count", "time", "person", "place")
+QUESTION_TYPE_ORDER: tuple[str, ...] = ("duration", "count", "time", "person", "place")
 QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(rf"\b({_either(lang.question_types.get(kind, '') for lang in LANGUAGES.values())})\b",
                       re.I))
@@ -27,7 +27,13 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 
 def question_type(question: str) -> str:
-    """``time``, ``count``, ``person``, ``place`` or ``other``."""
+    """``duration``, ``count``, ``time``, ``person``, ``place`` or ``other``.
+
+    >>> question_type("How long did the call last?"), question_type("Combien de temps a duré la guerre ?")
+    ('duration', 'duration')
+    >>> question_type("How long ago was it signed?"), question_type("Combien d'ogives ?")
+    ('time', 'count')
+    """
     for kind, pattern in QUESTION_TYPES:
         if pattern.search(question):
             return kind
@@ -65,6 +71,10 @@ def question_parts(question: str) -> list[str]:
 # A count or an amount: digits, number words, units.
 QUANTITY_RE = re.compile(
     rf"\b(\d+|{_either(w for lang in LANGUAGES.values() for w in lang.quantity_words)})\b", re.I)
+# A length of time: "une heure", "cinq ans", "a few days", "90 minutes", "trois décennies".
+DURATION_RE = re.compile(
+    rf"\b(?:\d+(?:[.,]\d+)?|{_either(c for lang in LANGUAGES.values() for c in lang.duration_counts)})\s+"
+    rf"(?:{_either(u for lang in LANGUAGES.values() for u in lang.duration_units)})\b", re.I)
 # "à Genève", "in Geneva", "dans la ville suisse de Genève"
 PLACE_RE = re.compile(
     rf"\b({_either(p for lang in LANGUAGES.values() for p in lang.place_prepositions)})\s+"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..lang import content_terms, opens_with_pronoun, stop_words, words
 from ..lang.dates import YEAR_RE, has_date
-from ..lang.patterns import PLACE_RE, QUANTITY_RE, question_type
+from ..lang.patterns import DURATION_RE, PLACE_RE, QUANTITY_RE, question_type
 from ..text import ENDS_SENTENCE, fold
 from ..types import Passage, Sentence
 from .base import passage_language
@@ -49,6 +49,7 @@ FEATURES: tuple[str, ...] = (
     "title_lex",      # share of the question's words in the article's title
     "fit_time",       # a "when" question, and the sentence has a date or year the question has not
     "fit_count",      # a "how many" question, and the sentence has a number the question has not
+                      # (a "how long" question: a length of time)
     "fit_person",     # a "who" question, and the sentence has a name the question has not
     "fit_place",      # a "where" question, and the sentence names a place
     "type_miss",      # the question asks for one of those and the sentence has none
@@ -71,12 +72,18 @@ def fits_type(text: str, qtype: str, question: str = "") -> bool:
     True
     >>> fits_type("Louis XIV est mort en 1715.", "person", "Qui a succédé à Louis XIV ?")
     False
+    >>> fits_type("L'échange a duré un peu plus d'une heure.", "duration")
+    True
+    >>> fits_type("La conversation, deuxième ce mois-ci, a été confirmée.", "duration")
+    False
     """
     asked = fold(question)
     if qtype == "time":  # a date, a day or a year — other than the question's own years
         for year in set(YEAR_RE.findall(question)):
             text = text.replace(year, " ")
         return has_date(text) or bool(_TIME_OF_DAY.search(text))
+    if qtype == "duration":  # "how long": a length of time, not any number
+        return any(fold(m.group()) not in asked for m in DURATION_RE.finditer(text))
     if qtype == "count":
         return any(fold(m.group()) not in asked for m in QUANTITY_RE.finditer(text))
     if qtype == "person":
@@ -172,7 +179,7 @@ def featurize(question: str, language: str, passages: list[Passage]
             len(qnumbers & set(re.findall(r"\d+", text))) / max(len(qnumbers), 1),
             float(opens_with_pronoun(text)),
             len(terms & titles[doc.doc_id]) / n_terms,
-            float(fits and qtype == "time"), float(fits and qtype == "count"),
+            float(fits and qtype == "time"), float(fits and qtype in ("count", "duration")),
             float(fits and qtype == "person"), float(fits and qtype == "place"),
             float(qtype != "other" and not fits),
             c.passage.score - best_passage, 1.0 / (1 + c.passage.rank),

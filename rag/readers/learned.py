@@ -172,14 +172,14 @@ class LearnedReader:
                 break
 
     def _typed(self, query: Query, scored: Scored) -> np.ndarray:
-        """The probabilities, with the question's type as a gate: when a "when", "who" or
-        "how many" question has candidates holding a date, a name or a number (other than
+        """The probabilities, with the question's type as a gate: when a "when", "who",
+        "how many" or "how long" question has candidates holding a date, a name or a number (other than
         the question's own), and the best of them is at least ``type_gate`` as probable as
         the best overall, only those may be quoted — a sentence without a date does not
         answer "when", however similar to the question it is."""
         probs = scored.probabilities
         qtype = question_type(query.text)
-        if qtype not in ("time", "person", "count") or self.config.type_gate > 1:
+        if qtype not in ("time", "person", "count", "duration") or self.config.type_gate > 1:
             return probs
         fitting = np.array([fits_type(c.text, qtype, query.text) for c in scored.candidates])
         if not fitting.any() or probs[fitting].max() < self.config.type_gate * probs.max():
