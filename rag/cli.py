@@ -599,7 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the index is the same")
     p.add_argument("--address", metavar="ADDRESS", default=None,
                    help="with --engine ray: the cluster, from one of its nodes: 'auto' or "
-                        "HEAD:6379; without it a local Ray is started on this machine's CPUs")
+                        "HEAD:6379; from outside it, through the Ray client: ray://HEAD:10001 "
+                        "(a cluster with token authentication also needs RAY_AUTH_MODE=token); "
+                        "without it a local Ray is started on this machine's CPUs")
     p.set_defaults(func=cmd_ingest, usage=p)
 
     p = sub.add_parser(

@@ -46,13 +46,16 @@ def ray_missing_message() -> str:
             "(or pip install 'ray[data]'); or leave --engine out to ingest in this process.")
 
 
-def client_refused_message(address: str) -> str:
-    """Why a ``ray://`` address is refused: Ray Data's executor does not run through the Ray
-    client (tried with Ray 2.60 against a `ray start --head` here: ``'Worker' object has no
-    attribute 'core_worker'`` at the first job)."""
-    return (f"--address {address}: Ray Data does not run through the Ray client (ray://). Run "
-            "rag ingest on a node of the cluster with --address auto (or HEAD:6379), or submit it "
-            "there as a Ray job: ray job submit -- rag ingest --engine ray --address auto")
+def connection_hint(address: str | None) -> str:
+    """What to check when the cluster at ``address`` cannot be reached."""
+    if address is None:
+        return "Check that this machine can start Ray (ray start --head works here)."
+    form = ("ray://HEAD:10001, the Ray client's port" if address.startswith("ray://")
+            else "auto, or HEAD:6379 on a node of the cluster")
+    return (f"Check that the cluster runs (`ray status` on its head node) and the address: {form}. "
+            "A cluster with token authentication (what `ray start` turns on by default in Ray 2.60) "
+            "needs RAY_AUTH_MODE=token on this side too, and its token in RAY_AUTH_TOKEN or "
+            "~/.ray/auth_token.")
 
 
 def import_ray() -> Any:
@@ -68,14 +71,14 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | None = None
                ) -> Iterator[RayEngine]:
-    """A :class:`RayEngine` on the cluster at ``address`` (``auto``, ``HEAD:6379``; not a
-    ``ray://`` client address, see :func:`client_refused_message`),
-    or, without one, on a Ray instance started here with ``num_cpus`` (default: this
-    machine's CPUs) and stopped on leaving. When Ray is already started in this process
-    (a test's), it is used as it is and left running."""
+    """The engine of the cluster at ``address``: a :class:`RayEngine` (Ray Data) for ``auto``
+    or ``HEAD:6379`` (this machine is a node of the cluster), a :class:`RayClientEngine`
+    for a ``ray://HEAD:10001`` client address (this machine is outside it). Without an
+    address, a Ray instance started here with ``num_cpus`` (default: this machine's CPUs)
+    and stopped on leaving. When Ray is already started in this process (a test's), it is
+    used as it is and left running."""
     ray = import_ray()
-    if address is not None and address.startswith("ray://"):
-        raise RagError(client_refused_message(address))
+    client = address is not None and address.startswith("ray://")
     started = False
     if not ray.is_initialized():
         _quiet_ray()
@@ -95,12 +98,11 @@ def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | N
                     ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. Check that the cluster "
-                           "runs (`ray status` on its head node) and the address: auto or "
-                           "HEAD:6379 on a node of the cluster.") from exc
+            raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. "
+                           + connection_hint(address)) from exc
         started = True
     try:
-        yield RayEngine(settings, ray)
+        yield (RayClientEngine if client else RayEngine)(settings, ray)
     finally:
         if started:
             ray.shutdown()
@@ -166,6 +168,45 @@ class RayEngine:
             yield np.asarray(batch["i"]), np.asarray(batch["vector"], dtype=np.float32)
 
 
+class RayClientEngine(RayEngine):
+    """The same stages through the Ray client (``ray://HEAD:10001``), where Ray Data does
+    not run (Ray 2.60: its executor needs the core worker of a cluster node, ``'Worker'
+    object has no attribute 'core_worker'`` through the client): cleaning and chunking as
+    Ray tasks of :data:`PARSE_BATCH` articles, embedding in an ``ActorPool`` of one actor
+    per worker. Results come back in order, as from Ray Data; a round's batches are all
+    submitted at once (a round is bounded by :data:`rag.ingest.ENGINE_ROUND_BYTES` and
+    :data:`rag.ingest.ENGINE_ROUND_TEXTS`)."""
+
+    def parse(self, articles: Sequence[tuple[str, str, bytes]]
+              ) -> Iterator[tuple[str, tuple[Document, list[Chunk]] | str]]:
+        task = self._ray.remote(num_cpus=1)(_parser(self.settings))
+        refs = [task.remote({"source": [s for s, _, _ in part], "sha256": [h for _, h, _ in part],
+                             "data": [d for _, _, d in part]})
+                for part in (articles[i:i + PARSE_BATCH] for i in range(0, len(articles), PARSE_BATCH))]
+        for ref in refs:
+            batch = self._ray.get(ref)
+            for source, payload in zip(batch["source"], batch["payload"]):
+                yield str(source), _decode(json.loads(str(payload)))
+
+    def embed(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if not texts:
+            return
+        from ray.util import ActorPool
+
+        actor = self._ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker, max_restarts=0)(
+            _embedder_class(self.settings, self.gpus_per_worker > 0))
+        size = max(1, self.settings.embed_batch_size)
+        actors = [actor.remote() for _ in range(min(self.workers, -(-len(texts) // size)))]
+        batches = [{"i": np.arange(i, min(i + size, len(texts))), "text": list(texts[i:i + size])}
+                   for i in range(0, len(texts), size)]
+        try:
+            for out in ActorPool(actors).map(lambda a, batch: a.embed.remote(batch), batches):
+                yield np.asarray(out["i"]), np.asarray(out["vector"], dtype=np.float32)
+        finally:
+            for a in actors:
+                self._ray.kill(a)
+
+
 def _parser(settings: Settings) -> Any:
     """The cleaning-and-chunking task: rows of article bytes in, JSON of the document and
     its chunks' offsets (or the reason it is skipped) out."""
@@ -212,5 +253,7 @@ def _embedder_class(settings: Settings, gpu: bool) -> type:
         def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             vectors = self.embedder.embed_passages([str(t) for t in batch["text"]])
             return {"i": batch["i"], "vector": vectors}
+
+        embed = __call__  # the method a Ray actor (the client's pool) is called by
 
     return Embed

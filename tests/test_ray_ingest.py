@@ -7,8 +7,14 @@ Ray starts once for the module (~7 s here) and is shut down by the fixture's fin
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +22,7 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env
 
 from rag import Pipeline
-from rag.distributed import INSTALL, client_refused_message, ray_engine, ray_missing_message
-from rag.errors import RagError
+from rag.distributed import INSTALL, connection_hint, ray_engine, ray_missing_message
 from rag.index import IndexStore
 from rag.ingest import ingest
 
@@ -136,11 +141,76 @@ def test_unknown_engine_is_a_usage_error(tmp_path, corpus_copy):
     assert run.returncode == 2 and "invalid choice: 'spark'" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_a_ray_client_address_is_refused_with_what_to_do(settings):
-    with pytest.raises(RagError) as caught, ray_engine(settings, address="ray://head:10001"):
-        pass
-    assert str(caught.value) == client_refused_message("ray://head:10001")
-    assert "--address auto" in str(caught.value)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A Ray cluster of one node started as an operator starts one (`ray start --head`,
+    token authentication on, as Ray 2.60 does by default), with its client server; this
+    process stays outside it. Its address is ``ray://127.0.0.1:PORT``; stopped at the end."""
+    temp = tempfile.mkdtemp(prefix="rayhead", dir="/tmp")  # short: Ray's socket paths have a limit
+    port = free_port()
+    env = clean_env() | {"RAY_AUTH_MODE": "token"}
+    log = Path(temp) / "head.log"
+    with open(log, "wb") as out:
+        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                                 "--num-cpus", "2", "--port", str(free_port()), "--ray-client-server-port",
+                                 str(port), "--include-dashboard", "false", "--disable-usage-stats",
+                                 "--temp-dir", temp], env=env, cwd=temp, start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert head.poll() is None, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        else:
+            pytest.fail("the Ray head did not start in 2 minutes")
+        yield f"ray://127.0.0.1:{port}", env, Path(temp)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_ray_client_ingest_from_outside_the_cluster_builds_the_same_index(ray_head, settings, ingest_report,
+                                                                         tmp_path,
+                                                                         corpus_copy):
+    """`rag ingest --engine ray --address ray://HEAD:PORT` from a process outside the cluster
+    (Ray Data does not run through the client: the stages run as Ray tasks and an actor
+    pool) builds the single-process index, embedding every text on the cluster."""
+    address, env, temp = ray_head
+    index = tmp_path / "client-index"
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
+                          "--corpus", str(corpus_copy), "--index", str(index)],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
+    server_logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
+                            for p in sorted(temp.glob("session_latest/logs/ray_client_server*")))
+    assert run.returncode == 0, run.stderr + "\nthe head's client server logs:\n" + server_logs
+    assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
+    assert_same_index(snapshot(index), snapshot(settings.index_dir))
+
+
+def test_an_unreachable_client_address_says_what_to_check(tmp_path, corpus_copy):
+    address = f"ray://127.0.0.1:{free_port()}"  # nothing listens there
+    env = clean_env() | {"RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1", "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1"}
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
+                          "--corpus", str(corpus_copy), "--index", str(tmp_path / "index")],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=REPO_ROOT)
+    assert run.returncode != 0 and "Traceback" not in run.stderr
+    message = " ".join(run.stderr.split())
+    assert f"Could not start or reach the Ray cluster at {address}" in message
+    assert connection_hint(address) in message and "RAY_AUTH_MODE=token" in message
+    assert not (tmp_path / "index" / "CURRENT").exists()
 
 
 class CountingEngine:
