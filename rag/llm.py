@@ -146,6 +146,10 @@ def free_cores() -> int:
     return max(1, min(cores, round(cores - busy)))
 
 
+#: The kinds of chat-model spec :func:`chat_model_from_spec` knows (``KIND:…``).
+CHAT_MODEL_KINDS: tuple[str, ...] = ("llamacpp", "ollama", "openai")
+
+
 def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
     """A LangChain chat model for ``llamacpp:…``, ``ollama:…`` or ``openai:…`` (see module doc)."""
     kind, _, rest = spec.partition(":")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .errors import RagError
 from .lang import LANGUAGE_NAMES
 from .verification import mismatches as two_way
 
@@ -54,8 +55,12 @@ class Translator:
             from .opus import MarianTranslator
 
             return MarianTranslator.from_argument(argument)
-        from .llm import chat_model_from_spec
+        from .llm import CHAT_MODEL_KINDS, chat_model_from_spec
 
+        if kind not in CHAT_MODEL_KINDS:
+            raise RagError(f"Unknown translator {spec!r}. Use marian[:DIR] (the offline opus-mt models; "
+                           "make install-translator), llamacpp:PATH.gguf, ollama:MODEL[@URL] or "
+                           "openai:MODEL@BASE_URL.")
         return cls(chat_model_from_spec(spec, max_tokens=200), spec)
 
     def translate(self, text: str, source: str, target: str) -> str | None:

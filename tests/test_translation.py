@@ -78,3 +78,12 @@ def test_same_language_answers_are_never_translated(pipeline):
     p = pipeline.with_translator(Translator(Failing(messages=iter([])), name="must-not-be-called"))
     answer = p.ask("Qui est le porte-parole du Kremlin ?")
     assert not answer.abstained and "translate" not in answer.timings_ms
+
+
+@pytest.mark.parametrize("spec", ["bogus", "deepl:key", "extractive"])
+def test_an_unknown_translator_names_the_choices(spec):
+    from rag.errors import RagError
+
+    with pytest.raises(RagError) as caught:
+        Translator.from_spec(spec)
+    assert f"Unknown translator {spec!r}" in str(caught.value) and "marian" in str(caught.value)
