@@ -173,10 +173,10 @@ class LearnedReader:
 
     def _typed(self, query: Query, scored: Scored) -> np.ndarray:
         """The probabilities, with the question's type as a gate: when a "when", "who",
-        "how many" or "how long" question has candidates holding a date, a name or a number (other than
-        the question's own), and the best of them is at least ``type_gate`` as probable as
-        the best overall, only those may be quoted — a sentence without a date does not
-        answer "when", however similar to the question it is."""
+        "how many" or "how long" question has candidates holding a date, a name, a number or
+        a length of time (other than the question's own), and the best of them is at least
+        ``type_gate`` as probable as the best overall, only those may be quoted — a sentence
+        without a date does not answer "when", however similar to the question it is."""
         probs = scored.probabilities
         qtype = question_type(query.text)
         if qtype not in ("time", "person", "count", "duration") or self.config.type_gate > 1:
