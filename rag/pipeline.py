@@ -24,6 +24,7 @@ from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
 from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
+from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
@@ -380,7 +381,7 @@ class Pipeline:
 
     def off_topic(self, query: Query, passages: list[Passage]) -> bool:
         """True when the corpus cannot hold the answer, whatever the reader: no passage;
-        the question shares no word (a name, a number, a cognate) with the passages and
+        the question shares no word (a name, a number, a cognate, a month) with the passages and
         none of their sentences is very close (embeddings find *some* nearest sentence for
         anything, even "hello" or gibberish); or most of the question's words never occur
         in the corpus (only checked when the question is in the corpus's language; across
@@ -388,8 +389,10 @@ class Pipeline:
         if not passages:
             return True
         anchors = content_terms(query.text)  # the standalone query: a follow-up's names count
+        months = months_in(query.text)  # a month's name is a shared word across languages too
         best = max((s.score for p in passages for s in p.sentences), default=0.0)
-        if best < self.settings.min_score_unanchored and not any(anchors & content_terms(p.text) for p in passages):
+        if best < self.settings.min_score_unanchored and not any(
+                anchors & content_terms(p.text) or months & months_in(p.text) for p in passages):
             return True
         terms = content_terms(query.question)
         if not terms or detect_language(passages[0].text, default=query.language) != query.language:

@@ -190,6 +190,14 @@ def test_out_of_corpus_questions_abstain_in_their_language(pipeline, question, l
     assert not re.search(r"\[\d+\]", a.answer)
 
 
+def test_an_english_question_sharing_a_month_with_the_passages_is_not_off_topic(pipeline):
+    """English words rarely meet the French passages'; a month's name is one that does
+    ("February" / "février"): the question is about the articles, not refused at the gate."""
+    query = pipeline.query("How long did the call of February 2022 last?", None)
+    passages = pipeline.retriever.retrieve(query.text, k=3)
+    assert not pipeline.off_topic(query, passages)
+
+
 def test_abstention_messages_are_in_two_languages():
     en, fr = phrase("en", "abstain"), phrase("fr", "abstain")
     assert en != fr

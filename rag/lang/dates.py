@@ -25,6 +25,11 @@ for _lang in LANGUAGES.values():
     MONTH_NUM.update({m.lower(): i + 1 for i, m in enumerate(_lang.months)})
     MONTH_NUM.update(_lang.month_variants)
 _MONTHS = _alternatives(MONTH_NUM)
+# A month's name as a word, as its language writes it: "February" in English (capitalised,
+# so that "may" and "march" are not months), "février" or "Février" in French.
+_MONTH_WORD_RE = re.compile(r"\b(" + _alternatives(
+    form for lang in LANGUAGES.values() for name in (*lang.months, *lang.month_variants)
+    for form in (name, name.upper(), *((name.capitalize(),) if name.islower() else ()))) + r")\b")
 _DAY_SUFFIX = _alternatives(s for lang in LANGUAGES.values() for s in lang.day_suffixes)
 _DAYS = _alternatives(d for lang in LANGUAGES.values() for d in (*lang.weekdays, *lang.relative_days))
 
@@ -84,6 +89,18 @@ def format_date(iso: str | None, language: str) -> str | None:
     day = int(parts[2])
     day_s = lang.first_of_month if day == 1 else str(day)
     return f"{day_s} {month} {parts[0]}"
+
+
+def months_in(text: str) -> set[int]:
+    """The months a text names, in any language (1..12): a question's "February" meets a
+    passage's "février".
+
+    >>> sorted(months_in("How long did the call of February 2022 last?")), months_in("le 12 février")
+    ([2], {2})
+    >>> months_in("You may march on")
+    set()
+    """
+    return {MONTH_NUM[m.group(1).lower()] for m in _MONTH_WORD_RE.finditer(text)}
 
 
 def has_date(text: str) -> bool:
