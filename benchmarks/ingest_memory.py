@@ -11,9 +11,19 @@ cache, SQLite, FAISS) is the product's own code.
 
     python -m benchmarks.ingest_memory --sizes 1000,10000,100000
     python -m benchmarks.ingest_memory --sizes 1000,10000 --rag-from /path/to/older/checkout
+    python -m benchmarks.ingest_memory --sizes 1000,10000 --engine ray --model stand-in
 
 ``--rag-from`` runs the ingest of another checkout (its ``rag`` package) on the same
 corpora, for a before/after figure.
+
+``--engine ray`` ingests through a local Ray (2 CPUs, started in the measured process, so
+its processes are the measured process's children: their memory is counted in
+``peak_tree_rss_mib``). Ray's workers load their model by name, so they cannot use the
+in-process :class:`HashEmbedder`; ``--model stand-in`` is a sentence-transformers folder
+made of the default model's converted files (:func:`rag.e5convert.converted_model`) with no
+transformer layer left: its token embeddings, mean-pooled. It loads and weighs what the
+real model weighs in each worker (the 250k-token vocabulary is most of it) and embeds
+~3,000 texts/s a worker, so the corpus's size, not the model's speed, is what varies.
 """
 
 from __future__ import annotations
@@ -74,33 +84,64 @@ def make_corpus(folder: Path, articles: int, seed: int = 7) -> None:
         (sub / f"a{n:07d}.txt").write_text(title + "\n\n" + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
 
 
-def ingest_once(corpus: Path, index: Path) -> dict:
+def stand_in_model(folder: Path) -> Path:
+    """The ``--model stand-in`` folder under ``folder`` (see the module's docstring)."""
+    from rag.e5convert import converted_model
+
+    source = Path(converted_model())
+    target = folder / "stand-in-model"
+    if not target.exists():
+        target.mkdir(parents=True)
+        for item in source.iterdir():
+            if item.name != "config.json":
+                (target / item.name).symlink_to(item)
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+        (target / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 0}), encoding="utf-8")
+    return target
+
+
+def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str | None = None) -> dict:
     """Ingest ``corpus`` into a new ``index`` in this process; its figures, with the
     highest resident memory seen in each stage the ingest reports (sampled every 0.1 s;
     "writing…" runs to the end: the FAISS and BM25 builds and the switch), and the size
-    on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds)."""
-    from benchmarks.load import rss_mib
+    on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds).
+    ``model`` is a sentence-transformers folder (else :class:`HashEmbedder`); ``engine``
+    ``ray`` ingests through a local Ray of 2 CPUs."""
+    from benchmarks.load import rss_mib, tree_rss_mib
+    from rag.embedding import Embedder, load_embedder
     from rag.index import current_generation
     from rag.ingest import ingest
     from rag.settings import Settings
 
     stage = ["starting"]
     peaks: dict[str, float] = {}
+    tree_peak = [0.0]
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.1):
             peaks[stage[0]] = max(peaks.get(stage[0], 0.0), (rss_mib(os.getpid()) or 0.0))
+            tree_peak[0] = max(tree_peak[0], tree_rss_mib(os.getpid()))
 
     def progress(_done: int, _total: int, what: str) -> None:
         stage[0] = what
 
+    settings = Settings(corpus_dir=corpus, index_dir=index, **({"embedding_model": model} if model else {}))
+    embedder: Embedder = load_embedder(model) if model else HashEmbedder()
     base = (rss_mib(os.getpid()) or 0.0)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     t0 = time.perf_counter()
-    report = ingest(Settings(corpus_dir=corpus, index_dir=index), HashEmbedder(), progress=progress)
-    seconds = time.perf_counter() - t0
+    if engine == "ray":
+        from rag.distributed import ray_engine
+
+        with ray_engine(settings, num_cpus=2) as workers:
+            t0 = time.perf_counter()  # Ray's start is not the ingest's
+            report = ingest(settings, embedder, progress=progress, engine=workers)
+            seconds = time.perf_counter() - t0
+    else:
+        report = ingest(settings, embedder, progress=progress)
+        seconds = time.perf_counter() - t0
     done.set()
     watcher.join()
     generation = current_generation(index)
@@ -110,22 +151,25 @@ def ingest_once(corpus: Path, index: Path) -> dict:
     return {"documents": len(report.added), "chunks": report.chunks, "seconds": round(seconds, 1),
             "chunks_per_s": round(report.chunks / seconds, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "rss_before_mib": round(base, 1),
+            "rss_before_mib": round(base, 1), "engine": engine, "model": "stand-in" if model else "hash",
+            "peak_tree_rss_mib": round(tree_peak[0], 1),
             "peak_rss_by_stage_mib": {k: round(v, 1) for k, v in peaks.items()},
             "index_files_mib": {k: round(v, 1) for k, v in files.items()}}
 
 
-def measure(sizes: Sequence[int], rag_from: Path | None = None, work: Path | None = None) -> list[dict]:
+def measure(sizes: Sequence[int], rag_from: Path | None = None, work: Path | None = None,
+            engine: str = "process", model: str = "hash") -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(dir=work) as tmp:
+        extra = ["--engine", engine] + (["--model-path", str(stand_in_model(Path(tmp)))] if model == "stand-in" else [])
         for size in sizes:
             corpus = Path(tmp) / f"corpus-{size}"
             make_corpus(corpus, size)
             env = {**os.environ, "OMP_NUM_THREADS": "1"}
             if rag_from:
                 env["PYTHONPATH"] = str(rag_from)
-            proc = subprocess.run([sys.executable, __file__, "--one", str(corpus), str(Path(tmp) / f"index-{size}")],
-                                  capture_output=True, text=True, env=env, cwd=rag_from or ROOT, check=True)
+            proc = subprocess.run([sys.executable, __file__, "--one", str(corpus), str(Path(tmp) / f"index-{size}"),
+                                   *extra], capture_output=True, text=True, env=env, cwd=rag_from or ROOT, check=True)
             row = {"articles": size, **json.loads(proc.stdout.strip().splitlines()[-1])}
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -137,12 +181,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000", help="articles per corpus, comma-separated")
     parser.add_argument("--rag-from", type=Path, help="ingest with the rag package of this checkout")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
+    parser.add_argument("--engine", choices=("process", "ray"), default="process",
+                        help="ingest in the process, or through a local Ray of 2 CPUs")
+    parser.add_argument("--model", choices=("hash", "stand-in"), default="hash",
+                        help="the in-process hash stand-in, or a sentence-transformers stand-in "
+                             "(needed by --engine ray: its workers load a model by name)")
     parser.add_argument("--one", nargs=2, metavar=("CORPUS", "INDEX"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(ingest_once(Path(args.one[0]), Path(args.one[1]))))
+        print(json.dumps(ingest_once(Path(args.one[0]), Path(args.one[1]), args.engine, args.model_path)))
         return
-    rows = measure([int(s) for s in args.sizes.split(",")], args.rag_from)
+    if args.engine == "ray" and args.model == "hash":
+        parser.error("--engine ray needs --model stand-in (Ray's workers load their model by name)")
+    rows = measure([int(s) for s in args.sizes.split(",")], args.rag_from, engine=args.engine, model=args.model)
     if args.out:
         args.out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "load": os.getloadavg(),
                                         "rows": rows}, indent=2))
