@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,13 @@ CORPUS_FILES = (
 def contract_dir() -> Path:
     """The shared contract when the steering repo is checked out beside us, else our copy."""
     return SHARED_CONTRACT_DIR if SHARED_CONTRACT_DIR.is_dir() else LOCAL_CONTRACT_DIR
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

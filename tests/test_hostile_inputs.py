@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, clean_env
+from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
 from rag.errors import InputError, RagError
@@ -101,12 +100,6 @@ def test_python_api(pipeline: Pipeline, row, caplog):
 # --------------------------------------------------------------------------- page API
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page_client(pipeline: Pipeline) -> Iterator[Any]:
     """The page served on localhost over the shared pipeline, and a gradio client of it."""
@@ -114,7 +107,7 @@ def page_client(pipeline: Pipeline) -> Iterator[Any]:
 
     from rag.web import launch
 
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, pipeline, prevent_thread_lock=True, quiet=True)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     app.close()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, clean_env
+from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
 from rag.distributed import INSTALL, connection_hint, ray_engine, ray_missing_message
@@ -139,12 +139,6 @@ def test_unknown_engine_is_a_usage_error(tmp_path, corpus_copy):
                          capture_output=True, text=True, timeout=120, env=clean_env(),
                          cwd=REPO_ROOT)
     assert run.returncode == 2 and "invalid choice: 'spark'" in run.stderr and "Traceback" not in run.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, clean_env
+from conftest import REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline, Settings
 from rag.cli import main
@@ -24,12 +24,6 @@ from rag.web import launch
 from rag.web.serving import ServeError, bind_error, check_address, resolve_address
 
 NOT_OURS = "10.254.254.254"  # a private address no interface of the test machine has
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def test_a_bad_port_variable_is_named(raw: str):
 
 def test_an_address_of_another_machine_is_named():
     with pytest.raises(ServeError, match=f"{NOT_OURS} is not an address of this machine.*127.0.0.1.*0.0.0.0"):
-        check_address(NOT_OURS, _free_port())
+        check_address(NOT_OURS, free_port())
 
 
 def test_a_port_in_use_is_named(listening: int):
@@ -67,7 +61,7 @@ def test_a_port_in_use_is_named(listening: int):
 
 def test_an_unknown_host_name_is_named():
     with pytest.raises(ServeError, match="Unknown host name 'no-such-host.invalid'"):
-        check_address("no-such-host.invalid", _free_port())
+        check_address("no-such-host.invalid", free_port())
 
 
 def test_a_reserved_port_is_named():
@@ -77,7 +71,7 @@ def test_a_reserved_port_is_named():
 
 
 def test_a_free_address_passes():
-    check_address("127.0.0.1", _free_port())
+    check_address("127.0.0.1", free_port())
 
 
 def test_cli_says_why_before_loading_anything(capsys: pytest.CaptureFixture[str], listening: int,
@@ -117,7 +111,7 @@ def _serving(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["ui.py, GRADIO_SERVER_PORT", "rag serve --port over GRADIO_SERVER_PORT"])
 def test_the_server_listens_where_it_is_told(settings: Settings, ingest_report, how: str):
-    wanted, ignored = _free_port(), _free_port()
+    wanted, ignored = free_port(), free_port()
     env = clean_env(RAG_CORPUS_DIR=str(settings.corpus_dir), RAG_INDEX_DIR=str(settings.index_dir),
                     GRADIO_SERVER_PORT=str(wanted if how.startswith("ui.py") else ignored),
                     PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -136,7 +130,7 @@ def test_the_server_listens_where_it_is_told(settings: Settings, ingest_report, 
 @pytest.mark.slow
 def test_a_second_server_on_a_taken_port_says_so(pipeline: Pipeline, capsys: pytest.CaptureFixture[str],
                                                   settings: Settings):
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, pipeline, prevent_thread_lock=True, quiet=True)
     try:
         assert main(["--index", str(settings.index_dir), "serve", "--port", str(port)]) == 2
@@ -160,7 +154,7 @@ def test_api_calls_leave_at_most_serve_sessions_sessions(pipeline: Pipeline):
     from benchmarks.load import ask
 
     few = Pipeline(pipeline.settings.replace(serve_sessions=3), pipeline.embedder, pipeline.store)
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, few, prevent_thread_lock=True, quiet=True)
     try:
         for _ in range(8):  # each call is a Gradio session of its own

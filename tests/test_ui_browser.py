@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite
+from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
 
 from rag import Pipeline, Settings
 from rag.chatview import NO_SOURCES
@@ -60,12 +59,6 @@ Les participants se sont engagés à se revoir l'année suivante pour faire le p
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -88,7 +81,7 @@ def ui_pipeline(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
 @pytest.fixture(scope="session")
 def app_url(ui_pipeline: Pipeline) -> Iterator[str]:
     """The page served on a free localhost port from a background thread."""
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, ui_pipeline, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
@@ -411,7 +404,7 @@ def hostile_url(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
     p = Pipeline.from_settings(Settings(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
     assert p.document(HOSTILE_FILE).title == HOSTILE_TITLE
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
@@ -510,7 +503,7 @@ def held(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_re
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
     p = Pipeline.from_settings(Settings(corpus_dir=settings.corpus_dir, index_dir=root / "index",
                                         generator="held", generative_queue=0), embedder=embedder)
-    port = _free_port()
+    port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
     try:
         assert p.reader.name == "held" and len(made) == 1
