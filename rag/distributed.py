@@ -147,8 +147,7 @@ class RayEngine:
         ds = self._ray.data.from_items(rows).map_batches(
             _parser(self.settings), batch_size=PARSE_BATCH, batch_format="numpy", num_cpus=1)
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for source, payload in zip(batch["source"], batch["payload"]):
-                yield str(source), _decode(json.loads(str(payload)))
+            yield from _decoded(batch)
 
     def embed(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if not texts:
@@ -184,9 +183,7 @@ class RayClientEngine(RayEngine):
                              "data": [d for _, _, d in part]})
                 for part in (articles[i:i + PARSE_BATCH] for i in range(0, len(articles), PARSE_BATCH))]
         for ref in refs:
-            batch = self._ray.get(ref)
-            for source, payload in zip(batch["source"], batch["payload"]):
-                yield str(source), _decode(json.loads(str(payload)))
+            yield from _decoded(self._ray.get(ref))
 
     def embed(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if not texts:
@@ -230,6 +227,13 @@ def _parser(settings: Settings) -> Any:
         return {"source": batch["source"], "payload": np.array(payloads, dtype=object)}
 
     return parse
+
+
+def _decoded(batch: dict[str, Any]) -> Iterator[tuple[str, tuple[Document, list[Chunk]] | str]]:
+    """Each article of a cleaning-and-chunking task's output: its source, and its document
+    and chunks (or the reason it was skipped)."""
+    for source, payload in zip(batch["source"], batch["payload"]):
+        yield str(source), _decode(json.loads(str(payload)))
 
 
 def _decode(payload: dict[str, Any]) -> tuple[Document, list[Chunk]] | str:
