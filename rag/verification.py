@@ -103,10 +103,11 @@ _CAPITALISED = re.compile(r"\b[A-ZÀ-Þ][\w’'-]*")
 # opening quotes, brackets and dashes between do not count (looked at over 12 characters).
 _BEFORE_OPENING = re.compile(r"(?:^|[.!?:;])[\s«»\"“”‘(\[—–-]*$")
 
+_ELISION = re.compile(r"^(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
+
 
 def _opens_sentence(text: str, at: int) -> bool:
     return bool(_BEFORE_OPENING.search(text[max(0, at - 12):at]))
-_ELISION = re.compile(r"^(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
 
 
 def _names(text: str) -> set[str]:
