@@ -29,6 +29,7 @@ real model weighs in each worker (the 250k-token vocabulary is most of it) and e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -131,16 +132,14 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     base = (rss_mib(os.getpid()) or 0.0)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    t0 = time.perf_counter()
-    if engine == "ray":
-        from rag.distributed import ray_engine
+    with contextlib.ExitStack() as stack:
+        workers = None
+        if engine == "ray":
+            from rag.distributed import ray_engine
 
-        with ray_engine(settings, num_cpus=2) as workers:
-            t0 = time.perf_counter()  # Ray's start is not the ingest's
-            report = ingest(settings, embedder, progress=progress, engine=workers)
-            seconds = time.perf_counter() - t0
-    else:
-        report = ingest(settings, embedder, progress=progress)
+            workers = stack.enter_context(ray_engine(settings, num_cpus=2))  # its start is not timed
+        t0 = time.perf_counter()
+        report = ingest(settings, embedder, progress=progress, engine=workers)
         seconds = time.perf_counter() - t0
     done.set()
     watcher.join()
