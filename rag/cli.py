@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -39,30 +40,77 @@ def _note(message: str) -> None:
 
 class ProgressBar:
     """The library's ``progress(done, total, what)`` callback, drawn with tqdm on stderr
-    (only on a terminal: redirected output stays clean)."""
+    on a terminal. Redirected (a log file, CI), a bar would be noise and nothing at all
+    leaves a long ingest silent for minutes: there, a plain line with the rate and the time
+    left is written once a step has run ``LINE_AFTER`` seconds, then every ``LINE_EVERY``
+    seconds, and one when it ends (short runs print none).
 
-    def __init__(self) -> None:
+    >>> ProgressBar.eta(30, 1.5)
+    '20 s'
+    """
+
+    LINE_AFTER = 2.0
+    LINE_EVERY = 15.0
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
         self._bar: Any = None
         self._what: str | None = None
+        self._plain = not self._stream.isatty()
+        self._started = self._last_line = 0.0
+        self._done = self._total = 0
+        self._printed = False
 
     def __call__(self, done: int, total: int, what: str) -> None:
         if what != self._what:
             self.close()
             self._what = what
-            from tqdm import tqdm
+            self._started = time.monotonic()
+            self._last_line, self._printed = self._started, False
+            if not self._plain:
+                from tqdm import tqdm
 
-            # total 0: a step of unknown length, shown by its name alone
-            self._bar = tqdm(total=total or None, desc=what, unit="text", file=sys.stderr, disable=None,
-                             dynamic_ncols=True, bar_format=None if total > 0 else "{desc}...")
+                # total 0: a step of unknown length, shown by its name alone
+                self._bar = tqdm(total=total or None, desc=what, unit="text", file=self._stream,
+                                 dynamic_ncols=True, bar_format=None if total > 0 else "{desc}...")
+        self._done, self._total = done, total
         if self._bar is not None and total > 0:
             self._bar.total = total
             self._bar.update(done - self._bar.n)
+        if self._plain:
+            now = time.monotonic()
+            wait = self.LINE_EVERY if self._printed else self.LINE_AFTER
+            if now - self._last_line >= wait:
+                self._line(now)
+
+    def _line(self, now: float, end: bool = False) -> None:
+        elapsed = now - self._started
+        if end:
+            text = f"{self._what}: done, {self._done:,} in {elapsed:.0f} s" if self._total else f"{self._what}: done"
+        elif self._total > 0:
+            rate = self._done / elapsed if elapsed > 0 else 0.0
+            left = f", about {self.eta(self._total - self._done, rate)} left" if rate > 0 else ""
+            text = f"{self._what}: {self._done:,}/{self._total:,} ({rate:.1f}/s{left})"
+        else:
+            text = f"{self._what}... ({elapsed:.0f} s)"
+        print(text, file=self._stream, flush=True)
+        self._last_line, self._printed = now, True
+
+    @staticmethod
+    def eta(remaining: int, rate: float) -> str:
+        """``remaining`` items at ``rate`` a second, said as a person would."""
+        seconds = remaining / rate
+        return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 \
+            else f"{seconds / 3600:.1f} h"
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+        elif self._plain and self._printed:
+            self._line(time.monotonic(), end=True)
         self._bar = None
         self._what = None
+        self._printed = False
 
     def __enter__(self) -> ProgressBar:
         return self

@@ -228,3 +228,28 @@ def test_questions_file_lines_that_are_not_utf8_are_named(caplog):
     assert any("q.txt, line 2: not valid UTF-8" in w for w in warned)
     assert any("line 3" in w for w in warned) and not any("line 1" in w for w in warned)
     assert lines[1][1] == "Quand \ufffdtait-ce ?"
+
+
+def test_progress_redirected_is_plain_lines_with_rate_and_time_left():
+    """A long ingest whose stderr goes to a log file still says how far it is (no bar
+    codes); a short step says nothing."""
+    import io
+    import time
+
+    from rag.cli import ProgressBar
+
+    log = io.StringIO()
+    bar = ProgressBar(stream=log)
+    bar(0, 10, "reading")
+    bar(10, 10, "reading")  # well under LINE_AFTER: nothing
+    bar.LINE_AFTER = bar.LINE_EVERY = 0.05
+    bar(0, 400, "embedding")
+    time.sleep(0.1)
+    bar(100, 400, "embedding")
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("embedding: 100/400 (") and "/s, about " in lines[0] and "left)" in lines[0]
+    assert lines[1].startswith("embedding: done, 100 in ")
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+    assert ProgressBar.eta(300, 1.0) == "5 min" and ProgressBar.eta(36_000, 1.0) == "10.0 h"
