@@ -108,7 +108,7 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds).
     ``model`` is a sentence-transformers folder (else :class:`HashEmbedder`); ``engine``
     ``ray`` ingests through a local Ray of 2 CPUs."""
-    from benchmarks.load import rss_mib, tree_rss_mib
+    from benchmarks.load import rss_mib, rss_parts_mib, tree_rss_mib
     from rag.embedding import Embedder, load_embedder
     from rag.index import current_generation
     from rag.ingest import ingest
@@ -117,12 +117,15 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     stage = ["starting"]
     peaks: dict[str, float] = {}
     tree_peak = [0.0]
+    parts_peak: dict[str, float] = {}
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.1):
             peaks[stage[0]] = max(peaks.get(stage[0], 0.0), (rss_mib(os.getpid()) or 0.0))
             tree_peak[0] = max(tree_peak[0], tree_rss_mib(os.getpid()))
+            for kind, mib in rss_parts_mib(os.getpid()).items():
+                parts_peak[kind] = max(parts_peak.get(kind, 0.0), mib)
 
     def progress(_done: int, _total: int, what: str) -> None:
         stage[0] = what
@@ -153,6 +156,8 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
             "rss_before_mib": round(base, 1), "engine": engine, "model": "stand-in" if model else "hash",
             "peak_tree_rss_mib": round(tree_peak[0], 1),
             "peak_rss_by_stage_mib": {k: round(v, 1) for k, v in peaks.items()},
+            # each kind's own peak (anon: the process's heap; shmem: Ray's object store pages)
+            "peak_rss_by_kind_mib": parts_peak,
             "index_files_mib": {k: round(v, 1) for k, v in files.items()}}
 
 

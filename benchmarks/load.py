@@ -69,6 +69,20 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def rss_parts_mib(pid: int) -> dict[str, float]:
+    """A process's resident memory by kind (Linux ``/proc``; empty elsewhere): ``anon``
+    (its own heap: what it holds), ``file`` (mapped files: libraries, models) and ``shmem``
+    (shared memory it has touched: Ray's object store, mapped by every process that reads
+    an object from it, counted in each one's RSS)."""
+    kinds = {"RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem"}
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {kinds[k]: round(int(v) / 1024, 1) for k, v, *_ in (line.split() for line in lines if line)
+            if k in kinds}
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` and its descendants (Linux ``/proc``; 0 elsewhere)."""
     total, todo = 0.0, [pid]

@@ -12,10 +12,13 @@ import re
 import threading
 import time
 import unicodedata
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .citations import Claim, assemble, check, markers
 from .corpus import add_files, remove_file
@@ -23,7 +26,7 @@ from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import IngestReport, Progress, ingest
-from .lang import QUESTION_WORDS, content_terms, detect_language, phrase
+from .lang import QUESTION_WORDS, SMALL_TALK, content_terms, detect_language, phrase
 from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
@@ -37,6 +40,10 @@ from .vectors import VectorStoreSpec
 
 # Words per step when an answer is streamed.
 STREAM_WORDS = 3
+
+# The small-talk embeddings of each embedder (Pipeline._small_talk), shared by its pipelines.
+_SMALL_TALK_VECTORS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+_SMALL_TALK_LOCK = threading.Lock()
 
 _ENTITY = re.compile(r"\b(?:[A-ZÀ-Þ][\w’'-]*[A-Z]\w*|[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][\w-]+)*|\d[\d./:h-]*)")
 
@@ -272,8 +279,9 @@ class Pipeline:
         t0 = time.perf_counter()
         query = self.query(question, history)
         parts = [] if self.reader.streams else question_parts(query.text)
-        passages = [] if len(parts) > 1 else self.retriever.retrieve(query.text, k=k or self.settings.top_k,
-                                                                      filters=filters)
+        qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
+        passages = [] if qvec is None else self.retriever.retrieve(query.text, k=k or self.settings.top_k,
+                                                                    query_vector=qvec, filters=filters)
         t1 = time.perf_counter()
         trace = Trace(answered_by=self.reader.name)
 
@@ -295,7 +303,7 @@ class Pipeline:
         claims: list[Claim] = []
         if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart
             claims = self._answer_parts(parts, query, k or self.settings.top_k, filters, trace)
-        elif not self.off_topic(query, passages):
+        elif not self.off_topic(query, passages, qvec):
             for claim in self.reader.answer(query, passages, trace):
                 claims.append(claim)
                 if self.reader.streams:
@@ -329,8 +337,9 @@ class Pipeline:
         seen: set[tuple[str, int, int]] = set()
         for i, part in enumerate(parts):
             sub = Query(question=part, text=condense(part, parts[:i]), language=query.language)
-            passages = self.retriever.retrieve(sub.text, k=k, filters=filters)
-            if self.off_topic(sub, passages):
+            qvec = self.retriever.embedder.embed_query(sub.text)
+            passages = self.retriever.retrieve(sub.text, k=k, query_vector=qvec, filters=filters)
+            if self.off_topic(sub, passages, qvec):
                 continue
             for claim in self.reader.answer(sub, passages, trace):
                 key = (claim.passage.chunk.chunk_id, claim.quote_start, claim.quote_end)
@@ -379,26 +388,43 @@ class Pipeline:
         remove_file(self.settings.corpus_dir, source)
         return self.ingest(progress=progress)
 
-    def off_topic(self, query: Query, passages: list[Passage]) -> bool:
+    def off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None = None) -> bool:
         """True when the corpus cannot hold the answer, whatever the reader: no passage;
         the question shares no word (a name, a number, a cognate, a month) with the passages and
         none of their sentences is very close (embeddings find *some* nearest sentence for
-        anything, even "hello" or gibberish); or most of the question's words never occur
-        in the corpus (only checked when the question is in the corpus's language; across
-        languages words do not match)."""
+        anything, even "hello" or gibberish) — across languages, where words rarely meet, close
+        enough and nearer than small talk (:data:`rag.lang.SMALL_TALK`) is; or most of the
+        question's words never occur in the corpus (only checked when the question is in the
+        corpus's language). ``query_vector`` is the embedding of ``query.text`` when the
+        caller has it."""
         if not passages:
             return True
         anchors = content_terms(query.text)  # the standalone query: a follow-up's names count
         months = months_in(query.text)  # a month's name is a shared word across languages too
+        same_language = detect_language(passages[0].text, default=query.language) == query.language
         best = max((s.score for p in passages for s in p.sentences), default=0.0)
         if best < self.settings.min_score_unanchored and not any(
                 anchors & content_terms(p.text) or months & months_in(p.text) for p in passages):
-            return True
+            if same_language or best < self.settings.min_score_cross_language:
+                return True
+            qvec = self.retriever.embedder.embed_query(query.text) if query_vector is None else query_vector
+            if float((self._small_talk() @ qvec).max()) >= best:
+                return True
         terms = content_terms(query.question)
-        if not terms or detect_language(passages[0].text, default=query.language) != query.language:
+        if not terms or not same_language:
             return False
         unknown = terms - self.store.known_terms(terms)
         return len(unknown) / len(terms) >= self.settings.max_unknown_terms
+
+    def _small_talk(self) -> np.ndarray:
+        """The embeddings of every language's small talk, as passages (what the question's
+        best sentence is compared with), computed once per embedder."""
+        embedder = self.retriever.embedder
+        with _SMALL_TALK_LOCK:
+            vectors = _SMALL_TALK_VECTORS.get(embedder)
+            if vectors is None:
+                vectors = _SMALL_TALK_VECTORS[embedder] = embedder.embed_passages(list(SMALL_TALK))
+        return vectors
 
     def validate(self, question: str) -> str:
         """The question, cleaned of control characters; clear errors for unusable input."""

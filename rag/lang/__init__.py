@@ -24,7 +24,7 @@ from .base import Language
 __all__ = [
     "ALIASES", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "NOT_NAMES", "NUMBER_WORDS", "OPENER_ENDINGS",
     "PRONOUN_OPENERS",
-    "QUESTION_WORDS", "REVERSE_ALIASES", "Language", "content_terms", "detect_language", "get",
+    "QUESTION_WORDS", "REVERSE_ALIASES", "SMALL_TALK", "Language", "content_terms", "detect_language", "get",
     "opens_with_pronoun", "phrase", "stop_words", "words",
 ]
 
@@ -60,6 +60,8 @@ PRONOUN_OPENERS: frozenset[str] = frozenset().union(*(lang.pronoun_openers for l
 # As they open a question, capitalised: "Quand", "Where".
 QUESTION_WORDS: frozenset[str] = frozenset(
     w.capitalize() for lang in LANGUAGES.values() for w in lang.question_words)
+# Every language's small talk, for the off-topic gate.
+SMALL_TALK: tuple[str, ...] = tuple(t for lang in LANGUAGES.values() for t in lang.small_talk)
 NUMBER_WORDS: dict[str, int] = {w: n for lang in LANGUAGES.values() for w, n in lang.number_words.items()}
 # English names and words of the news, with each language's forms ("putin" → ("poutine",)).
 ALIASES: dict[str, tuple[str, ...]] = {}

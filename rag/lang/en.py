@@ -58,6 +58,9 @@ LANGUAGE = Language(
         r"©.{0,120}(source|photo|credit)",
         r"^(read more|share)\b.{0,80}$",
     ),
+    small_talk=("hello", "hi", "hey there", "good morning", "good evening", "thanks", "thank you very much",
+                "how are you?", "what's up?", "who are you?", "what can you do?", "tell me a joke", "goodbye",
+                "ok", "yes", "help"),
     phrases={
         "abstain": "The articles do not say. None of the passages in the corpus answers this question.",
         "according": "According to {source}{date} {marker}: {quote}",

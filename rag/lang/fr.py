@@ -90,6 +90,8 @@ LANGUAGE = Language(
         r"^(lire aussi|à lire aussi|voir aussi|partager)\b.{0,80}$",
     ),
     quote_marks=("« ", " »"),
+    small_talk=("bonjour", "salut", "bonsoir", "merci", "merci beaucoup", "comment ça va ?", "qui es-tu ?",
+                "que sais-tu faire ?", "raconte-moi une blague", "au revoir", "d'accord", "oui", "aide-moi"),
     phrases={
         "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
         "according": "Selon {source}{date} {marker} : {quote}",
