@@ -79,8 +79,8 @@ def rss_parts_mib(pid: int) -> dict[str, float]:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return {}
-    return {kinds[k]: round(int(v) / 1024, 1) for k, v, *_ in (line.split() for line in lines if line)
-            if k in kinds}
+    fields = (line.split() for line in lines)
+    return {kinds[f[0]]: round(int(f[1]) / 1024, 1) for f in fields if len(f) >= 2 and f[0] in kinds}
 
 
 def tree_rss_mib(pid: int) -> float:
