@@ -140,3 +140,17 @@ def test_auto_factory_large_is_trainable_and_compact() -> None:
         if factory.startswith("IVF"):
             assert faiss.extract_index_ivf(index).nlist <= n // 39
         assert search_parameters(factory, n)  # a tuned efSearch/nprobe
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux /proc")
+def test_rss_by_kind_adds_up_to_the_resident_memory() -> None:
+    """The memory benchmark's split of a process's RSS (heap, mapped files, shared memory)."""
+    import os
+
+    from benchmarks.load import rss_mib, rss_parts_mib
+
+    parts = rss_parts_mib(os.getpid())
+    assert set(parts) == {"anon", "file", "shmem"} and parts["anon"] > 10
+    total = rss_mib(os.getpid())
+    assert total is not None and abs(sum(parts.values()) - total) < 0.05 * total + 5
+    assert rss_parts_mib(-1) == {}
