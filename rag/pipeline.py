@@ -421,7 +421,10 @@ class Pipeline:
         best sentence is compared with), computed once per embedder."""
         embedder = self.retriever.embedder
         with _SMALL_TALK_LOCK:
-            vectors = _SMALL_TALK_VECTORS.get(embedder)
+            try:
+                vectors = _SMALL_TALK_VECTORS.get(embedder)
+            except TypeError:  # an embedder that cannot be a weak key (unhashable): not cached
+                return embedder.embed_passages(list(SMALL_TALK))
             if vectors is None:
                 vectors = _SMALL_TALK_VECTORS[embedder] = embedder.embed_passages(list(SMALL_TALK))
         return vectors

@@ -135,8 +135,8 @@ class Settings:
     min_score_unanchored: float = 0.90
     # … and across languages (an English question over French articles, whose words rarely
     # meet), this close, provided the question is nearer a sentence than small talk
-    # ("hello" is 0.80-0.84 from *some* French sentence and 0.87-0.93 from "hi"). Chosen on
-    # PIAF dev EN: see README, "Readers compared".
+    # ("hello" is 0.80-0.84 from *some* French sentence, 0.83-0.93 from the nearest of
+    # rag.lang's small talk). Chosen on PIAF dev EN: see README, "Readers compared".
     min_score_cross_language: float = 0.80
     # --- serving (rag serve: the web chat and its /ask API)
     # Questions answered at once with the offline readers (Gradio's concurrency limit of the
