@@ -131,7 +131,8 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
         stage[0] = what
 
     settings = Settings(corpus_dir=corpus, index_dir=index, **({"embedding_model": model} if model else {}))
-    embedder: Embedder = load_embedder(model) if model else HashEmbedder()
+    # on Ray, as `rag ingest --engine ray`: the workers load the model, this process does not
+    embedder: Embedder | None = None if engine == "ray" else load_embedder(model) if model else HashEmbedder()
     base = (rss_mib(os.getpid()) or 0.0)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -141,6 +142,8 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
             from rag.distributed import ray_engine
 
             workers = stack.enter_context(ray_engine(settings, num_cpus=2))  # its start is not timed
+            embedder = workers.embedder()
+        assert embedder is not None
         t0 = time.perf_counter()
         report = ingest(settings, embedder, progress=progress, engine=workers)
         seconds = time.perf_counter() - t0

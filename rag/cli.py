@@ -212,7 +212,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingest import ingest
 
     settings = _settings(args)
-    embedder = embedder_from_settings(settings)
     # Skipped and duplicate files are reported from the IngestReport below (which also
     # names those of an earlier run), so the library's own warning would say it twice.
     loggers = [logging.getLogger("rag.ingest"), logging.getLogger("rag.corpus")]
@@ -221,6 +220,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         logger.addFilter(drop_warnings)
     try:
         with _engine(args, settings) as engine, ProgressBar() as bar:
+            # on Ray the workers load the model; this process only needs its name and size
+            embedder = engine.embedder() if engine is not None else embedder_from_settings(settings)
             report = ingest(settings, embedder, rebuild=args.rebuild, progress=bar,
                             wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"),
                             engine=engine)

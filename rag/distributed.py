@@ -167,6 +167,60 @@ class RayEngine:
             yield np.asarray(batch["i"]), np.asarray(batch["vector"], dtype=np.float32)
 
 
+    def embedder(self) -> WorkersEmbedder:
+        """The model the workers run, as this process needs it (see :class:`WorkersEmbedder`)."""
+        return WorkersEmbedder(self)
+
+    def describe_model(self) -> tuple[str, int]:
+        """The name and size of the workers' model, asked of one worker process that loads
+        it and then exits (``max_calls=1``: the model does not stay in Ray's worker pool)."""
+        name, dim = self._on_a_worker(_describe)
+        return str(name), int(dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query vector, from a worker process that loads the model for it and exits."""
+        return np.asarray(self._on_a_worker(_embed_query, text), dtype=np.float32)
+
+    def _on_a_worker(self, function: Any, *args: Any) -> Any:
+        """``function(settings, gpu, *args)`` in a worker process of its own; a model that
+        cannot be loaded there is a :class:`RagError` with the worker's reason."""
+        task = self._ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker, max_calls=1)(function)
+        try:
+            return self._ray.get(task.remote(self.settings, self.gpus_per_worker > 0, *args))
+        except self._ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if isinstance(cause, RagError):
+                raise RagError(str(cause)) from None
+            raise RagError(f"Ray's workers could not load the embedding model "
+                           f"{self.settings.embedding_model!r}: {cause}") from None
+
+
+class WorkersEmbedder:
+    """The :class:`~rag.embedding.Embedder` of an ingest on Ray, seen from the ingesting
+    process: the name and size of the model its workers run (asked of one of them), and
+    passages embedded on the workers. This process never loads the model: with the default
+    model that is ~840 MiB it does not hold while the workers embed (README "When one
+    machine is not enough"). Queries are not on an ingest's path; :meth:`embed_query` is
+    answered by a worker that loads the model for it.
+
+    >>> with ray_engine(settings) as engine:                      # doctest: +SKIP
+    ...     report = ingest(settings, engine.embedder(), engine=engine)
+    """
+
+    def __init__(self, engine: RayEngine) -> None:
+        self._engine = engine
+        self.name, self.dim = engine.describe_model()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for positions, vectors in self._engine.embed(texts):
+            out[positions] = vectors
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._engine.embed_query(text)
+
+
 class RayClientEngine(RayEngine):
     """The same stages through the Ray client (``ray://HEAD:10001``), where Ray Data does
     not run (Ray 2.60: its executor needs the core worker of a cluster node, ``'Worker'
@@ -243,16 +297,28 @@ def _decode(payload: dict[str, Any]) -> tuple[Document, list[Chunk]] | str:
     return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b]) for cid, a, b in payload["chunks"]]
 
 
+def _worker_embedder(settings: Settings, gpu: bool) -> Any:
+    """The model of ``settings`` loaded in a worker (on the GPU Ray gives it when ``gpu``)."""
+    from .embedding import embedder_from_settings
+
+    return embedder_from_settings(settings.replace(device="cuda") if gpu else settings)
+
+
+def _describe(settings: Settings, gpu: bool) -> tuple[str, int]:
+    embedder = _worker_embedder(settings, gpu)
+    return embedder.name, int(embedder.dim)
+
+
+def _embed_query(settings: Settings, gpu: bool, text: str) -> np.ndarray:
+    return np.asarray(_worker_embedder(settings, gpu).embed_query(text), dtype=np.float32)
+
+
 def _embedder_class(settings: Settings, gpu: bool) -> type:
     """The embedding actor: loads the model of ``settings`` once, then embeds batches of
     passages (on the GPU Ray gives it, as ``cuda``, when ``gpu``)."""
-    worker_settings = settings.replace(device="cuda") if gpu else settings
-
     class Embed:
         def __init__(self) -> None:
-            from .embedding import embedder_from_settings
-
-            self.embedder = embedder_from_settings(worker_settings)
+            self.embedder = _worker_embedder(settings, gpu)
 
         def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             vectors = self.embedder.embed_passages([str(t) for t in batch["text"]])

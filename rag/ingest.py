@@ -72,6 +72,11 @@ class Engine(Protocol):
         any order."""
         ...
 
+    def embedder(self) -> Embedder:
+        """The model the engine embeds with, as :func:`ingest` needs it here (its name and
+        size for the cache and the manifest), without loading it in this process."""
+        ...
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -141,7 +146,8 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
 
     With an ``engine``, the new and changed articles are cleaned and chunked, and the texts
     missing from the embedding cache embedded, by the engine (a Ray cluster); ``embedder``
-    still names the model (cache keys, manifest) and the result is the same index.
+    still names the model (cache keys, manifest) — ``engine.embedder()`` does so without
+    loading the model in this process — and the result is the same index.
 
     One ingest at a time per index (:func:`rag.index.index_lock`): when another is running,
     wait for it (``on_wait`` is told first), or with ``wait=False`` raise

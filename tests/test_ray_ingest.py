@@ -23,6 +23,7 @@ from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
 from rag.distributed import INSTALL, connection_hint, ray_engine, ray_missing_message
+from rag.errors import RagError
 from rag.index import IndexStore
 from rag.ingest import ingest
 
@@ -83,7 +84,13 @@ def test_ray_builds_the_single_process_index_and_answers_alike(local_ray, settin
     ray_settings = make_settings(corpus_dir=corpus_copy, warm_cache=False)  # Ray embeds everything
     with ray_engine(ray_settings) as engine:
         assert engine.workers == 2 and engine.gpus_per_worker == 0
-        report = ingest(ray_settings, embedder, engine=engine)
+        # as `rag ingest --engine ray`: the model is loaded by the workers only
+        workers_model = engine.embedder()
+        assert (workers_model.name, workers_model.dim) == (embedder.name, embedder.dim)
+        texts = ["Le traité New Start a été prolongé.", "Joe Biden et Vladimir Poutine"]
+        np.testing.assert_allclose(workers_model.embed_passages(texts), embedder.embed_passages(texts), atol=1e-5)
+        np.testing.assert_allclose(workers_model.embed_query(texts[0]), embedder.embed_query(texts[0]), atol=1e-5)
+        report = ingest(ray_settings, workers_model, engine=engine)
     assert report.wrote_index and sorted(report.added) == sorted(CORPUS_FILES)
     assert report.embedded == ingest_report.embedded > 0
     assert_same_index(snapshot(ray_settings.index_dir), snapshot(settings.index_dir))
@@ -117,6 +124,12 @@ def test_incremental_ray_ingest_after_an_edit_and_a_broken_file(local_ray, make_
     assert_same_index(snapshot(ray_settings.index_dir), snapshot(local_settings.index_dir))
     with ray_engine(ray_settings) as engine:
         assert not ingest(ray_settings, embedder, engine=engine).wrote_index  # up to date
+
+
+def test_a_model_the_workers_cannot_load_is_said_in_its_words(local_ray, make_settings, tmp_path):
+    bad = make_settings(embedding_model=str(tmp_path / "no-such-model"))
+    with ray_engine(bad) as engine, pytest.raises(RagError, match="no-such-model.*local path"):
+        engine.embedder()
 
 
 def test_without_ray_the_cli_names_the_pip_command(tmp_path, corpus_copy):
@@ -220,6 +233,9 @@ class CountingEngine:
 
     def embed(self, texts):
         return self.engine.embed(texts)
+
+    def embedder(self):
+        return self.engine.embedder()
 
 
 def test_ray_ingest_in_bounded_rounds_equals_one_round(local_ray, settings, make_settings, corpus_copy,
