@@ -273,8 +273,8 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     try:
         batch: list[tuple[Document, list[Chunk], list[int] | None]] = []
         done = 0
-        for item in plan:
-            batch.append(_materialise(item, previous, scan, splitter, settings))
+        for item, materialised in _materialised(plan, previous, scan, splitter, settings, engine):
+            batch.append(materialised)
             item.document = item.chunked = None  # the read-ahead is let go as it is written
             if sum(len(c) for _, c, _ in batch) >= BATCH_CHUNKS:
                 done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
@@ -409,6 +409,45 @@ def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, 
         return item.document, item.chunked, None
     doc = load_document(scan.files[item.source], item.source, item.sha256, max_bytes=settings.max_file_bytes)
     return doc, chunk_document(doc, splitter, settings.min_chunk_chars), None
+
+
+def _materialised(plan: Sequence[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+                  settings: Settings, engine: Engine | None
+                  ) -> Iterator[tuple[_Planned, tuple[Document, list[Chunk], list[int] | None]]]:
+    """Each planned article with its document and chunks (:func:`_materialise`), in plan
+    order. With an ``engine``, the articles past the read-ahead are cleaned and chunked
+    again by the engine, not here: read :data:`ENGINE_ROUND_BYTES` of them at a time and
+    handed to it in one round, so this process holds one round's files whatever the
+    corpus's size."""
+    if engine is None:
+        for item in plan:
+            yield item, _materialise(item, previous, scan, splitter, settings)
+        return
+    window: list[_Planned] = []
+    articles: list[tuple[str, str, bytes]] = []
+    size = 0
+
+    def drain() -> Iterator[tuple[_Planned, tuple[Document, list[Chunk], list[int] | None]]]:
+        cleaned = dict(engine.parse(articles)) if articles else {}
+        for item in window:
+            if item.source not in cleaned:
+                yield item, _materialise(item, previous, scan, splitter, settings)
+                continue
+            outcome = cleaned[item.source]
+            if isinstance(outcome, str):  # it was readable when planned: changed since
+                raise CorpusError(f"{outcome} (it changed while being indexed: run the ingest again)")
+            yield item, (outcome[0], outcome[1], None)
+
+    for item in plan:
+        window.append(item)
+        if not item.carried and (item.document is None or item.chunked is None):
+            data = read_article_bytes(scan.files[item.source], item.source, max_bytes=settings.max_file_bytes)
+            articles.append((item.source, item.sha256, data))
+            size += len(data)
+            if size >= ENGINE_ROUND_BYTES:
+                yield from drain()
+                window, articles, size = [], [], 0
+    yield from drain()
 
 
 def unreadable(source: str, exc: OSError) -> str:
@@ -662,8 +701,7 @@ def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: Co
             pending.clear()
             return len(texts)
 
-        for item in plan:
-            doc, chunks, _ = _materialise(item, previous, scan, splitter, settings)
+        for _, (doc, chunks, _) in _materialised(plan, previous, scan, splitter, settings, engine):
             _, texts, _, sentence_texts = _batch_texts([(doc, chunks)], settings)
             pending.update((cache_key(embedder, t), t) for t in texts + sentence_texts)
             if len(pending) >= ENGINE_ROUND_TEXTS:

@@ -241,15 +241,21 @@ class CountingEngine:
 def test_ray_ingest_in_bounded_rounds_equals_one_round(local_ray, settings, make_settings, corpus_copy,
                                                        embedder, monkeypatch):
     """Articles go to Ray a few bytes' worth at a time (here one article a round) and
-    nothing is read ahead: the index is the same as the single-process one."""
+    nothing is read ahead: the index is the same as the single-process one, and every
+    article is cleaned by Ray each time it is needed, never in this process."""
     import rag.ingest
+
+    def cleaned_here(*args, **kwargs):
+        raise AssertionError("an article was cleaned in the ingesting process")
 
     monkeypatch.setattr(rag.ingest, "ENGINE_ROUND_BYTES", 1)
     monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest, "load_document", cleaned_here)
     ray_settings = make_settings(corpus_dir=corpus_copy)
     with ray_engine(ray_settings) as engine:
         counting = CountingEngine(engine)
         report = ingest(ray_settings, embedder, engine=counting)
     assert sorted(report.added) == sorted(CORPUS_FILES)
-    assert counting.rounds == [1] * len(CORPUS_FILES)
+    # one round an article to plan, again to list its texts for the embedding, again to write it
+    assert counting.rounds == [1] * (3 * len(CORPUS_FILES))
     assert_same_index(snapshot(ray_settings.index_dir), snapshot(settings.index_dir))
