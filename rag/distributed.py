@@ -21,6 +21,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,12 +33,23 @@ from .errors import CorpusError, RagError
 from .settings import Settings
 from .types import Chunk, Document
 
+log = logging.getLogger(__name__)
+
 #: The command that installs what ``--engine ray`` needs.
 INSTALL = "pip install 'newsrag[scale]'"
 #: Articles per cleaning-and-chunking task: cleaning and chunking one takes ~7 ms here
 #: (1,000 synthetic articles in 6.7 s, README "Streaming ingest"), so a task lasts ~0.1 s,
 #: long beside its scheduling, and 200 new articles still make 13 tasks to share out.
 PARSE_BATCH = 16
+#: Connections tried through the Ray client before giving up. For each connection the
+#: head's client server forks a server of its own, and Ray 2.60 sometimes loses it as it
+#: starts (its proxier reads the command line of a process that has just exited:
+#: ``psutil.ZombieProcess``, then "Initialization failure from server"; seen in 2 of 6
+#: runs of the client test here, on a busy and on a quiet machine); a new connection
+#: gets a new server. An unreachable address fails in another way and is not retried.
+CLIENT_CONNECT_ATTEMPTS = 3
+#: What the Ray client says when the head's client server failed to start one.
+CLIENT_SERVER_FAILED = "Initialization failure from server"
 
 
 def ray_missing_message() -> str:
@@ -87,19 +99,28 @@ def ray_engine(settings: Settings, address: str | None = None, num_cpus: int | N
             # workers run this process's rag, whatever is installed on their node
             "runtime_env": {"py_modules": [str(Path(__file__).parent)]},
         }
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Ray's own notes; a failure is said below
-                if address is None:
-                    # "local": a new instance even when `ray start` runs on this machine
-                    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
-                             include_dashboard=False, **options)
-                else:
-                    ray.init(address=address, **options)
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. "
-                           + connection_hint(address)) from exc
+        attempts = CLIENT_CONNECT_ATTEMPTS if client else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # Ray's own notes; a failure is said below
+                    if address is None:
+                        # "local": a new instance even when `ray start` runs on this machine
+                        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1,
+                                 include_dashboard=False, **options)
+                    else:
+                        ray.init(address=address, **options)
+                break
+            except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+                if attempt < attempts and CLIENT_SERVER_FAILED in str(exc):
+                    log.info("the Ray client server could not start a server for this "
+                             "connection; connecting again (%d of %d)", attempt + 1, attempts)
+                    ray.shutdown()
+                    time.sleep(1.0)
+                    continue
+                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                raise RagError(f"Could not start or reach {where}: {str(exc).rstrip('.')}. "
+                               + connection_hint(address)) from exc
         started = True
     try:
         yield (RayClientEngine if client else RayEngine)(settings, ray)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,51 @@ def test_an_unreachable_client_address_says_what_to_check(tmp_path, corpus_copy)
     assert f"Could not start or reach the Ray cluster at {address}" in message
     assert connection_hint(address) in message and "RAY_AUTH_MODE=token" in message
     assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+class FlakyClientServerRay:
+    """Stands in for the ``ray`` module where Ray cannot be made to fail on purpose: a
+    head's client server that loses the server it starts for the first ``failures``
+    connections, with Ray 2.60's own error (seen on the real head of the test above)."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.inits, self.initialized = failures, 0, False
+        context = types.SimpleNamespace(enable_progress_bars=True)
+        self.data = types.SimpleNamespace(DataContext=types.SimpleNamespace(get_current=lambda: context))
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init(self, address: str, **options) -> None:
+        self.inits += 1
+        if self.inits <= self.failures:
+            raise ConnectionAbortedError("Initialization failure from server:\nTraceback (most recent call "
+                                         "last): ... psutil.ZombieProcess: PID still exists but it's a zombie")
+        self.initialized = True
+
+    def shutdown(self) -> None:
+        self.initialized = False
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": 2.0}
+
+
+@pytest.mark.parametrize(("failures", "connected"), [(1, True), (2, True), (3, False)])
+def test_a_client_server_that_loses_a_connection_is_tried_again(monkeypatch, settings, failures, connected):
+    import rag.distributed
+
+    ray = FlakyClientServerRay(failures)
+    monkeypatch.setattr(rag.distributed, "import_ray", lambda: ray)
+    if connected:
+        with ray_engine(settings, address="ray://head:10001") as engine:
+            assert isinstance(engine, rag.distributed.RayClientEngine) and engine.workers == 2
+        assert ray.inits == failures + 1 and not ray.initialized  # disconnected on leaving
+    else:
+        failed = pytest.raises(RagError, match="Could not start or reach the Ray cluster at ray://head:10001: "
+                                               "Initialization failure from server")
+        with failed, ray_engine(settings, address="ray://head:10001"):
+            pass
+        assert ray.inits == rag.distributed.CLIENT_CONNECT_ATTEMPTS == 3
 
 
 class CountingEngine:
