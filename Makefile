@@ -15,7 +15,8 @@ INGEST_ARGS ?=
 .PHONY: help install install-llm install-translator chat test test-fast lint ingest clean distclean
 
 help:
-	@echo "make chat        install (once), then start the web chat on http://127.0.0.1:7860"
+	@echo "make chat        install (once, with the offline translator), then start the web chat on"
+	@echo "                 http://127.0.0.1:7860"
 	@echo "                 (SERVE_ARGS='--port 8080' to pass options to rag serve)"
 	@echo "make test        install (once), then run the tests (PYTEST_ARGS='-k cli -x')"
 	@echo "make test-fast   the tests not marked slow (no language model, browser or subprocess): < 1 min"
@@ -63,7 +64,9 @@ $(VENV)/.installed-translator: $(VENV)/.installed
 	fi
 	touch $@
 
-chat: install
+# The chat installs the offline translator too: an English question over French articles
+# then gets an English answer line (checked both ways against the quote), not the quote alone.
+chat: install install-translator
 	$(BIN)/rag serve $(SERVE_ARGS)
 
 test: install install-llm install-translator

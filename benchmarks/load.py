@@ -103,7 +103,7 @@ def served(settings: Settings, reader: str, env: dict[str, str], cwd: Path,
     """``rag serve`` on a free loopback port in a child process; yields its URL and process."""
     port = free_port()
     argv = [sys.executable, "-m", "rag.cli", "--corpus", str(settings.corpus_dir), "--index",
-            str(settings.index_dir), "--reader", reader, "serve", "--host", LOOPBACK, "--port", str(port)]
+            str(settings.index_dir), "--reader", reader, "--translator", settings.translator, "serve", "--host", LOOPBACK, "--port", str(port)]
     url = f"http://{LOOPBACK}:{port}"
     with tempfile.TemporaryFile() as output:
         proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=str(cwd))

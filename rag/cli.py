@@ -584,10 +584,12 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                             "(hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
                             "'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
     group.add_argument("--translator", metavar="SPEC", default=default,
-                       help="what translates a quote into the question's language: 'marian' (the "
-                            "offline opus-mt models; make install-translator) or a chat model (same "
-                            "specs as the generative readers); shown, labelled, only when its dates, "
-                            "numbers and names match the quote's both ways [env RAG_TRANSLATOR]")
+                       help="what translates a quote into the question's language: 'auto' (the "
+                            "offline opus-mt models when make install-translator has installed them, "
+                            "else none), 'marian' (those models, required), a chat model (same specs "
+                            "as the generative readers) or 'none'; shown, labelled, only when its "
+                            "dates, numbers and names match the quote's both ways "
+                            "[env RAG_TRANSLATOR; default auto]")
     group.add_argument("--follow-links", action="store_const", const=True, default=default,
                        help="index files and folders of the corpus that are links leading outside it "
                             "(by default they are skipped with a warning) [env RAG_FOLLOW_LINKS]")

@@ -149,6 +149,15 @@ def ready(directory: str | Path | None = None) -> bool:
     return all(_stamp(directory / pair) == sha for pair, (_, sha) in MODELS.items())
 
 
+def available(directory: str | Path | None = None) -> bool:
+    """Whether :class:`MarianTranslator` can run here: both models :func:`ready` in
+    ``directory`` and ``transformers`` and ``sentencepiece`` importable (the ``translate``
+    extra). What ``RAG_TRANSLATOR=auto``, the default, asks before translating."""
+    from importlib.util import find_spec
+
+    return ready(directory) and all(find_spec(m) is not None for m in ("transformers", "sentencepiece"))
+
+
 def _stamp(folder: Path) -> str | None:
     try:
         return (folder / STAMP).read_text().strip() if (folder / WEIGHTS).is_file() else None
@@ -204,6 +213,15 @@ class MarianTranslator(Translator):
                     tokenizer = MarianTokenizer.from_pretrained(str(folder))
                 self._models[pair] = (tokenizer, MarianMTModel.from_pretrained(str(folder), use_safetensors=True).eval())
         return self._models[pair]
+
+    def warm(self) -> None:
+        """Load both directions' models now (~10 s cold) rather than at the first answer."""
+        with self._lock:
+            for pair in MODELS:
+                try:
+                    self._model(pair)
+                except Exception as exc:  # noqa: BLE001 — said when a translation is asked for
+                    log.warning("the %s translator could not load %s (%s)", self.name, pair, exc)
 
     def translate(self, text: str, source: str, target: str) -> str | None:
         import torch

@@ -34,7 +34,7 @@ from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
 from .readers.base import Condenser, is_foreign_quote, passage_language, reader_for_store
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
-from .translation import Translator
+from .translation import Translator, translator_from_spec
 from .types import Answer, Document, Filters, Passage, Sentence
 from .vectors import VectorStoreSpec
 
@@ -119,8 +119,8 @@ class Pipeline:
         self.embedder = embedder
         self._view = _View(store, retriever or Retriever.from_settings(settings, store, embedder),
                            reader or load_reader(settings.generator, Parts(settings, embedder, store)))
-        if translator == "settings":  # the one RAG_TRANSLATOR names, if any
-            translator = Translator.from_spec(settings.translator) if settings.translator else None
+        if translator == "settings":  # the one RAG_TRANSLATOR names, if any (auto: opus-mt if installed)
+            translator = translator_from_spec(settings.translator)
         self.translator: Translator | None = translator  # type: ignore[assignment]
         # readers built from a spec by with_reader, shared by every pipeline derived from this
         # one; the lock makes two users picking a new reader at once build it once (a model)

@@ -111,10 +111,11 @@ class Settings:
     # default), "extractive" (hand-tuned), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
     # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.readers.registry.
     generator: str = "learned"
-    # Translates quotes in another language than the question's: "marian[:DIR]" (the offline
-    # opus-mt models, rag.opus) or a chat model spec like the generative readers', e.g.
-    # "llamacpp:PATH.gguf"; empty: quotes stay as written.
-    translator: str = ""
+    # Translates quotes in another language than the question's: "auto" (the offline opus-mt
+    # models when make install-translator has put them in place, else none), "marian[:DIR]"
+    # (those models, required), a chat model spec like the generative readers', e.g.
+    # "llamacpp:PATH.gguf"; "none" (or empty): quotes stay as written. See rag.translation.
+    translator: str = "auto"
     # The readers' thresholds (RAG_READER_<FIELD>).
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     max_question_chars: int = 2000

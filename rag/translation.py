@@ -1,9 +1,10 @@
 """Quotes in the question's language: a model translates, a two-way fact check decides.
 
 When an English question is answered from a French article, the verbatim quote is the
-evidence, but it is not an answer the reader can read. With a translator configured
-(``RAG_TRANSLATOR=marian`` for the offline opus-mt models, or a chat model:
-``llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``), the quote is
+evidence, but it is not an answer the reader can read. With a translator (by default,
+``RAG_TRANSLATOR=auto``: the offline opus-mt models when ``make install-translator`` has
+put them in place; or ``marian[:DIR]``, or a chat model: ``llamacpp:PATH.gguf``,
+``ollama:…``, ``openai:…``), the quote is
 translated and the translation is shown — labelled as one — only when its facts and the
 quote's match **both ways**: every date, number and name of the quote is in the
 translation, and the translation has none the quote lacks. A small model that drops
@@ -39,12 +40,40 @@ def mismatches(quote: str, translation: str) -> list[str]:
     return [f"the translation {m}" for m in two_way(quote, translation)]
 
 
+#: The default spec: the offline opus-mt translator when its models are installed, else none.
+AUTO = "auto"
+#: Specs that turn translation off.
+OFF = ("", "none", "off")
+
+
+def translator_from_spec(spec: str) -> Translator | None:
+    """The translator ``spec`` names (``RAG_TRANSLATOR``), or None when it names none.
+
+    ``auto`` (the default) is the offline opus-mt translator when its models are
+    assembled and checked in ``~/.cache/newsrag/opus-mt`` and ``transformers`` can run
+    them (:func:`rag.opus.available`), else None: the framed quote alone, as without a
+    model. ``""``, ``none`` or ``off``: never translate. Anything else is
+    :meth:`Translator.from_spec`'s, and a translator it names but cannot build is an error.
+    """
+    spec = spec.strip()
+    if spec.lower() in OFF:
+        return None
+    if spec.lower() == AUTO:
+        from .opus import MarianTranslator, available
+
+        return MarianTranslator() if available() else None
+    return Translator.from_spec(spec)
+
+
 class Translator:
     """Translates one quote with a LangChain chat model (deterministic settings)."""
 
     def __init__(self, chat_model: Any, name: str) -> None:
         self.chat_model = chat_model
         self.name = name
+
+    def warm(self) -> None:
+        """Load what the first translation would load (a server calls it as it starts)."""
 
     @classmethod
     def from_spec(cls, spec: str) -> Translator:

@@ -69,9 +69,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: Tests translate only where they test translation (test_opus, test_translation): with
+#: the default ``auto`` and opus-mt installed, every English question of every other test
+#: would pay ~2 s a quote and every process the models' ~10 s load.
+NO_TRANSLATOR = "none"
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """``os.environ`` without any ``RAG_*`` variable of the developer's shell, plus ``extra``."""
+    """``os.environ`` without any ``RAG_*`` variable of the developer's shell, translation
+    off (:data:`NO_TRANSLATOR`), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env["RAG_TRANSLATOR"] = NO_TRANSLATOR
     env.update(extra)
     return env
 
@@ -123,8 +131,9 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(session_dir: Path, corpus_dir: Path) -> Settings:
-    """Default settings (not read from the environment), index in a session tmp dir."""
-    return Settings(corpus_dir=corpus_dir, index_dir=session_dir / "index")
+    """Default settings (not read from the environment) but no translator
+    (:data:`NO_TRANSLATOR`), index in a session tmp dir."""
+    return Settings(corpus_dir=corpus_dir, index_dir=session_dir / "index", translator=NO_TRANSLATOR)
 
 
 @pytest.fixture(scope="session")
@@ -176,8 +185,8 @@ def corpus_copy(tmp_path: Path, corpus_dir: Path) -> Path:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable[..., Settings]:
-    """``make_settings(corpus_dir=None, warm_cache=True, **overrides)``: settings with a
-    fresh index dir of the test's own. ``warm_cache`` seeds it with a copy of the session's
+    """``make_settings(corpus_dir=None, warm_cache=True, **overrides)``: the session's
+    settings (no translator unless overridden) with a fresh index dir of the test's own. ``warm_cache`` seeds it with a copy of the session's
     embedding cache (never the file itself), so the real corpus costs no model time."""
     counter = iter(range(1000))
 
@@ -185,7 +194,8 @@ def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable
         index_dir = tmp_path / f"index-{next(counter)}"
         if warm_cache:
             copy_sqlite(settings.index_dir / "embeddings.sqlite", index_dir / "embeddings.sqlite")
-        return Settings(corpus_dir=corpus_dir or settings.corpus_dir, index_dir=index_dir, **overrides)
+        return Settings(corpus_dir=corpus_dir or settings.corpus_dir, index_dir=index_dir,
+                        **{"translator": NO_TRANSLATOR, **overrides})
 
     return make
 

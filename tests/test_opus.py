@@ -8,10 +8,13 @@ they fail.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
-from conftest import translated_citations
+from conftest import REPO_ROOT, clean_env, translated_citations
 
 from rag import Pipeline
 from rag.lang import detect_language
@@ -62,3 +65,32 @@ def test_english_questions_get_checked_translations_of_the_french_quotes(pipelin
     shown = translated_citations(pipeline, pipeline.with_translator(marian), (
         "Who is the Kremlin spokesman?", "When was New START extended?", "When did the Geneva summit take place?"))
     assert len(shown) >= 2  # measured: opus-mt's translations of these three quotes all pass
+
+
+def test_auto_the_default_translates_with_opus_mt_once_installed():
+    from rag.settings import Settings
+    from rag.translation import translator_from_spec
+
+    assert isinstance(translator_from_spec(Settings().translator), MarianTranslator)
+
+
+def test_rag_ask_answers_an_english_question_in_english_by_default(settings, ingest_report):
+    """What a user gets with the default settings once ``make install-translator`` has run:
+    the English translation leads, labelled, and the French quote stays its evidence."""
+    answer = json.loads(subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ask", "When was New START extended?", "--json"],
+        capture_output=True, text=True, check=True, timeout=300, cwd=REPO_ROOT,
+        env={k: v for k, v in clean_env(RAG_INDEX_DIR=str(settings.index_dir)).items()
+             if k != "RAG_TRANSLATOR"}).stdout)
+    assert answer["generator"] == "learned" and "translate" in answer["timings_ms"]
+    cited = answer["citations"][0]
+    assert cited["translation"] and detect_language(cited["translation"]) == "en"
+    assert answer["answer"].startswith(cited["translation"]) and "translated from" in answer["answer"]
+    assert "5 February 2026" in cited["translation"] and "5 février 2026" in cited["quote"]
+
+
+def test_warm_loads_both_directions_before_the_first_question():
+    """What a starting server calls in the background (rag.web.page.launch)."""
+    fresh = MarianTranslator()
+    fresh.warm()
+    assert all(fresh._models.get(pair) is not None for pair in MODELS)

@@ -11,7 +11,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag import Pipeline
-from rag.translation import Translator, mismatches
+from rag.translation import AUTO, Translator, mismatches, translator_from_spec
 
 QUESTION = "Who is the Kremlin spokesman?"
 
@@ -87,3 +87,21 @@ def test_an_unknown_translator_names_the_choices(spec):
     with pytest.raises(RagError) as caught:
         Translator.from_spec(spec)
     assert f"Unknown translator {spec!r}" in str(caught.value) and "marian" in str(caught.value)
+
+
+@pytest.mark.parametrize("spec", ["", "none", "off", " None "])
+def test_no_translator_specs_translate_nothing(spec):
+    assert translator_from_spec(spec) is None
+
+
+def test_auto_the_default_is_no_translator_where_opus_mt_is_not_installed(monkeypatch, tmp_path):
+    """A fresh home holds no opus-mt models: ``auto`` then gives the framed quote alone,
+    while ``marian``, which asks for them, says how to get them."""
+    from rag.errors import RagError
+    from rag.settings import Settings
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Settings().translator == AUTO
+    assert translator_from_spec(AUTO) is None and translator_from_spec(" Auto ") is None
+    with pytest.raises(RagError, match="make install-translator"):
+        translator_from_spec("marian")

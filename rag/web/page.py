@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -283,6 +284,8 @@ def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None 
     check_address(host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", GRADIO_ANALYTICS_EVERY)
     pipeline = pipeline or Pipeline.from_settings()
+    if pipeline.translator is not None:  # its ~10 s load, now rather than at a user's first answer
+        threading.Thread(target=pipeline.translator.warm, name="translator-warm-up", daemon=True).start()
     app = build_app(pipeline)
     options = {**PAGE_OPTIONS, "footer_links": ["api"], "enable_monitoring": False,
                "state_session_capacity": pipeline.settings.serve_sessions, **kw}
