@@ -67,6 +67,21 @@ def test_question_types_cover_telegraphic_questions():
     assert fits_type("signé le 29 janvier", "time") and not fits_type("signé hier soir tard", "count")
 
 
+@pytest.mark.parametrize("question", [
+    "Qui a démenti les accusations ?", "Par qui le traité a-t-il été signé ?", "Selon Poutine, à qui profiterait-elle ?",
+    "Qui est le ministre russe de la Défense ?", "QUI est le roi ?", "Who is the Kremlin spokesman?", "Whom did he call?"])
+def test_who_asks_for_a_name(question):
+    assert question_type(question) == "person"
+
+
+@pytest.mark.parametrize("question", [
+    "Qu'est-ce qui préoccupe Joe Biden au sujet d'Alexeï Navalny ?",  # a relative "qui": asks what
+    "Quel est le traité qui expire en 2026 ?",
+    "Qui est Sergueï Riabkov ?", "Who is Jen Psaki?", "Who was Dmitri Medvedev?"])  # what someone is, not a name
+def test_a_relative_or_definitional_who_does_not_ask_for_a_name(question):
+    assert question_type(question) != "person"
+
+
 def test_how_long_asks_for_a_length_of_time_not_any_number():
     assert question_type("How long did the call last?") == "duration"
     assert question_type("Combien de temps a duré la visioconférence ?") == "duration"

@@ -47,7 +47,8 @@ LANGUAGE = Language(
         "count": r"how (many|much|often)|what number|how old|what (percentage|amount|budget)",
         "time": r"when|what (date|day|year|time|month|century)|which (date|day|year|month|century)|"
                 r"since when|until when|how long ago|at what time|what time|in what year|year of",
-        "person": r"who|whom|whose",
+        # "Who is Jen Psaki?" asks what someone is, not for a name.
+        "person": r"who(?! (?:is|was|are|were) (?-i:[A-Z]))|whom|whose",
         "place": r"where|in which (city|country|region)|which city|which country",
     },
     boilerplate=(

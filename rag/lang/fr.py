@@ -54,7 +54,12 @@ LANGUAGE = Language(
         "time": r"quand|quel(le)? (date|jour|année|heure|mois|siècle|époque)|depuis quand|"
                 r"jusqu[’']à quand|à quelle (date|heure|époque)|en quelle année|"
                 r"date (du|de la|des|d[’'])|année (du|de la|des|d[’'])",
-        "person": r"qui|quel (responsable|dirigeant|président|ministre|porte-parole|homme|roi|auteur|joueur)",
+        # "qui" opening the question (or its second part, or after a preposition), not the
+        # relative pronoun of "Qu'est-ce qui…", "le pays qui…"; "Qui est Sergueï Riabkov ?"
+        # asks what someone is, not for a name.
+        "person": r"(?:^|\bet |, )(?:(?:à|par|avec|de|pour|contre|chez|envers|auprès de) )?qui\b"
+                  r"(?! (?:est|était|sont|étaient|fut) (?-i:[A-ZÀ-Þ]))|"
+                  r"quel (responsable|dirigeant|président|ministre|porte-parole|homme|roi|auteur|joueur)",
         "place": r"où|dans quel(le)? (ville|pays|région)|quelle ville|quel pays",
     },
     english_forms={

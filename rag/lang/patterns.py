@@ -1,8 +1,10 @@
 """Patterns built from every language of :mod:`rag.lang`: question types, quantities,
 places, number words, follow-up words and site furniture.
 
->>> question_type("When was New START extended?"), question_type("Qui est Jen Psaki ?")
+>>> question_type("When was New START extended?"), question_type("Qui est le porte-parole du Kremlin ?")
 ('time', 'person')
+>>> question_type("Qui est Jen Psaki ?"), question_type("Qu'est-ce qui préoccupe Joe Biden ?")
+('other', 'other')
 """
 
 from __future__ import annotations
