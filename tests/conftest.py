@@ -186,16 +186,15 @@ def corpus_copy(tmp_path: Path, corpus_dir: Path) -> Path:
 @pytest.fixture
 def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable[..., Settings]:
     """``make_settings(corpus_dir=None, warm_cache=True, **overrides)``: the session's
-    settings (no translator unless overridden) with a fresh index dir of the test's own. ``warm_cache`` seeds it with a copy of the session's
-    embedding cache (never the file itself), so the real corpus costs no model time."""
+    settings (no translator unless overridden) with a fresh index dir of the test's own.
+    ``warm_cache`` seeds it with a copy of the session's embedding cache (never the file itself), so the real corpus costs no model time."""
     counter = iter(range(1000))
 
     def make(corpus_dir: Path | None = None, warm_cache: bool = True, **overrides: Any) -> Settings:
         index_dir = tmp_path / f"index-{next(counter)}"
         if warm_cache:
             copy_sqlite(settings.index_dir / "embeddings.sqlite", index_dir / "embeddings.sqlite")
-        return Settings(corpus_dir=corpus_dir or settings.corpus_dir, index_dir=index_dir,
-                        **{"translator": NO_TRANSLATOR, **overrides})
+        return settings.replace(corpus_dir=corpus_dir or settings.corpus_dir, index_dir=index_dir, **overrides)
 
     return make
 

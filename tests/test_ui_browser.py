@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import CORPUS_FILES, NO_TRANSLATOR, REPO_ROOT, copy_sqlite, free_port
+from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
 
 from rag import Pipeline, Settings
 from rag.chatview import NO_SOURCES
@@ -73,7 +73,7 @@ def ui_pipeline(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
     for name in CORPUS_FILES:
         shutil.copy2(settings.corpus_dir / name, corpus / name)
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(Settings(corpus_dir=corpus, index_dir=root / "index", translator=NO_TRANSLATOR), embedder=embedder)
+    p = Pipeline.from_settings(settings.replace(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
     yield p
     p.close()
 
@@ -402,7 +402,7 @@ def hostile_url(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
         shutil.copy2(settings.corpus_dir / name, corpus / name)
     (corpus / HOSTILE_FILE).write_text(HOSTILE_HTML, encoding="utf-8")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(Settings(corpus_dir=corpus, index_dir=root / "index", translator=NO_TRANSLATOR), embedder=embedder)
+    p = Pipeline.from_settings(settings.replace(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
     assert p.document(HOSTILE_FILE).title == HOSTILE_TITLE
     port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
@@ -501,8 +501,8 @@ def held(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_re
     register_reader("held", factory)
     root = tmp_path_factory.mktemp("ui-held")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(Settings(corpus_dir=settings.corpus_dir, index_dir=root / "index", translator=NO_TRANSLATOR,
-                                        generator="held", generative_queue=0), embedder=embedder)
+    p = Pipeline.from_settings(settings.replace(index_dir=root / "index", generator="held", generative_queue=0),
+                               embedder=embedder)
     port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
     try:

@@ -75,8 +75,7 @@ def milvus_pipeline(tmp_path_factory, settings, embedder, ingest_report):
 
     root = tmp_path_factory.mktemp("milvus")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    ms = Settings(corpus_dir=settings.corpus_dir, index_dir=root / "index", translator=settings.translator,
-                  vector_store=f"milvus:{root / 'milvus.db'}")
+    ms = settings.replace(index_dir=root / "index", vector_store=f"milvus:{root / 'milvus.db'}")
     report = ingest(ms, embedder)
     assert report.wrote_index and report.embedded == 0 and report.vectors_written == report.chunks
     p = Pipeline.from_settings(ms, embedder=embedder, ingest_if_missing=False)
