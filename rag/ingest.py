@@ -12,7 +12,7 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -423,13 +423,17 @@ def _materialised(plan: Sequence[_Planned], previous: IndexStore | None, scan: C
         for item in plan:
             yield item, _materialise(item, previous, scan, splitter, settings)
         return
-    window: list[_Planned] = []
-    articles: list[tuple[str, str, bytes]] = []
-    size = 0
 
-    def drain() -> Iterator[tuple[_Planned, tuple[Document, list[Chunk], list[int] | None]]]:
+    def reads() -> Iterator[tuple[_Planned, bytes | None]]:
+        for item in plan:
+            needed = not item.carried and (item.document is None or item.chunked is None)
+            yield item, (read_article_bytes(scan.files[item.source], item.source,
+                                            max_bytes=settings.max_file_bytes) if needed else None)
+
+    for window in engine_rounds(reads()):
+        articles = [(item.source, item.sha256, data) for item, data in window if data is not None]
         cleaned = dict(engine.parse(articles)) if articles else {}
-        for item in window:
+        for item, _ in window:
             if item.source not in cleaned:
                 yield item, _materialise(item, previous, scan, splitter, settings)
                 continue
@@ -437,17 +441,6 @@ def _materialised(plan: Sequence[_Planned], previous: IndexStore | None, scan: C
             if isinstance(outcome, str):  # it was readable when planned: changed since
                 raise CorpusError(f"{outcome} (it changed while being indexed: run the ingest again)")
             yield item, (outcome[0], outcome[1], None)
-
-    for item in plan:
-        window.append(item)
-        if not item.carried and (item.document is None or item.chunked is None):
-            data = read_article_bytes(scan.files[item.source], item.source, max_bytes=settings.max_file_bytes)
-            articles.append((item.source, item.sha256, data))
-            size += len(data)
-            if size >= ENGINE_ROUND_BYTES:
-                yield from drain()
-                window, articles, size = [], [], 0
-    yield from drain()
 
 
 def unreadable(source: str, exc: OSError) -> str:
@@ -639,28 +632,42 @@ def _parse_on_engine(sources: list[str], scan: CorpusScan, settings: Settings, e
             if progress:
                 progress(done, len(sources), "cleaning and chunking")
 
+    def reads() -> Iterator[tuple[str, bytes]]:
+        nonlocal done
+        for source in sources:
+            try:
+                yield source, read_article_bytes(scan.files[source], source, max_bytes=settings.max_file_bytes)
+            except CorpusError as exc:
+                parsed[source] = str(exc)
+                done += 1
+            except OSError:
+                done += 1
+
     if progress:
         progress(0, len(sources), "cleaning and chunking")
-    articles: list[tuple[str, str, bytes]] = []
-    size = 0
-    for source in sources:
-        try:
-            data = read_article_bytes(scan.files[source], source, max_bytes=settings.max_file_bytes)
-        except CorpusError as exc:
-            parsed[source] = str(exc)
-            done += 1
-            continue
-        except OSError:
-            done += 1
-            continue
-        articles.append((source, scan.hashes[source], data))
-        size += len(data)
-        if size >= ENGINE_ROUND_BYTES:
-            run(articles)
-            articles, size = [], 0
-    if articles:
-        run(articles)
+    for window in engine_rounds(reads()):
+        run([(source, scan.hashes[source], data) for source, data in window if data is not None])
     return parsed
+
+
+def engine_rounds(reads: Iterable[tuple[_T, bytes | None]]) -> Iterator[list[tuple[_T, bytes | None]]]:
+    """``reads`` (an item and the bytes of its file, None when it needs no reading) cut into
+    the rounds handed to an engine: each closes once its files reach
+    :data:`ENGINE_ROUND_BYTES`, so the process holds one round's files whatever the corpus's size.
+
+    >>> [[n for n, _ in r] for r in engine_rounds([(1, b"x" * ENGINE_ROUND_BYTES), (2, None), (3, b"y")])]
+    [[1], [2, 3]]
+    """
+    window: list[tuple[_T, bytes | None]] = []
+    size = 0
+    for item, data in reads:
+        window.append((item, data))
+        size += len(data) if data is not None else 0
+        if size >= ENGINE_ROUND_BYTES:
+            yield window
+            window, size = [], 0
+    if window:
+        yield window
 
 
 def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
