@@ -41,7 +41,7 @@ from .text import fold
 BM25_FILE = "bm25.npz"
 #: What :func:`tokenize` does, saved with the counts: counts made by another tokeniser are
 #: never reused (they would silently disagree with the query's tokens).
-TOKENIZER = "folded-words-2plus-cut-5-v1"
+TOKENIZER = "folded-words-2plus-cut-5-v2"  # v2: ligatures spelt out ("œ" → "oe")
 K1, B, EPSILON = 1.5, 0.75, 0.25
 #: A term's count in one chunk is stored in 16 bits (a word repeated more often in one
 #: chunk counts 65,535 times: BM25's term weight is then within 1e-4 of its limit).

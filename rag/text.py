@@ -17,11 +17,17 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[»\"”’)]*\s+(?=[«\"“(\[A-ZÀ-�
 
 
 def fold(text: str) -> str:
-    """Lower-case, strip accents, unify apostrophes and collapse spaces (for comparisons)."""
+    """Lower-case, strip accents, spell out the ligatures Unicode does not decompose
+    ("œuvre" and "oeuvre" fold alike), unify apostrophes and collapse spaces (for comparisons).
+
+    >>> fold("L’Œuvre  de  Tubœuf")
+    "l'oeuvre de tuboeuf"
+    """
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("’", "'").replace("‘", "'").replace("«", '"').replace("»", '"')
-    return re.sub(r"\s+", " ", text).strip().lower()
+    text = re.sub(r"\s+", " ", text).strip().lower()
+    return text.replace("œ", "oe").replace("æ", "ae")
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:

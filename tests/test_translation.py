@@ -46,6 +46,13 @@ def test_two_way_check_catches_a_dropped_name_and_an_added_date():
     assert any("lacks date" in m for m in mismatches(quote, "Vladimir Putin signed the treaty."))
 
 
+def test_ligatures_quantifiers_and_number_words_opening_a_sentence_are_not_names():
+    assert mismatches("Gaston Tubœuf a conquis la région en 1066.", "Gaston Tuboeuf conquered the region in 1066.") == []
+    assert mismatches("Certains historiens datent la bataille de 1066.", "Some historians date the battle to 1066.") == []
+    assert mismatches("Deux navires quittèrent Brest.", "Two ships left Brest.") == []
+    assert mismatches("Gaston Tubœuf a conquis la région.", "Gaston conquered the region.") == ["the translation lacks name tuboeuf"]
+
+
 def test_a_checked_translation_leads_and_the_quote_stays_its_evidence(pipeline, quote, answer_schema):
     p = pipeline.with_translator(translator(faithful(quote)))
     parts = list(p.stream(QUESTION))

@@ -75,9 +75,11 @@ for _en, _forms in ALIASES.items():
         REVERSE_ALIASES[_form] = REVERSE_ALIASES.get(_form, ()) + (_en,)
 # Endings of sentence-opening participles, which are not names ("Referring", "Évoquant").
 OPENER_ENDINGS: tuple[str, ...] = tuple(sorted({e for lang in LANGUAGES.values() for e in lang.opener_endings}))
-# Capitalised words that are not facts: sentence openers, titles of address, months, days.
+# Capitalised words that are not facts: sentence openers, titles of address, months, days,
+# and every language's stop words, pronouns and number words ("Sa", "Ceux", "Seven").
 NOT_NAMES: frozenset[str] = frozenset().union(*(
-    lang.not_names | {m.lower() for m in lang.months} | set(lang.month_variants) | set(lang.weekdays)
+    lang.not_names | lang.stop_words | lang.pronoun_openers | set(lang.number_words)
+    | {m.lower() for m in lang.months} | set(lang.month_variants) | set(lang.weekdays)
     for lang in LANGUAGES.values()))
 
 

@@ -16,7 +16,8 @@ LANGUAGE = Language(
         ["when", "what", "who", "where", "why", "how", "which", "and", "did", "does", "do", "is", "was", "were", "are", "has", "have", "according", "in", "a", "the"]),
     not_names=frozenset(
         ["the", "a", "an", "according", "in", "on", "at", "as", "by", "for", "from", "to", "of", "and", "or", "but", "he", "she", "it", "they", "we", "you", "i", "this", "that", "these", "those", "there", "his", "her", "their", "its", "also", "however", "both", "after", "before", "during", "since", "until", "when", "while", "what", "who", "which", "where", "why", "how", "yes", "no", "not", "mr", "mrs", "ms", "although", "despite", "earlier", "later", "meanwhile",
-         "moreover", "nevertheless", "still", "yet", "thus", "then", "regarding"]),
+         "moreover", "nevertheless", "still", "yet", "thus", "then", "regarding", "some", "each", "every",
+         "other", "others", "another", "many", "most", "several", "all", "such", "any"]),
     opener_endings=("ing",),
     months=("January", "February", "March", "April", "May", "June", "July", "August", "September",
             "October", "November", "December"),

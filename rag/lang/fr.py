@@ -16,7 +16,9 @@ LANGUAGE = Language(
         ["quand", "quel", "quelle", "quels", "quelles", "qui", "que", "quoi", "où", "comment", "pourquoi", "combien", "et", "est", "selon", "en", "le", "la", "les", "un", "une"]),
     not_names=frozenset(
         ["le", "la", "les", "un", "une", "des", "selon", "il", "elle", "ils", "elles", "ce", "cette", "ces", "en", "au", "aux", "du", "de", "dans", "par", "pour", "etat", "sur", "et", "ou", "mais", "lors", "apres", "avant", "depuis", "m", "mme", "plus", "bien", "cependant",
-         "pourtant", "ainsi", "alors", "toutefois", "neanmoins", "enfin", "puis", "deja", "aussi"]),
+         "pourtant", "ainsi", "alors", "toutefois", "neanmoins", "enfin", "puis", "deja", "aussi", "chaque",
+         "certains", "certaines", "plusieurs", "tous", "toutes", "autre", "autres", "celui", "celle", "ceux",
+         "celles"]),
     opener_endings=("ant",),
     months=("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
             "octobre", "novembre", "décembre"),
