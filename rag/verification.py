@@ -35,7 +35,7 @@ from .embedding import Embedder
 from .index import IndexStore
 from .lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_ALIASES
 from .lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
-from .lang.patterns import DIGITS_RE, NUMBER_WORD_RE, TIME_RE, VAGUE_NUMBER_WORDS
+from .lang.patterns import DIGITS_RE, NUMBER_WORD_RE, ROMAN_RE, TIME_RE, VAGUE_NUMBER_WORDS, roman_value
 from .text import fold
 from .types import Document, Passage
 
@@ -85,6 +85,9 @@ def extract_facts(text: str) -> Facts:
     years = {int(y) for y in YEAR_RE.findall(rest)}
     rest = YEAR_RE.sub(" ", rest)
     numbers = {str(int(n)) for n in DIGITS_RE.findall(rest)}
+    romans = [(m.span(m.lastindex or 0), roman_value(m.group(m.lastindex or 0))) for m in ROMAN_RE.finditer(text)]
+    numbers |= {str(v) for _, v in romans if v}
+    text = _blank(text, [span for span, v in romans if v])  # "XIe" is a number, not a name
     numbers |= {str(NUMBER_WORDS[w]) for w in NUMBER_WORD_RE.findall(fold(rest))
                 if w not in VAGUE_NUMBER_WORDS}
     return Facts(frozenset(dates), frozenset(years), frozenset(times), frozenset(numbers),
@@ -103,7 +106,7 @@ _CAPITALISED = re.compile(r"\b[A-ZÀ-Þ][\w’'-]*")
 # opening quotes, brackets and dashes between do not count (looked at over 12 characters).
 _BEFORE_OPENING = re.compile(r"(?:^|[.!?:;])[\s«»\"“”‘(\[—–-]*$")
 
-_ELISION = re.compile(r"^(?:[ldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
+_ELISION = re.compile(r"^(?:[cldjmnst]|qu|jusqu|lorsqu|puisqu)['’]")
 
 
 def _opens_sentence(text: str, at: int) -> bool:

@@ -53,6 +53,14 @@ def test_ligatures_quantifiers_and_number_words_opening_a_sentence_are_not_names
     assert mismatches("Gaston Tubœuf a conquis la région.", "Gaston conquered the region.") == ["the translation lacks name tuboeuf"]
 
 
+def test_roman_numerals_are_numbers_and_one_of_is_not_a_count():
+    assert mismatches("Au XIe siècle, Louis XIV régnait déjà.", "In the 11th century, Louis XIV was already reigning.") == []
+    assert mismatches("C'est au XIe siècle.", "It was in the 12th century.") == [
+        "the translation adds number 12", "the translation lacks number 11"]
+    assert mismatches("Le roi et ce comte.", "The king and this count.") == []  # "Le", "Ce" are not 50, 100
+    assert mismatches("Il parle une des deux langues.", "He speaks one of the two languages.") == []
+
+
 def test_a_checked_translation_leads_and_the_quote_stays_its_evidence(pipeline, quote, answer_schema):
     p = pipeline.with_translator(translator(faithful(quote)))
     parts = list(p.stream(QUESTION))

@@ -31,7 +31,7 @@ LANGUAGE = Language(
         "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
         "eighth": 8, "ninth": 9, "tenth": 10, "once": 1, "twice": 2,
     },
-    vague_number_words=frozenset(("second", "first", "once")),
+    vague_number_words=frozenset(("one", "second", "first", "once")),
     quantity_words=("one", "two", "three", "four", "five", "six", "ten", "hundred", "thousand", "hours?",
                     "minutes?", "years?", "millions?", "billions?"),
     duration_counts=("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",

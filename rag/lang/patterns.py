@@ -87,6 +87,36 @@ ANAPHORA_RE = re.compile(rf"\b({_either(w for lang in LANGUAGES.values() for w i
 NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b")
 DIGITS_RE = re.compile(
     rf"\b(\d+)(?:{_either(s for lang in LANGUAGES.values() for s in lang.ordinal_suffixes)})?\b")
+# Roman numerals that count: with an ordinal ending ("XIe siècle", "Michel Ier"; one letter
+# only for I, V, X: "Le", "Ce", "De" are words), or of two letters or more after a
+# capitalised word ("Louis XIV", "Henry VIII").
+ROMAN_RE = re.compile(
+    rf"\b([IVXLCDM]{{2,}}|[IVX])(?:{_either(s for lang in LANGUAGES.values() for s in lang.ordinal_suffixes)})\b"
+    r"|\b[A-ZÀ-Þ][a-zà-ÿ]+ ([IVXLCDM]{2,})\b")
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+
+
+def roman_value(numeral: str) -> int | None:
+    """The value of an upper-case Roman numeral, None when it is not one written the usual way.
+
+    >>> roman_value("XVIII"), roman_value("IV"), roman_value("IIII")
+    (18, 4, None)
+    """
+    total = 0
+    for a, b in zip(numeral, numeral[1:] + " "):
+        total += -_ROMAN[a] if b != " " and _ROMAN[a] < _ROMAN[b] else _ROMAN[a]
+    return total if total > 0 and _to_roman(total) == numeral else None
+
+
+def _to_roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+                           (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
 # "14h30", "14:30", "2:30 pm"
 TIME_RE = re.compile(r"\b(\d{1,2})\s*(?:h|:)\s*(\d{2})\s*(a\.?m\.?|p\.?m\.?)?", re.I)
 # Number words that are as often not a count ("un accord", "the second round").
