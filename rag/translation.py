@@ -22,10 +22,12 @@ quote alone is shown.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from .errors import RagError
-from .lang import LANGUAGE_NAMES
+from .lang import LANGUAGE_NAMES, stop_words, words
+from .verification import NO_DOCUMENT, PassageFacts
 from .verification import mismatches as two_way
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ def mismatches(quote: str, translation: str) -> list[str]:
     """What breaks the two-way fact check (empty: the facts match both ways); the same
     check as a generated answer sentence's (:func:`rag.verification.mismatches`)."""
     return [f"the translation {m}" for m in two_way(quote, translation)]
+
+
+_NAME_PROBLEM = re.compile(r"^(adds|lacks) name (\S+)$")
 
 
 #: The default spec: the offline opus-mt translator when its models are installed, else none.
@@ -107,12 +112,39 @@ class Translator:
         out = out.splitlines()[0].strip().strip('"«»“”').strip() if out else ""
         return out or None
 
+    def check(self, quote: str, translation: str, source: str, target: str) -> list[str]:
+        """What breaks the two-way fact check between ``quote`` (in ``source``) and its
+        ``translation`` (in ``target``), once every name it flags has been looked up in the
+        other language with this translator; empty: the facts match both ways.
+
+        Languages write some names differently ("Danemark" / "Denmark", "Angleterre" /
+        "England") and capitalise different words ("britanniques" / "British", "la guerre" /
+        "the War"), which no list of aliases holds. A flagged name is cleared only when its
+        own translation is in the other text: a name the translation dropped or invented
+        has none there ("Peskov" translates as "Peskov"). On PIAF dev EN (choose set,
+        2026-12-03) this took the translations shown from 84 to 129 of 231, at ~0.3 s a
+        word looked up; it runs only when names are all that is wrong.
+        """
+        problems = two_way(quote, translation)
+        if problems and all(_NAME_PROBLEM.match(p) for p in problems):
+            problems = [p for p in problems if not self._name_translates(p, quote, translation, source, target)]
+        return [f"the translation {m}" for m in problems]
+
+    def _name_translates(self, problem: str, quote: str, translation: str, source: str, target: str) -> bool:
+        way, name = _NAME_PROBLEM.match(problem).groups()  # type: ignore[union-attr]
+        # "adds": the name is in the translation, look for it in the quote; "lacks": the reverse
+        looked_up = (self.translate(name.capitalize(), target, source) if way == "adds"
+                     else self.translate(name.capitalize(), source, target))
+        held = PassageFacts.of_text(quote if way == "adds" else translation, NO_DOCUMENT, with_title=False)
+        found = [w for w in words(looked_up or "") if len(w) >= 3 and w not in stop_words()]
+        return bool(found) and any(held.has_name(w) for w in found)
+
     def checked(self, quote: str, source: str, target: str) -> str | None:
-        """The translation when its facts match the quote's both ways, else None."""
+        """The translation when its facts match the quote's both ways (:meth:`check`), else None."""
         translation = self.translate(quote, source, target)
         if translation is None:
             return None
-        problems = mismatches(quote, translation)
+        problems = self.check(quote, translation, source, target)
         if problems:
             log.info("translation %r not shown: %s", translation, "; ".join(problems))
             return None

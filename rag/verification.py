@@ -179,10 +179,12 @@ class PassageFacts:
         out += [f"year {y}" for y in facts.years if y not in self.years]
         out += [f"time {t // 60}:{t % 60:02d}" for t in facts.times if t not in self.times]
         out += [f"number {n}" for n in facts.numbers if n not in self.numbers]
-        out += [f"name {n}" for n in facts.names if not self._has_name(n)]
+        out += [f"name {n}" for n in facts.names if not self.has_name(n)]
         return out
 
-    def _has_name(self, name: str) -> bool:
+    def has_name(self, name: str) -> bool:
+        """Whether this text holds the folded ``name`` in some form: as written, through
+        :data:`ALIASES`, inflected ("américaines" for "us") or transliterated ("putin")."""
         forms = (name, *ALIASES.get(name, ()), *REVERSE_ALIASES.get(name, ()))
         for form in forms:
             if " " in form or "-" in form:

@@ -55,6 +55,17 @@ def test_a_quote_is_translated_with_every_fact_both_ways(marian: Translator):
     assert french is not None and detect_language(french) == "fr" and "Kremlin" in french
 
 
+def test_names_written_differently_are_looked_up_but_a_dropped_name_is_still_caught(marian: Translator):
+    quote = "Le Danemark et l'Angleterre ont signé un traité avec Vladimir Poutine en 1720."
+    english = "Denmark and England signed a treaty with Vladimir Putin in 1720."
+    assert mismatches(quote, english)  # no alias says Danemark is Denmark
+    assert marian.check(quote, english, "fr", "en") == []
+    assert marian.check(quote, "Denmark and England signed a treaty in 1720.", "fr", "en") == [
+        "the translation lacks name poutine", "the translation lacks name vladimir"]
+    assert marian.check(quote, "Denmark and Sweden signed a treaty with Vladimir Putin in 1720.", "fr", "en") == [
+        "the translation adds name sweden", "the translation lacks name angleterre"]
+
+
 def test_a_direction_without_a_model_gives_no_translation(marian: Translator):
     assert marian.translate("Wer ist der Sprecher des Kremls?", "de", "en") is None
 

@@ -53,6 +53,17 @@ def test_ligatures_quantifiers_and_number_words_opening_a_sentence_are_not_names
     assert mismatches("Gaston Tubœuf a conquis la région.", "Gaston conquered the region.") == ["the translation lacks name tuboeuf"]
 
 
+def test_a_flagged_name_is_cleared_only_by_its_own_translation_found_in_the_other_text():
+    quote = "Le Danemark a signé le traité."
+    # each looked-up name ("Denmark" → "Danemark", "Danemark" → "Denmark") is in the other text: shown
+    assert translator("Danemark", "Denmark").check(quote, "Denmark signed the treaty.", "fr", "en") == []
+    # the lookup finds nothing there: the problem stays
+    assert translator("Norvège", "Norway").check(quote, "Denmark signed the treaty.", "fr", "en") != []
+    # a date wrong as well: no lookup can save it (the fake has no reply to give)
+    assert translator().check(quote, "Denmark signed the treaty in 1999.", "fr", "en") == [
+        "the translation adds name denmark", "the translation adds year 1999", "the translation lacks name danemark"]
+
+
 def test_roman_numerals_are_numbers_and_one_of_is_not_a_count():
     assert mismatches("Au XIe siècle, Louis XIV régnait déjà.", "In the 11th century, Louis XIV was already reigning.") == []
     assert mismatches("C'est au XIe siècle.", "It was in the 12th century.") == [
