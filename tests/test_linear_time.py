@@ -1,6 +1,6 @@
 """Cleaning and parsing take time in proportion to the input, even on hostile input.
 
-Times are compared, never asserted absolutely (the machine may be loaded): a 4x larger
+CPU times are compared, never asserted absolutely (the machine may be loaded): a 4x larger
 input must take less than 8x the time (linear work gives ~4x; the quadratic regexes and
 loops these tests guard against gave 16x and more).
 """
@@ -20,15 +20,26 @@ from rag.text import sentence_spans
 def best_time(f: Callable[[str], object], text: str, runs: int = 3) -> float:
     best = float("inf")
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: a busy machine preempts the longer run more often
         f(text)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     return best
 
 
-def grows_linearly(f: Callable[[str], object], make: Callable[[int], str], n: int) -> tuple[float, float]:
-    small, large = best_time(f, make(n)), best_time(f, make(4 * n))
-    return small, large
+def grows_linearly(f: Callable[[str], object], make: Callable[[int], str], n: int,
+                   attempts: int = 3) -> tuple[float, float]:
+    """The best CPU times of ``f`` on inputs of size n and 4n. A ratio over 8 is measured
+    again, up to ``attempts`` times, and the lowest kept: on a busy machine even CPU time
+    can jump (caches shared with other jobs; wall-clock time made a CI run see 9x for work
+    that takes 3.8x quietly). Quadratic work gives 16x every time."""
+    best = (float("inf"), 1.0)
+    for _ in range(attempts):
+        small, large = best_time(f, make(n)), best_time(f, make(4 * n))
+        if large / max(small, 1e-3) < best[1] / max(best[0], 1e-3) or best[0] == float("inf"):
+            best = (small, large)
+        if large < 8 * max(small, 1e-3):
+            break
+    return best
 
 
 PATHOLOGICAL = {
