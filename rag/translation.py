@@ -126,18 +126,20 @@ class Translator:
         word looked up; it runs only when names are all that is wrong.
         """
         problems = two_way(quote, translation)
-        if problems and all(_NAME_PROBLEM.match(p) for p in problems):
-            problems = [p for p in problems if not self._name_translates(p, quote, translation, source, target)]
+        names = [_NAME_PROBLEM.match(p) for p in problems]
+        if problems and all(names):
+            # "adds": the name is in the translation, to be found in the quote; "lacks": the reverse
+            held = {"adds": (PassageFacts.of_text(quote, NO_DOCUMENT, with_title=False), target, source),
+                    "lacks": (PassageFacts.of_text(translation, NO_DOCUMENT, with_title=False), source, target)}
+            problems = [p for p, m in zip(problems, names)
+                        if m and not self._name_translates(m.group(2), *held[m.group(1)])]
         return [f"the translation {m}" for m in problems]
 
-    def _name_translates(self, problem: str, quote: str, translation: str, source: str, target: str) -> bool:
-        way, name = _NAME_PROBLEM.match(problem).groups()  # type: ignore[union-attr]
-        # "adds": the name is in the translation, look for it in the quote; "lacks": the reverse
-        looked_up = (self.translate(name.capitalize(), target, source) if way == "adds"
-                     else self.translate(name.capitalize(), source, target))
-        held = PassageFacts.of_text(quote if way == "adds" else translation, NO_DOCUMENT, with_title=False)
+    def _name_translates(self, name: str, other: PassageFacts, source: str, target: str) -> bool:
+        """Whether ``name`` (folded, in ``source``), translated into ``target``, is in ``other``."""
+        looked_up = self.translate(name.capitalize(), source, target)
         found = [w for w in words(looked_up or "") if len(w) >= 3 and w not in stop_words()]
-        return bool(found) and any(held.has_name(w) for w in found)
+        return bool(found) and any(other.has_name(w) for w in found)
 
     def checked(self, quote: str, source: str, target: str) -> str | None:
         """The translation when its facts match the quote's both ways (:meth:`check`), else None."""
