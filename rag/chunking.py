@@ -8,8 +8,10 @@ always holds, whatever the splitter does with whitespace.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitter
 
@@ -63,6 +65,25 @@ def chunk_document(doc: Document, splitter: TextSplitter | None = None,
 def chunk_documents(docs: Iterable[Document], splitter: TextSplitter | None = None,
                     min_chars: int = 250) -> list[Chunk]:
     return [c for d in docs for c in chunk_document(d, splitter, min_chars)]
+
+
+def chunked_payload(doc: Document, chunks: list[Chunk]) -> dict[str, Any]:
+    """A document and its chunks as JSON-ready plain data (the chunks as offsets, their
+    text being the document's): how they cross to and from Ray's workers and wait on disk
+    between an ingest's passes (:class:`rag.spool.ArticleSpool`). Never pickled.
+
+    >>> d = Document("d", "d.txt", "Une phrase. " * 100)
+    >>> cs = chunk_document(d)
+    >>> from_chunked_payload(chunked_payload(d, cs)) == (d, cs)
+    True
+    """
+    return {"document": dataclasses.asdict(doc), "chunks": [[c.chunk_id, c.start, c.end] for c in chunks]}
+
+
+def from_chunked_payload(payload: dict[str, Any]) -> tuple[Document, list[Chunk]]:
+    """The document and chunks of :func:`chunked_payload`."""
+    doc = Document(**payload["document"])
+    return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b]) for cid, a, b in payload["chunks"]]
 
 
 def chunk_id(doc_id: str, text: str) -> str:

@@ -17,7 +17,6 @@ Ray is an optional extra (``pip install 'newsrag[scale]'``); without it
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .chunking import from_chunked_payload
 from .errors import CorpusError, RagError
 from .settings import Settings
 from .types import Chunk, Document
@@ -284,7 +284,7 @@ def _parser(settings: Settings) -> Any:
     chunk_size, overlap, min_chars = settings.chunk_size, settings.chunk_overlap, settings.min_chunk_chars
 
     def parse(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .chunking import chunk_document, default_splitter
+        from .chunking import chunk_document, chunked_payload, default_splitter
         from .corpus import parse_document
 
         splitter = default_splitter(chunk_size, overlap)
@@ -296,8 +296,7 @@ def _parser(settings: Settings) -> Any:
                 payloads.append(json.dumps({"skipped": str(exc)}))
                 continue
             chunks = chunk_document(doc, splitter, min_chars)
-            payloads.append(json.dumps({"document": dataclasses.asdict(doc),
-                                        "chunks": [[c.chunk_id, c.start, c.end] for c in chunks]}))
+            payloads.append(json.dumps(chunked_payload(doc, chunks)))
         return {"source": batch["source"], "payload": np.array(payloads, dtype=object)}
 
     return parse
@@ -313,8 +312,7 @@ def _decoded(batch: dict[str, Any]) -> Iterator[tuple[str, tuple[Document, list[
 def _decode(payload: dict[str, Any]) -> tuple[Document, list[Chunk]] | str:
     if "skipped" in payload:
         return str(payload["skipped"])
-    doc = Document(**payload["document"])
-    return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b]) for cid, a, b in payload["chunks"]]
+    return from_chunked_payload(payload)
 
 
 def _worker_embedder(settings: Settings, gpu: bool) -> Any:

@@ -54,6 +54,7 @@ from .errors import (
 )
 from .errors import short as _short
 from .lang import content_terms
+from .spool import PREFIX as SPOOL_PREFIX
 from .types import Chunk, Document, Filters
 from .vectors import FaissWriter, VectorFile, VectorStore, VectorWriter, generation_files, open_vectors
 
@@ -627,14 +628,14 @@ def write_generation(index_dir: Path, manifest: Manifest, documents: Iterable[Do
 
 def remove_stale(index_dir: Path, keep: str) -> None:
     """Delete old generations and leftovers of crashed builds (half-written generations,
-    pointer files never switched). Only the process holding :func:`index_lock` calls it;
+    pointer files never switched, article spools). Only the process holding :func:`index_lock` calls it;
     a server still answering from a deleted generation keeps its open files."""
     for path in Path(index_dir).iterdir():
         if path.name == keep:
             continue
         if path.is_dir() and (path.name.startswith("gen-") or path.name.startswith(".tmp-gen-")):
             shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.name.startswith(f".{CURRENT}."):
+        elif path.is_file() and (path.name.startswith(f".{CURRENT}.") or path.name.startswith(SPOOL_PREFIX)):
             with contextlib.suppress(OSError):
                 path.unlink()
 

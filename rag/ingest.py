@@ -40,6 +40,7 @@ from .index import (
 )
 from .lang.dates import format_date
 from .settings import Settings
+from .spool import ArticleSpool
 from .text import sentence_spans
 from .types import Chunk, Document
 from .vectors import VectorStoreSpec, vector_writer
@@ -179,7 +180,9 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
             log.info("chunking settings changed: every file is re-chunked")
 
     try:
-        return _update(settings, embedder, scan, previous, chunking, progress, t0, fresh=rebuild, engine=engine)
+        with ArticleSpool(settings.index_dir) as spool:
+            return _update(settings, embedder, scan, previous, chunking, progress, t0, spool, fresh=rebuild,
+                           engine=engine)
     finally:
         if previous is not None:
             previous.close()
@@ -205,16 +208,18 @@ def _live_index(settings: Settings, embedder: Embedder) -> IndexStore | None:
 #: Chunks embedded and written per batch: memory holds one batch (its texts, sentence
 #: texts and vectors), not the corpus.
 BATCH_CHUNKS = 512
-#: Cleaned articles (with their chunks, about as much text again) kept from the planning
-#: pass for the writing pass, up to this many characters of article text in all: a small
-#: corpus is read and chunked once; a big one again, batch by batch.
+#: Cleaned articles (with their chunks, about as much text again) kept in memory from the
+#: planning pass for the writing pass, up to this many characters of article text in all;
+#: the others wait on disk (:class:`rag.spool.ArticleSpool`). Either way an article is
+#: cleaned and chunked once.
 READ_AHEAD_CHARS = 16 << 20
 
 
 @dataclass
 class _Planned:
     """An article to index: where it comes from and, while it fits, its cleaned text and
-    (for a new or changed article) its chunks."""
+    (for a new or changed article) its chunks; past the read-ahead, a new or changed
+    article's are in the ingest's spool, a carried one's in the live index."""
 
     source: str
     sha256: str
@@ -225,14 +230,15 @@ class _Planned:
 
 
 def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: IndexStore | None,
-            chunking: dict, progress: Progress | None, t0: float, fresh: bool = False,
+            chunking: dict, progress: Progress | None, t0: float, spool: ArticleSpool, fresh: bool = False,
             engine: Engine | None = None) -> IngestReport:
     """Plan (what to index, what is skipped or repeats another article), then — unless
     nothing changed — write the new generation batch by batch (``fresh``: the vector
-    store's copy too, from scratch)."""
+    store's copy too, from scratch). The articles the planning cleans past the
+    read-ahead wait in ``spool``."""
     report = IngestReport()
     splitter = default_splitter(settings.chunk_size, settings.chunk_overlap)
-    plan = _plan(settings, scan, previous, chunking, splitter, report, progress, engine)
+    plan = _plan(settings, scan, previous, chunking, splitter, report, progress, spool, engine)
     report.removed = sorted(set(previous.manifest.files if previous else {}) - set(scan.hashes))
     report.chunks = sum(p.chunks for p in plan)
     duplicates = {s: f"{scan.hashes[s]}:{kept}" for s, kept in report.duplicates.items()}
@@ -266,21 +272,21 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     mark = time.time_ns()  # this ingest, in the cache's "used" column
     if engine is not None:  # the cache then holds every vector the writing below needs
-        report.embedded += embed_on_engine(plan, previous, scan, splitter, settings, embedder, engine,
-                                           mark, progress)
+        report.embedded += embed_on_engine(plan, previous, spool, settings, embedder, engine, mark, progress)
     vectors = vector_writer(store, settings.index_dir, embedder.dim, fresh=fresh)
     writer = GenerationWriter(settings.index_dir, embedder.dim, vectors)
     try:
         batch: list[tuple[Document, list[Chunk], list[int] | None]] = []
         done = 0
-        for item, materialised in _materialised(plan, previous, scan, splitter, settings, engine):
-            batch.append(materialised)
+        for item in plan:
+            batch.append(_materialise(item, previous, spool))
             item.document = item.chunked = None  # the read-ahead is let go as it is written
             if sum(len(c) for _, c, _ in batch) >= BATCH_CHUNKS:
                 done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
                 batch = []
         if batch:
             done = _write_batch(batch, writer, embedder, settings, report, mark, progress, done, previous)
+        spool.close()  # every article is in the generation now
         if progress:
             progress(0, 0, "writing the index")
         writer.commit(manifest)
@@ -295,11 +301,12 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
 
 
 def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chunking: dict,
-          splitter: Any, report: IngestReport, progress: Progress | None,
+          splitter: Any, report: IngestReport, progress: Progress | None, spool: ArticleSpool,
           engine: Engine | None = None) -> list[_Planned]:
     """The articles to index, in path order; fills ``report``'s added, changed, unchanged,
     skipped and duplicates. Reads (and chunks, to count) only new and changed files: here,
-    or, with an ``engine``, read here and cleaned and chunked by the engine first."""
+    or, with an ``engine``, read here and cleaned and chunked by the engine first; those
+    past the read-ahead go to ``spool``."""
     old_files = previous.manifest.files if previous else {}
     old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
     old_duplicates = dict(previous.manifest.duplicates) if previous else {}
@@ -322,7 +329,7 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
     parsed: dict[str, _Parsed | str] = {}
     if engine is not None:
         parsed = _parse_on_engine([s for s in sorted(scan.hashes) if not carried(s) and not known(s)],
-                                  scan, settings, engine, progress)
+                                  scan, settings, engine, progress, spool)
 
     # Articles already indexed come first, so that a new copy of one is the duplicate
     # (not the other way round); the index itself is written in path order.
@@ -362,7 +369,7 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
                 report.skipped[source] = Skipped(sha, unreadable(source, exc))
                 continue
             count = -1
-        if engine_item is not None:  # its text may be past the read-ahead: only its summary is here
+        if engine_item is not None:  # past the read-ahead it is in the spool: only its summary is here
             text_key, chars, doc = engine_item.text_key, engine_item.chars, engine_item.document
         else:
             assert doc is not None
@@ -386,6 +393,8 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
             report.unchanged.append(source)
         keep = doc is not None and kept_chars + chars <= READ_AHEAD_CHARS
         kept_chars += chars if keep else 0
+        if not keep and doc is not None and doc_chunks is not None:
+            spool.put(doc, doc_chunks)  # new or changed, past the read-ahead
         planned[source] = _Planned(source, sha, carried(source), count, doc if keep else None,
                                    doc_chunks if keep else None)
     if progress:
@@ -395,52 +404,19 @@ def _plan(settings: Settings, scan: CorpusScan, previous: IndexStore | None, chu
     return [planned[s] for s in sorted(planned)]
 
 
-def _materialise(item: _Planned, previous: IndexStore | None, scan: CorpusScan, splitter: Any,
-                 settings: Settings) -> tuple[Document, list[Chunk], list[int] | None]:
+def _materialise(item: _Planned, previous: IndexStore | None, spool: ArticleSpool
+                 ) -> tuple[Document, list[Chunk], list[int] | None]:
     """A planned article's document and chunks: from the live index when it is carried
     over (with their rows there, whose BM25 term counts are then reused), else as the
-    planning pass left it, or cleaned and chunked again when it did not fit in the
-    read-ahead."""
+    planning pass left them, in memory or, past the read-ahead, in ``spool``."""
     if item.carried:
         assert previous is not None
         doc = item.document or previous.document(item.source)
         return doc, previous.chunks_of(doc.doc_id), previous.chunk_rows_of(doc.doc_id)
     if item.document is not None and item.chunked is not None:
         return item.document, item.chunked, None
-    doc = load_document(scan.files[item.source], item.source, item.sha256, max_bytes=settings.max_file_bytes)
-    return doc, chunk_document(doc, splitter, settings.min_chunk_chars), None
-
-
-def _materialised(plan: Sequence[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
-                  settings: Settings, engine: Engine | None
-                  ) -> Iterator[tuple[_Planned, tuple[Document, list[Chunk], list[int] | None]]]:
-    """Each planned article with its document and chunks (:func:`_materialise`), in plan
-    order. With an ``engine``, the articles past the read-ahead are cleaned and chunked
-    again by the engine, not here: read :data:`ENGINE_ROUND_BYTES` of them at a time and
-    handed to it in one round, so this process holds one round's files whatever the
-    corpus's size."""
-    if engine is None:
-        for item in plan:
-            yield item, _materialise(item, previous, scan, splitter, settings)
-        return
-
-    def reads() -> Iterator[tuple[_Planned, bytes | None]]:
-        for item in plan:
-            needed = not item.carried and (item.document is None or item.chunked is None)
-            yield item, (read_article_bytes(scan.files[item.source], item.source,
-                                            max_bytes=settings.max_file_bytes) if needed else None)
-
-    for window in engine_rounds(reads()):
-        articles = [(item.source, item.sha256, data) for item, data in window if data is not None]
-        cleaned = dict(engine.parse(articles)) if articles else {}
-        for item, _ in window:
-            if item.source not in cleaned:
-                yield item, _materialise(item, previous, scan, splitter, settings)
-                continue
-            outcome = cleaned[item.source]
-            if isinstance(outcome, str):  # it was readable when planned: changed since
-                raise CorpusError(f"{outcome} (it changed while being indexed: run the ingest again)")
-            yield item, (outcome[0], outcome[1], None)
+    doc, chunks = spool.get(item.source)
+    return doc, chunks, None
 
 
 def unreadable(source: str, exc: OSError) -> str:
@@ -598,7 +574,7 @@ ENGINE_ROUND_BYTES = 64 << 20
 class _Parsed:
     """An article the engine cleaned and chunked, as the planning pass needs it: what
     finds a duplicate and counts the chunks, and, while the read-ahead has room, the
-    document and its chunks themselves (past it, the writing pass cleans it again)."""
+    document and its chunks themselves (past it, they are in the ingest's spool)."""
 
     text_key: str  # sha256 of the cleaned text
     chars: int
@@ -608,11 +584,11 @@ class _Parsed:
 
 
 def _parse_on_engine(sources: list[str], scan: CorpusScan, settings: Settings, engine: Engine,
-                     progress: Progress | None) -> dict[str, _Parsed | str]:
+                     progress: Progress | None, spool: ArticleSpool) -> dict[str, _Parsed | str]:
     """New and changed articles read here (the files live on this machine), cleaned and
     chunked by the engine, :data:`ENGINE_ROUND_BYTES` of files at a time: source →
-    :class:`_Parsed`, or why it is skipped. A file that cannot be read is left out, so that
-    the planning pass reads it and says why."""
+    :class:`_Parsed`, or why it is skipped; those past the read-ahead go to ``spool``. A
+    file that cannot be read is left out, so that the planning pass reads it and says why."""
     parsed: dict[str, _Parsed | str] = {}
     kept_chars = 0
     done = 0
@@ -627,6 +603,8 @@ def _parse_on_engine(sources: list[str], scan: CorpusScan, settings: Settings, e
                 doc, chunks = outcome
                 keep = kept_chars + len(doc.text) <= READ_AHEAD_CHARS
                 kept_chars += len(doc.text) if keep else 0
+                if not keep:
+                    spool.put(doc, chunks)
                 parsed[source] = _Parsed(hashlib.sha256(doc.text.encode("utf-8")).hexdigest(), len(doc.text),
                                          len(chunks), doc if keep else None, chunks if keep else None)
             if progress:
@@ -670,7 +648,7 @@ def engine_rounds(reads: Iterable[tuple[_T, bytes | None]]) -> Iterator[list[tup
         yield window
 
 
-def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, spool: ArticleSpool,
                     settings: Settings, embedder: Embedder, engine: Engine, mark: int,
                     progress: Progress | None) -> int:
     """Embed, on the engine, the chunk and sentence texts of ``plan`` that the cache does not
@@ -678,11 +656,11 @@ def embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: Cor
     returns how many texts the engine embedded. The writing pass then finds every vector
     in the cache. A damaged cache is dropped and the work done again without it."""
     path = settings.index_dir / CACHE
-    return _with_cache(path, lambda: _embed_on_engine(plan, previous, scan, splitter, settings, embedder,
+    return _with_cache(path, lambda: _embed_on_engine(plan, previous, spool, settings, embedder,
                                                       engine, mark, progress, path))
 
 
-def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: CorpusScan, splitter: Any,
+def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, spool: ArticleSpool,
                      settings: Settings, embedder: Embedder, engine: Engine, mark: int,
                      progress: Progress | None, path: Path) -> int:
     cache = EmbeddingCache.open(path)
@@ -708,7 +686,8 @@ def _embed_on_engine(plan: list[_Planned], previous: IndexStore | None, scan: Co
             pending.clear()
             return len(texts)
 
-        for _, (doc, chunks, _) in _materialised(plan, previous, scan, splitter, settings, engine):
+        for item in plan:
+            doc, chunks, _ = _materialise(item, previous, spool)
             _, texts, _, sentence_texts = _batch_texts([(doc, chunks)], settings)
             pending.update((cache_key(embedder, t), t) for t in texts + sentence_texts)
             if len(pending) >= ENGINE_ROUND_TEXTS:

@@ -235,6 +235,7 @@ def test_unchanged_ingest_still_sweeps_what_a_killed_ingest_left(built, embedder
     (settings.index_dir / "gen-20200101-000000-abcdef").mkdir()  # an old generation, never swept
     (settings.index_dir / ".tmp-gen-20200101-000000-abcdef").mkdir()
     (settings.index_dir / ".CURRENT.abcdef").write_text("gen-20200101-000000-abcdef\n")
+    (settings.index_dir / ".tmp-plan-abcdef.sqlite").write_bytes(b"")  # a killed ingest's article spool
     report = ingest(settings, embedder)
     assert not report.wrote_index
     assert generations(settings.index_dir) == live

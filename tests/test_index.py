@@ -511,12 +511,24 @@ def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
 
 def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipeline, monkeypatch):
     """Streaming ingest (a few chunks per batch, nothing read ahead) writes the very index
-    a one-batch ingest writes: same rows, offsets, sentences, vectors and BM25 arrays."""
+    a one-batch ingest writes: same rows, offsets, sentences, vectors and BM25 arrays. Each
+    article is still cleaned once: the writing pass finds it in the ingest's spool, which
+    goes with the ingest."""
     monkeypatch.setattr(rag.ingest, "BATCH_CHUNKS", 7)
     monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
+    cleaned: list[str] = []
+    clean = rag.ingest.load_document
+
+    def counted(path, source, *args, **kwargs):
+        cleaned.append(source)
+        return clean(path, source, *args, **kwargs)
+
+    monkeypatch.setattr(rag.ingest, "load_document", counted)
     settings = make_settings()
     report = ingest(settings, embedder)
     assert report.embedded == 0  # every text from the warm cache
+    assert sorted(cleaned) == sorted(CORPUS_FILES)
+    assert leftovers(settings.index_dir) == []
     small = IndexStore.load(settings.index_dir)
     one = pipeline.store
     try:
