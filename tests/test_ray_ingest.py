@@ -155,39 +155,58 @@ def test_unknown_engine_is_a_usage_error(tmp_path, corpus_copy):
     assert run.returncode == 2 and "invalid choice: 'spark'" in run.stderr and "Traceback" not in run.stderr
 
 
+class RayNodes:
+    """Ray nodes started on this machine as an operator starts them on each of a cluster's
+    machines (`ray start --block`, token authentication on, as Ray 2.60 does by default),
+    in one short temporary folder (Ray's socket paths have a limit); :meth:`stop` stops
+    every node's processes."""
+
+    def __init__(self) -> None:
+        self.temp = Path(tempfile.mkdtemp(prefix="rayhead", dir="/tmp"))
+        self.env = clean_env() | {"RAY_AUTH_MODE": "token"}
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *options: str, listens_on: int | None = None, cpus: int) -> None:
+        """Start a node (``--head`` among ``options`` for the head) with ``cpus`` CPUs and,
+        with ``listens_on``, wait until that port takes connections."""
+        log = self.temp / f"node-{len(self.processes)}.log"
+        with open(log, "wb") as out:
+            node = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--block",
+                                     "--num-cpus", str(cpus), "--disable-usage-stats", *options],
+                                    env=self.env, cwd=self.temp, start_new_session=True,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(node)
+        deadline = time.monotonic() + 120
+        while listens_on is not None and time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", listens_on)) == 0:
+                    return
+            assert node.poll() is None, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.5)
+        if listens_on is not None:
+            pytest.fail(f"the Ray node did not listen on {listens_on} in 2 minutes")
+
+    def stop(self) -> None:
+        for node in reversed(self.processes):
+            os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
+            try:
+                node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray cluster of one node started as an operator starts one (`ray start --head`,
-    token authentication on, as Ray 2.60 does by default), with its client server; this
-    process stays outside it. Its address is ``ray://127.0.0.1:PORT``; stopped at the end."""
-    temp = tempfile.mkdtemp(prefix="rayhead", dir="/tmp")  # short: Ray's socket paths have a limit
-    port = free_port()
-    env = clean_env() | {"RAY_AUTH_MODE": "token"}
-    log = Path(temp) / "head.log"
-    with open(log, "wb") as out:
-        head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-                                 "--num-cpus", "2", "--port", str(free_port()), "--ray-client-server-port",
-                                 str(port), "--include-dashboard", "false", "--disable-usage-stats",
-                                 "--temp-dir", temp], env=env, cwd=temp, start_new_session=True,
-                                stdout=out, stderr=subprocess.STDOUT)
+    """A Ray cluster of one node, 2 CPUs, with its client server; this process stays
+    outside it. Its address is ``ray://127.0.0.1:PORT``; stopped at the end."""
+    nodes, port = RayNodes(), free_port()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert head.poll() is None, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.5)
-        else:
-            pytest.fail("the Ray head did not start in 2 minutes")
-        yield f"ray://127.0.0.1:{port}", env, Path(temp)
+        nodes.start("--head", "--port", str(free_port()), "--ray-client-server-port", str(port),
+                    "--include-dashboard", "false", "--temp-dir", str(nodes.temp), listens_on=port, cpus=2)
+        yield f"ray://127.0.0.1:{port}", nodes.env, nodes.temp
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
+        nodes.stop()
 
 
 def test_ray_client_ingest_from_outside_the_cluster_builds_the_same_index(ray_head, settings, ingest_report,
@@ -204,6 +223,46 @@ def test_ray_client_ingest_from_outside_the_cluster_builds_the_same_index(ray_he
     server_logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
                             for p in sorted(temp.glob("session_latest/logs/ray_client_server*")))
     assert run.returncode == 0, run.stderr + "\nthe head's client server logs:\n" + server_logs
+    assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
+    assert_same_index(snapshot(index), snapshot(settings.index_dir))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A Ray cluster of three nodes on this machine, started as on three machines: a head
+    with no CPU, so that no task or actor can run on the node this process joins, and two
+    worker nodes of one CPU each, joined to it by its address. Every stage of an ingest
+    then runs on other nodes than the ingesting process's, its inputs and outputs crossing
+    between nodes' object stores. Its address is ``127.0.0.1:PORT`` (the head's GCS)."""
+    nodes, port = RayNodes(), free_port()
+    try:
+        nodes.start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir",
+                    str(nodes.temp), listens_on=port, cpus=0)
+        for _ in range(2):
+            nodes.start("--address", f"127.0.0.1:{port}", cpus=1)
+        yield f"127.0.0.1:{port}", nodes.env
+    finally:
+        nodes.stop()
+
+
+def test_ingest_on_a_cluster_of_three_nodes_builds_the_same_index(ray_cluster, settings, ingest_report, tmp_path,
+                                                                  corpus_copy):
+    """`rag ingest --engine ray --address HEAD:PORT` from a node of a cluster whose CPUs are
+    all on two other nodes: the rag package travels to them (the job's ``py_modules``), they
+    clean, chunk and embed, and the index is the single-process one."""
+    address, env = ray_cluster
+    check = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+             "print(sorted(n['Resources'].get('CPU', 0) for n in ray.nodes() if n['Alive']))")
+    deadline = time.monotonic() + 120
+    while (nodes := subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True,
+                                   timeout=120, env=env)).stdout.strip() != "[0, 1.0, 1.0]":
+        assert time.monotonic() < deadline, f"the worker nodes did not join: {nodes.stdout} {nodes.stderr[-2000:]}"
+        time.sleep(1)
+    index = tmp_path / "cluster-index"
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
+                          "--corpus", str(corpus_copy), "--index", str(index)],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr
     assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
     assert_same_index(snapshot(index), snapshot(settings.index_dir))
 
