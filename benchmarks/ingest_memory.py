@@ -108,7 +108,7 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     on disk of the index the ingest wrote (its FAISS and BM25 files: what a search holds).
     ``model`` is a sentence-transformers folder (else :class:`HashEmbedder`); ``engine``
     ``ray`` ingests through a local Ray of 2 CPUs."""
-    from benchmarks.load import rss_mib, rss_parts_mib, tree_rss_mib
+    from benchmarks.load import pymalloc_mib, rss_mib, rss_parts_mib, tree_rss_mib
     from rag.embedding import Embedder, load_embedder
     from rag.index import current_generation
     from rag.ingest import ingest
@@ -118,10 +118,18 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     peaks: dict[str, float] = {}
     tree_peak = [0.0]
     parts_peak: dict[str, float] = {}
+    heap: dict[str, dict[str, float]] = {}  # stage -> peaks of the heap (anon) and pymalloc's share
     done = threading.Event()
 
     def watch() -> None:
+        ticks = 0
         while not done.wait(0.1):
+            ticks += 1
+            if ticks % 10 == 0:  # once a second: the allocator's statistics take a few ms
+                reading = {"anon": rss_parts_mib(os.getpid()).get("anon", 0.0), **pymalloc_mib()}
+                mine = heap.setdefault(stage[0], {})
+                for kind, mib in reading.items():
+                    mine[kind] = max(mine.get(kind, 0.0), mib)
             peaks[stage[0]] = max(peaks.get(stage[0], 0.0), (rss_mib(os.getpid()) or 0.0))
             tree_peak[0] = max(tree_peak[0], tree_rss_mib(os.getpid()))
             for kind, mib in rss_parts_mib(os.getpid()).items():
@@ -161,6 +169,10 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
             "peak_rss_by_stage_mib": {k: round(v, 1) for k, v in peaks.items()},
             # each kind's own peak (anon: the process's heap; shmem: Ray's object store pages)
             "peak_rss_by_kind_mib": parts_peak,
+            # sampled once a second: the heap (anon), pymalloc's arenas in it and the live
+            # objects' share of them; the rest of the heap is malloc's (objects over 512 bytes,
+            # native libraries)
+            "peak_heap_by_stage_mib": heap,
             "index_files_mib": {k: round(v, 1) for k, v in files.items()}}
 
 

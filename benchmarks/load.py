@@ -83,6 +83,35 @@ def rss_parts_mib(pid: int) -> dict[str, float]:
     return {kinds[f[0]]: round(int(f[1]) / 1024, 1) for f in fields if len(f) >= 2 and f[0] in kinds}
 
 
+def pymalloc_mib() -> dict[str, float]:
+    """This process's small-object allocator (CPython's pymalloc, objects up to 512 bytes):
+    ``arenas`` (what it holds from the system) and ``allocated`` (what live objects use of
+    them), read from ``sys._debugmallocstats`` (written to the C-level stderr, caught here
+    through a temporary file for the call's few milliseconds: whatever else this process
+    writes to stderr in them goes there too)."""
+    import os
+    import re
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        caught.seek(0)
+        text = caught.read().decode(errors="replace")
+
+    def field(name: str) -> int:
+        found = re.search(re.escape(name) + r"\s*=\s*([\d,]+)", text)
+        return int(found.group(1).replace(",", "")) if found else 0
+
+    # "N arenas * SIZE bytes/arena = TOTAL"
+    return {"arenas": round(field("bytes/arena") / 2**20, 1),
+            "allocated": round(field("# bytes in allocated blocks") / 2**20, 1)}
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` and its descendants (Linux ``/proc``; 0 elsewhere)."""
     total, todo = 0.0, [pid]
