@@ -54,7 +54,6 @@ from .errors import (
 )
 from .errors import short as _short
 from .lang import content_terms
-from .spool import PREFIX as SPOOL_PREFIX
 from .types import Chunk, Document, Filters
 from .vectors import FaissWriter, VectorFile, VectorStore, VectorWriter, generation_files, open_vectors
 
@@ -64,6 +63,9 @@ FORMAT_VERSION = 2
 CURRENT = "CURRENT"
 CACHE = "embeddings.sqlite"
 LOCK = ".ingest.lock"
+#: What an ingest's article spool (:class:`rag.spool.ArticleSpool`) is named from: a
+#: leftover of a killed ingest that :func:`remove_stale` deletes.
+SPOOL_PREFIX = ".tmp-plan-"
 #: What a generation folder is called; anything else in CURRENT is damage, never a path.
 GENERATION_RE = re.compile(r"gen-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 #: Files a generation written by an older version lacks; checked like the others when

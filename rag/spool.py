@@ -32,10 +32,9 @@ from pathlib import Path
 from types import TracebackType
 
 from .chunking import chunked_payload, from_chunked_payload
+from .index import SPOOL_PREFIX
 from .types import Chunk, Document
 
-#: What a spool's file name starts with (:func:`rag.index.remove_stale` deletes leftovers).
-PREFIX = ".tmp-plan-"
 #: zlib's fastest level: news text shrinks ~2.5× at ~100 MB/s, so the disk holds less than
 #: half of the articles' text while compressing costs a small share of cleaning them.
 LEVEL = 1
@@ -47,7 +46,7 @@ class ArticleSpool:
     none."""
 
     def __init__(self, directory: Path) -> None:
-        self.path = Path(directory) / f"{PREFIX}{uuid.uuid4().hex[:12]}.sqlite"
+        self.path = Path(directory) / f"{SPOOL_PREFIX}{uuid.uuid4().hex[:12]}.sqlite"
         self._db: sqlite3.Connection | None = None
 
     def put(self, doc: Document, chunks: list[Chunk]) -> None:
