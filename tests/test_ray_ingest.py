@@ -186,6 +186,21 @@ class RayNodes:
         if listens_on is not None:
             pytest.fail(f"the Ray node did not listen on {listens_on} in 2 minutes")
 
+    def wait_for(self, address: str, cpus: list[float]) -> None:
+        """Wait (2 minutes at most) until the live nodes of the cluster at ``address`` have
+        ``cpus`` CPUs each, in increasing order; else fail with the nodes' own output."""
+        check = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
+                 "print(sorted(float(n['Resources'].get('CPU', 0)) for n in ray.nodes() if n['Alive']))")
+        deadline = time.monotonic() + 120
+        while (seen := subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True,
+                                      timeout=120, env=self.env)).stdout.strip() != str(cpus):
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
+                                  for p in sorted(self.temp.glob("node-*.log")))
+                pytest.fail(f"the cluster's nodes have {seen.stdout.strip()} CPUs, not {cpus}: "
+                            f"{seen.stderr[-1500:]}\n{logs}")
+            time.sleep(1)
+
     def stop(self) -> None:
         for node in reversed(self.processes):
             os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
@@ -233,13 +248,22 @@ def ray_cluster():
     with no CPU, so that no task or actor can run on the node this process joins, and two
     worker nodes of one CPU each, joined to it by its address. Every stage of an ingest
     then runs on other nodes than the ingesting process's, its inputs and outputs crossing
-    between nodes' object stores. Its address is ``127.0.0.1:PORT`` (the head's GCS)."""
+    between nodes' object stores. Its address is ``127.0.0.1:PORT`` (the head's GCS).
+
+    Nodes on one machine must not share the ports a node takes by default (its agents'
+    52365 above all: a second worker node started beside the first once failed to join in
+    a CI run), so each gets its own; they join one at a time."""
     nodes, port = RayNodes(), free_port()
     try:
         nodes.start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir",
                     str(nodes.temp), listens_on=port, cpus=0)
-        for _ in range(2):
-            nodes.start("--address", f"127.0.0.1:{port}", cpus=1)
+        for n in range(2):
+            own = [(option, str(free_port())) for option in (
+                "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+                "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")]
+            workers = ("--min-worker-port", str(20000 + 2000 * n), "--max-worker-port", str(21999 + 2000 * n))
+            nodes.start("--address", f"127.0.0.1:{port}", *(x for pair in own for x in pair), *workers, cpus=1)
+            nodes.wait_for(f"127.0.0.1:{port}", [0.0] + [1.0] * (n + 1))
         yield f"127.0.0.1:{port}", nodes.env
     finally:
         nodes.stop()
@@ -251,13 +275,6 @@ def test_ingest_on_a_cluster_of_three_nodes_builds_the_same_index(ray_cluster, s
     all on two other nodes: the rag package travels to them (the job's ``py_modules``), they
     clean, chunk and embed, and the index is the single-process one."""
     address, env = ray_cluster
-    check = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
-             "print(sorted(n['Resources'].get('CPU', 0) for n in ray.nodes() if n['Alive']))")
-    deadline = time.monotonic() + 120
-    while (nodes := subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True,
-                                   timeout=120, env=env)).stdout.strip() != "[0, 1.0, 1.0]":
-        assert time.monotonic() < deadline, f"the worker nodes did not join: {nodes.stdout} {nodes.stderr[-2000:]}"
-        time.sleep(1)
     index = tmp_path / "cluster-index"
     run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
                           "--corpus", str(corpus_copy), "--index", str(index)],
