@@ -7,6 +7,7 @@ Ray starts once for the module (~7 s here) and is shut down by the fixture's fin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -192,23 +193,42 @@ class RayNodes:
         check = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
                  "print(sorted(float(n['Resources'].get('CPU', 0)) for n in ray.nodes() if n['Alive']))")
         deadline = time.monotonic() + 120
-        while (seen := subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True,
-                                      timeout=120, env=self.env)).stdout.strip() != str(cpus):
+        seen, said = "", ""
+        while seen != str(cpus):
             if time.monotonic() > deadline:
                 logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
                                   for p in sorted(self.temp.glob("node-*.log")))
-                pytest.fail(f"the cluster's nodes have {seen.stdout.strip()} CPUs, not {cpus}: "
-                            f"{seen.stderr[-1500:]}\n{logs}")
-            time.sleep(1)
+                pytest.fail(f"the cluster's nodes have {seen} CPUs, not {cpus}: {said[-1500:]}\n{logs}")
+            try:
+                run = subprocess.run([sys.executable, "-c", check, address], capture_output=True, text=True,
+                                     timeout=60, env=self.env)
+                seen, said = run.stdout.strip(), run.stderr
+            except subprocess.TimeoutExpired:
+                seen, said = "", "the check did not connect in 60 s"
+            if seen != str(cpus):
+                time.sleep(1)
+
+    @staticmethod
+    def own_ports() -> list[str]:
+        """Options giving a node ports of its own: nodes on one machine must not share the
+        ones a node takes by default (its agents' 52365 above all: a second worker node
+        started beside the first once failed to join in a CI run)."""
+        options = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+                   "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
+        return [x for option in options for x in (option, str(free_port()))]
 
     def stop(self) -> None:
-        for node in reversed(self.processes):
-            os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
-            try:
-                node.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-        shutil.rmtree(self.temp, ignore_errors=True)
+        try:
+            for node in reversed(self.processes):
+                with contextlib.suppress(ProcessLookupError):  # a node that died on its own
+                    os.killpg(node.pid, signal.SIGTERM)  # `ray start --block` stops the node's processes
+                try:
+                    node.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(node.pid, signal.SIGKILL)
+        finally:
+            shutil.rmtree(self.temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +238,8 @@ def ray_head():
     nodes, port = RayNodes(), free_port()
     try:
         nodes.start("--head", "--port", str(free_port()), "--ray-client-server-port", str(port),
-                    "--include-dashboard", "false", "--temp-dir", str(nodes.temp), listens_on=port, cpus=2)
+                    "--include-dashboard", "false", "--temp-dir", str(nodes.temp), *nodes.own_ports(),
+                    listens_on=port, cpus=2)
         yield f"ray://127.0.0.1:{port}", nodes.env, nodes.temp
     finally:
         nodes.stop()
@@ -248,21 +269,17 @@ def ray_cluster():
     with no CPU, so that no task or actor can run on the node this process joins, and two
     worker nodes of one CPU each, joined to it by its address. Every stage of an ingest
     then runs on other nodes than the ingesting process's, its inputs and outputs crossing
-    between nodes' object stores. Its address is ``127.0.0.1:PORT`` (the head's GCS).
-
-    Nodes on one machine must not share the ports a node takes by default (its agents'
-    52365 above all: a second worker node started beside the first once failed to join in
-    a CI run), so each gets its own; they join one at a time."""
+    between nodes' object stores. Its address is ``127.0.0.1:PORT`` (the head's GCS). Every
+    node has ports of its own (:meth:`RayNodes.own_ports`, and a range for its workers);
+    the worker nodes join one at a time."""
     nodes, port = RayNodes(), free_port()
     try:
-        nodes.start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir",
-                    str(nodes.temp), listens_on=port, cpus=0)
+        nodes.start("--head", "--port", str(port), "--ray-client-server-port", str(free_port()),
+                    "--include-dashboard", "false", "--temp-dir", str(nodes.temp), *nodes.own_ports(),
+                    listens_on=port, cpus=0)
         for n in range(2):
-            own = [(option, str(free_port())) for option in (
-                "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-                "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")]
             workers = ("--min-worker-port", str(20000 + 2000 * n), "--max-worker-port", str(21999 + 2000 * n))
-            nodes.start("--address", f"127.0.0.1:{port}", *(x for pair in own for x in pair), *workers, cpus=1)
+            nodes.start("--address", f"127.0.0.1:{port}", *nodes.own_ports(), *workers, cpus=1)
             nodes.wait_for(f"127.0.0.1:{port}", [0.0] + [1.0] * (n + 1))
         yield f"127.0.0.1:{port}", nodes.env
     finally:
