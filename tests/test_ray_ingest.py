@@ -253,14 +253,21 @@ def test_ray_client_ingest_from_outside_the_cluster_builds_the_same_index(ray_he
     pool) builds the single-process index, embedding every text on the cluster."""
     address, env, temp = ray_head
     index = tmp_path / "client-index"
-    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
-                          "--corpus", str(corpus_copy), "--index", str(index)],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
-    server_logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
-                            for p in sorted(temp.glob("session_latest/logs/ray_client_server*")))
-    assert run.returncode == 0, run.stderr + "\nthe head's client server logs:\n" + server_logs
-    assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
+    ingest_at(address, env, corpus_copy, index,
+              lambda: "the head's client server logs:\n" + "\n".join(
+                  f"{p.name}: {p.read_text(errors='replace')[-1500:]}"
+                  for p in sorted(temp.glob("session_latest/logs/ray_client_server*"))))
     assert_same_index(snapshot(index), snapshot(settings.index_dir))
+
+
+def ingest_at(address: str, env: dict, corpus: Path, index: Path, logs=lambda: "") -> None:
+    """`rag ingest --engine ray --address ADDRESS` of the five articles into ``index``,
+    embedding all their texts there; on failure, ``logs()`` is added to the message."""
+    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
+                          "--corpus", str(corpus), "--index", str(index)],
+                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
+    assert run.returncode == 0, run.stderr + "\n" + logs()
+    assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
 
 
 @pytest.fixture(scope="module")
@@ -293,11 +300,7 @@ def test_ingest_on_a_cluster_of_three_nodes_builds_the_same_index(ray_cluster, s
     clean, chunk and embed, and the index is the single-process one."""
     address, env = ray_cluster
     index = tmp_path / "cluster-index"
-    run = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--engine", "ray", "--address", address,
-                          "--corpus", str(corpus_copy), "--index", str(index)],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
-    assert run.returncode == 0, run.stderr
-    assert "5 added" in run.stdout + run.stderr and "105 texts newly embedded" in run.stdout + run.stderr
+    ingest_at(address, env, corpus_copy, index)
     assert_same_index(snapshot(index), snapshot(settings.index_dir))
 
 
