@@ -82,6 +82,7 @@ class PackedE5:
     unk: int
     normalisation: dict[int, str]                       # codepoint → replacement
     tensors: dict[str, np.ndarray] = field(default_factory=dict)   # float32, dequantised
+    q4: dict[str, memoryview] = field(default_factory=dict)        # the 4-bit ones' raw blocks
 
 
 def read_packed(path: str | Path) -> PackedE5:
@@ -142,21 +143,29 @@ def _parse(data: memoryview) -> PackedE5:
             packed.tensors[name] = np.frombuffer(raw, "<f4", count).astype(np.float32)
         elif dtype == DTYPE_Q4:
             packed.tensors[name] = dequantise_q4(raw, count)
+            packed.q4[name] = raw
         else:
             raise ValueError(f"tensor {name} has unknown dtype {dtype}")
     return packed
 
 
-def dequantise_q4(raw: bytes | memoryview, count: int) -> np.ndarray:
-    """Q4_0 blocks → float32, as ``deq_row`` in ``e5.c``: byte ``j`` of a block holds weight
-    ``j`` (low nibble) and ``j + 16`` (high nibble), each ``(nibble - 8) * scale``."""
+def q4_blocks(raw: bytes | memoryview, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 blocks → their codes (int8, −8…7, ``(nb, 32)``) and scales (fp16, ``(nb, 1)``),
+    as ``deq_row`` in ``e5.c`` reads them: byte ``j`` of a block holds weight ``j`` (low
+    nibble) and ``j + 16`` (high nibble)."""
     if count % QK:
         raise ValueError(f"{count} weights are not whole blocks of {QK}")
     blocks = np.frombuffer(raw, np.uint8, (count // QK) * BLOCK_BYTES).reshape(-1, BLOCK_BYTES)
-    scale = blocks[:, :2].copy().view("<f2").astype(np.float32)          # (nb, 1)
+    scale = blocks[:, :2].copy().view("<f2")                                      # (nb, 1)
     qs = blocks[:, 2:]
-    nibbles = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8   # (nb, 32)
-    return (nibbles.astype(np.float32) * scale).reshape(-1)
+    codes = np.concatenate([qs & 0x0F, qs >> 4], axis=1).astype(np.int8) - 8       # (nb, 32)
+    return codes, scale
+
+
+def dequantise_q4(raw: bytes | memoryview, count: int) -> np.ndarray:
+    """Q4_0 blocks → float32: each weight ``code * scale`` (:func:`q4_blocks`)."""
+    codes, scale = q4_blocks(raw, count)
+    return (codes.astype(np.float32) * scale.astype(np.float32)).reshape(-1)
 
 
 # ----------------------------------------------------------------------------- weights
@@ -173,23 +182,30 @@ _LAYER_NAMES = {
 }
 
 
+def bert_names(packed: PackedE5) -> dict[str, str]:
+    """transformers' ``BertModel`` name → the file's name, for every tensor of the file."""
+    names = {"embeddings.word_embeddings.weight": "emb.word", "embeddings.position_embeddings.weight": "emb.pos",
+             "embeddings.token_type_embeddings.weight": "emb.type", "embeddings.LayerNorm.weight": "emb.ln.w",
+             "embeddings.LayerNorm.bias": "emb.ln.b"}
+    for layer in range(packed.layers):
+        for short, long in _LAYER_NAMES.items():
+            names[f"encoder.layer.{layer}.{long}"] = f"l{layer}.{short}"
+    return names
+
+
 def bert_state_dict(packed: PackedE5) -> dict[str, np.ndarray]:
     """The tensors under transformers' ``BertModel`` names and shapes."""
     t, h, ff = packed.tensors, packed.hidden, packed.intermediate
-    out = {
-        "embeddings.word_embeddings.weight": t["emb.word"].reshape(packed.vocab_size, h),
-        "embeddings.position_embeddings.weight": t["emb.pos"].reshape(packed.max_positions, h),
-        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(packed.type_vocab_size, h),
-        "embeddings.LayerNorm.weight": t["emb.ln.w"],
-        "embeddings.LayerNorm.bias": t["emb.ln.b"],
-    }
-    for layer in range(packed.layers):
-        for short, long in _LAYER_NAMES.items():
-            value = t[f"l{layer}.{short}"]
-            if short.endswith(".w") and short not in ("aln.w", "oln.w"):
-                rows = ff if short == "fi.w" else h
-                value = value.reshape(rows, -1)
-            out[f"encoder.layer.{layer}.{long}"] = value
+    rows = {"emb.word": packed.vocab_size, "emb.pos": packed.max_positions, "emb.type": packed.type_vocab_size}
+    out = {}
+    for name, source in bert_names(packed).items():
+        value = t[source]
+        short = source.split(".", 1)[1]
+        if source in rows:
+            value = value.reshape(rows[source], h)
+        elif short.endswith(".w") and short not in ("aln.w", "oln.w", "ln.w"):
+            value = value.reshape(ff if short == "fi.w" else h, -1)
+        out[name] = value
     # The pooler (CLS → dense → tanh) is not in the file and not used (mean pooling): zeros,
     # so that loading the folder reports no missing weight.
     out["pooler.dense.weight"] = np.zeros((h, h), np.float32)

@@ -31,7 +31,7 @@ from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
 from .readers import Parts, Query, Reader, Trace, claim_for, load_reader
-from .readers.base import Condenser, is_foreign_quote, passage_language, reader_for_store
+from .readers.base import Condenser, is_foreign_quote, passage_language, passages_to_read, reader_for_store
 from .retrieval import NewsRetriever, Retriever
 from .settings import Settings
 from .translation import Translator, translator_from_spec
@@ -280,8 +280,9 @@ class Pipeline:
         query = self.query(question, history)
         parts = [] if self.reader.streams else question_parts(query.text)
         qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
-        passages = [] if qvec is None else self.retriever.retrieve(query.text, k=k or self.settings.top_k,
-                                                                    query_vector=qvec, filters=filters)
+        k = k or passages_to_read(self.reader, self.settings.top_k)
+        passages = [] if qvec is None else self.retriever.retrieve(query.text, k=k, query_vector=qvec,
+                                                                    filters=filters)
         t1 = time.perf_counter()
         trace = Trace(answered_by=self.reader.name)
 
@@ -302,7 +303,7 @@ class Pipeline:
 
         claims: list[Claim] = []
         if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart
-            claims = self._answer_parts(parts, query, k or self.settings.top_k, filters, trace)
+            claims = self._answer_parts(parts, query, k, filters, trace)
         elif not self.off_topic(query, passages, qvec):
             for claim in self.reader.answer(query, passages, trace):
                 claims.append(claim)

@@ -49,6 +49,17 @@ class ReaderConfig:
     excerpt_ratio: float = 0.6
     # Another weights file (JSON written by benchmarks/reader/fit.py); empty: the shipped one.
     learned_weights: str = ""
+    # --- neural reader (a cross-encoder rescoring the learned reader's best sentences)
+    # Another adapter file (neural.safetensors written by benchmarks/reader/neural_train.py);
+    # empty: the one shipped in the package.
+    neural_weights: str = ""
+    # Answer only when the cross-encoder's probability reaches this; unset: the threshold
+    # chosen with the adapter on the dev sets (in its metadata).
+    neural_min_answerable: float | None = None
+    # Passages the neural reader reads and reranks; 0: as chosen with the adapter.
+    neural_passages: int = 0
+    # Run the cross-encoder with int8 weights (torch dynamic quantisation): faster on CPU.
+    neural_int8: bool = True
     # --- generative readers
     # A generated sentence is shown only if its best supporting sentence is this close.
     min_support_score: float = 0.80

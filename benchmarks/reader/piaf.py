@@ -6,6 +6,10 @@ chosen and reported on. It is not shipped with newsrag: point this script at a c
 of ``piaf-v1.0.json`` (from the ``etalab-ia/piaf-code`` repository).
 
     python benchmarks/reader/piaf.py piaf-v1.0.json OUT_DIR
+    python benchmarks/reader/piaf.py xquad.en.json OUT_DIR --lang en --id-prefix xquad-en
+
+(any SQuAD-format file works: XQuAD, ``google-deepmind/xquad``, CC BY-SA 4.0, is the
+English reading-comprehension set the neural reader is trained and reported on)
 
 writes ``OUT_DIR/corpus/`` (one article a file: title line, then its paragraphs) and
 ``OUT_DIR/{fit,dev,test}.jsonl`` (``question.schema.json`` lines). Articles, not
@@ -38,7 +42,7 @@ def file_name(title: str) -> str:
     return f"{slug}-{hashlib.sha256(title.encode()).hexdigest()[:6]}.txt"
 
 
-def convert(data: dict, out: Path) -> dict[str, int]:
+def convert(data: dict, out: Path, lang: str = "fr", prefix: str = "piaf") -> dict[str, int]:
     corpus = out / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     lines: dict[str, list[str]] = {name: [] for name, _ in SPLITS}
@@ -57,7 +61,7 @@ def convert(data: dict, out: Path) -> dict[str, int]:
                 answerable = i not in dropped
                 if not answerable and any(a.lower() in kept_text.lower() for a in answers):
                     continue  # the answer is still in the corpus: not a clean unanswerable question
-                q = {"id": f"piaf-{qa['id']}", "lang": "fr", "q": qa["question"].strip(),
+                q = {"id": f"{prefix}-{qa['id']}", "lang": lang, "q": qa["question"].strip(),
                      "answerable": answerable, "article": title}
                 if answerable:
                     q["answer"] = [answers]
@@ -72,8 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("piaf_json", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--lang", default="fr", help="the questions' language (XQuAD's English file: en)")
+    parser.add_argument("--id-prefix", default="piaf", help="question ids are PREFIX-ID (e.g. xquad-en)")
     args = parser.parse_args()
-    counts = convert(json.loads(args.piaf_json.read_text(encoding="utf-8")), args.out)
+    counts = convert(json.loads(args.piaf_json.read_text(encoding="utf-8")), args.out, args.lang, args.id_prefix)
     print(", ".join(f"{n} {name}" for name, n in counts.items()))
 
 

@@ -54,7 +54,9 @@ class Reader(Protocol):
     """Writes the cited claims of an answer from retrieved passages.
 
     ``streams`` tells the pipeline that claims arrive one by one over seconds (a
-    language model), rather than all at once in milliseconds.
+    language model), rather than all at once in milliseconds. A reader may also have
+    ``reads``, the passages it wants (a reranking reader reads more than the retriever's
+    usual ``top_k``): see :func:`passages_to_read`.
     """
 
     name: str
@@ -70,6 +72,11 @@ class Condenser(Protocol):
 
     def condense(self, question: str, history: Sequence[str]) -> str:
         ...
+
+
+def passages_to_read(reader: Reader, top_k: int) -> int:
+    """How many passages to retrieve for ``reader``: ``top_k``, or more if it asks for more."""
+    return max(top_k, int(getattr(reader, "reads", 0) or 0))
 
 
 def reader_for_store(reader: Reader, store: IndexStore) -> Reader:

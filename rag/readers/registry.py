@@ -1,13 +1,13 @@
 """Readers by name: the ``RAG_GENERATOR`` / ``--reader`` spec picks one.
 
 A spec is ``KIND`` or ``KIND:ARGUMENT`` — ``learned``, ``extractive``,
-``llamacpp:/path/model.gguf``, ``ollama:MODEL[@URL]``, ``openai:MODEL@BASE_URL``.
+``neural[:ADAPTER.safetensors]``, ``llamacpp:/path/model.gguf``, ``ollama:MODEL[@URL]``, ``openai:MODEL@BASE_URL``.
 Adding a reader is one class and one :func:`register_reader` call::
 
     register_reader("mine", lambda argument, parts: MyReader(parts.settings.reader))
 
 >>> sorted(READERS)
-['extractive', 'learned', 'llamacpp', 'ollama', 'openai']
+['extractive', 'learned', 'llamacpp', 'neural', 'ollama', 'openai']
 """
 
 from __future__ import annotations
@@ -43,6 +43,12 @@ def _learned(argument: str, parts: Parts) -> Reader:
     return LearnedReader.from_config(parts.settings.reader, argument or None)
 
 
+def _neural(argument: str, parts: Parts) -> Reader:
+    from .neural import NeuralReader
+
+    return NeuralReader.from_config(parts.settings.reader, argument or None)
+
+
 def _extractive(argument: str, parts: Parts) -> Reader:
     from .extractive import ExtractiveReader
 
@@ -64,6 +70,7 @@ def _generative(kind: str) -> ReaderFactory:
 
 READERS: dict[str, ReaderFactory] = {
     "learned": _learned,
+    "neural": _neural,
     "extractive": _extractive,
     "llamacpp": _generative("llamacpp"),
     "ollama": _generative("ollama"),
@@ -81,7 +88,7 @@ def load_reader(spec: str, parts: Parts) -> Reader:
     kind, _, argument = spec.strip().partition(":")
     factory = READERS.get(kind)
     if factory is None:
-        raise RagError(f"Unknown reader {spec!r}. Use one of: learned, extractive, llamacpp:PATH.gguf, "
+        raise RagError(f"Unknown reader {spec!r}. Use one of: learned, neural[:PATH], extractive, llamacpp:PATH.gguf, "
                        "ollama:MODEL[@URL], openai:MODEL@BASE_URL.")
     return factory(argument, parts)
 
@@ -89,7 +96,9 @@ def load_reader(spec: str, parts: Parts) -> Reader:
 def available_readers(configured: str | None = None) -> list[str]:
     """The readers on offer (what the page's reader setting lists): the offline ones,
     then the generative one the settings configure, if any."""
-    names = [OFFLINE_DEFAULT, "extractive"]
+    from .neural import shipped_weights
+
+    names = [OFFLINE_DEFAULT, "extractive"] + (["neural"] if shipped_weights() else [])
     if configured and configured not in names:
         names.append(configured)
     return names
