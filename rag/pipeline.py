@@ -321,8 +321,7 @@ class Pipeline:
             if foreign:
                 yield final  # the quote at once; its translation follows
                 t3 = time.perf_counter()
-                for i in foreign:
-                    claims[i] = self._translated(claims[i], query.language, first=i == 0)
+                self._translate(claims, foreign, query.language)
                 timings["translate"] = (time.perf_counter() - t3) * 1000
                 final = answer(claims)
         yield final
@@ -353,15 +352,19 @@ class Pipeline:
                 claims.append(claim)
         return claims
 
-    def _translated(self, claim: Claim, language: str, first: bool) -> Claim:
-        """The claim with its quote's checked translation leading, or unchanged."""
+    def _translate(self, claims: list[Claim], foreign: list[int], language: str) -> None:
+        """Claims ``foreign`` get their quotes' checked translations leading (one batch per
+        source language), in place; a claim whose translation is not shown stays as it is."""
         assert self.translator is not None
-        p = claim.passage
-        quote = p.document.text[claim.quote_start:claim.quote_end]
-        translation = self.translator.checked(quote, passage_language(p, language), language)
-        if translation is None:
-            return claim
-        return claim_for(p, Sentence(claim.quote_start, claim.quote_end, 0.0), language, first, translation)
+        sources = {i: passage_language(claims[i].passage, language) for i in foreign}
+        for source in dict.fromkeys(sources.values()):
+            which = [i for i in foreign if sources[i] == source]
+            quotes = [claims[i].passage.document.text[claims[i].quote_start:claims[i].quote_end] for i in which]
+            for i, translation in zip(which, self.translator.checked_many(quotes, source, language)):
+                if translation is not None:
+                    c = claims[i]
+                    claims[i] = claim_for(c.passage, Sentence(c.quote_start, c.quote_end, 0.0), language,
+                                          i == 0, translation)
 
     # ---- the corpus ---------------------------------------------------------------
 

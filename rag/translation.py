@@ -112,6 +112,10 @@ class Translator:
         out = out.splitlines()[0].strip().strip('"«»“”').strip() if out else ""
         return out or None
 
+    def translate_many(self, texts: list[str], source: str, target: str) -> list[str | None]:
+        """The translations of ``texts``, in order; an engine that can decodes them as one batch."""
+        return [self.translate(t, source, target) for t in texts]
+
     def check(self, quote: str, translation: str, source: str, target: str) -> list[str]:
         """What breaks the two-way fact check between ``quote`` (in ``source``) and its
         ``translation`` (in ``target``), once every name it flags has been looked up in the
@@ -131,23 +135,34 @@ class Translator:
             # "adds": the name is in the translation, to be found in the quote; "lacks": the reverse
             held = {"adds": (PassageFacts.of_text(quote, NO_DOCUMENT, with_title=False), target, source),
                     "lacks": (PassageFacts.of_text(translation, NO_DOCUMENT, with_title=False), source, target)}
-            problems = [p for p, m in zip(problems, names)
-                        if m and not self._name_translates(m.group(2), *held[m.group(1)])]
+            found = self._names_translate([(m.group(2), *held[m.group(1)]) for m in names if m])
+            problems = [p for p, ok in zip(problems, found) if not ok]
         return [f"the translation {m}" for m in problems]
 
-    def _name_translates(self, name: str, other: PassageFacts, source: str, target: str) -> bool:
-        """Whether ``name`` (folded, in ``source``), translated into ``target``, is in ``other``."""
-        looked_up = self.translate(name.capitalize(), source, target)
-        found = [w for w in words(looked_up or "") if len(w) >= 3 and w not in stop_words()]
-        return bool(found) and any(other.has_name(w) for w in found)
+    def _names_translate(self, names: list[tuple[str, PassageFacts, str, str]]) -> list[bool]:
+        """For each (name folded in ``source``, ``other`` text's facts, ``source``, ``target``):
+        whether the name, translated into ``target``, is in ``other``. One batch per direction."""
+        looked_up: dict[int, str | None] = {}
+        for direction in dict.fromkeys((source, target) for _, _, source, target in names):
+            which = [i for i, n in enumerate(names) if n[2:] == direction]
+            done = self.translate_many([names[i][0].capitalize() for i in which], *direction)
+            looked_up.update(zip(which, done))
+        out = []
+        for i, (_, other, _, _) in enumerate(names):
+            found = [w for w in words(looked_up[i] or "") if len(w) >= 3 and w not in stop_words()]
+            out.append(bool(found) and any(other.has_name(w) for w in found))
+        return out
 
     def checked(self, quote: str, source: str, target: str) -> str | None:
         """The translation when its facts match the quote's both ways (:meth:`check`), else None."""
-        translation = self.translate(quote, source, target)
-        if translation is None:
-            return None
-        problems = self.check(quote, translation, source, target)
-        if problems:
-            log.info("translation %r not shown: %s", translation, "; ".join(problems))
-            return None
-        return translation
+        return self.checked_many([quote], source, target)[0]
+
+    def checked_many(self, quotes: list[str], source: str, target: str) -> list[str | None]:
+        """:meth:`checked` for several quotes of one language, translated as one batch."""
+        out: list[str | None] = []
+        for quote, translation in zip(quotes, self.translate_many(quotes, source, target)):
+            problems = self.check(quote, translation, source, target) if translation is not None else []
+            if problems:
+                log.info("translation %r not shown: %s", translation, "; ".join(problems))
+            out.append(None if problems else translation)
+        return out
