@@ -230,9 +230,10 @@ class MarianTranslator(Translator):
     ``DIR/en-fr``), loaded on first use; a direction without a model gives no translation.
     ``engine`` says what runs them: ``ctranslate2`` or ``pytorch`` (the log says it too)."""
 
-    def __init__(self, directory: str | Path | None = None, name: str = "marian") -> None:
+    def __init__(self, directory: str | Path | None = None, name: str = "marian", threads: int = THREADS) -> None:
         self.directory = Path(directory or default_dir())
         self.name = name
+        self.threads = threads
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
         if not any((self.directory / pair / WEIGHTS).is_file() for pair in MODELS):
@@ -267,12 +268,12 @@ class MarianTranslator(Translator):
                     import ctranslate2
 
                     model: Any = ctranslate2.Translator(str(folder / CT2), device="cpu", compute_type=CT2_QUANTIZATION,
-                                                        intra_threads=THREADS, inter_threads=1)
+                                                        intra_threads=self.threads, inter_threads=1)
                 else:
                     from transformers import MarianMTModel
 
                     model = MarianMTModel.from_pretrained(str(folder), use_safetensors=True).eval()
-                log.info("opus-mt %s runs on %s, %d thread(s), beam %d", pair, self.engine, THREADS, BEAMS)
+                log.info("opus-mt %s runs on %s, %d thread(s), beam %d", pair, self.engine, self.threads, BEAMS)
                 self._models[pair] = (tokenizer, model)
         return self._models[pair]
 
@@ -302,7 +303,7 @@ class MarianTranslator(Translator):
                 if self.engine == "ctranslate2":
                     outs = self._ctranslate2_batch(tokenizer, model, texts)
                 else:
-                    outs = self._pytorch_batch(tokenizer, model, texts)
+                    outs = self._pytorch_batch(tokenizer, model, texts, self.threads)
                 return [o.strip() or None for o in outs]
             except Exception as exc:  # noqa: BLE001 — a broken model folder: the quote alone is shown
                 log.warning("the %s translator failed (%s)", self.name, exc)
@@ -317,15 +318,15 @@ class MarianTranslator(Translator):
                 for r in results]
 
     @staticmethod
-    def _pytorch_batch(tokenizer: Any, model: Any, texts: list[str]) -> list[str]:
+    def _pytorch_batch(tokenizer: Any, model: Any, texts: list[str], threads: int) -> list[str]:
         import torch
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(THREADS)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
         try:
             with torch.inference_mode():
                 batch = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=MAX_TOKENS)
                 out = model.generate(**batch, num_beams=BEAMS)  # up to the model's 512 tokens
         finally:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(before)
         return [tokenizer.decode(o, skip_special_tokens=True) for o in out]

@@ -1,7 +1,7 @@
 """Training and evaluation data for the neural reader: every candidate sentence the product
 would read for each question, labelled, then packed for a GPU machine.
 
-Two steps:
+Two steps (``neural_prepare.sh`` runs them all, from the public files):
 
     # 1. candidates of every question (real retriever, real index, the learned reader's
     #    probabilities beside them): one JSON line per question
@@ -75,6 +75,23 @@ def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:
             if (n + 1) % 100 == 0:
                 print(f"  {n + 1}/{len(questions)}", flush=True)
     print(f"{out}: {len(questions)} questions")
+
+
+def parallel(questions_path: Path, squad_json: Path, lang: str, out: Path) -> int:
+    """The questions of ``questions_path`` (from ``piaf.py``) asked in another language:
+    each id's question taken from a parallel SQuAD-format file (XQuAD's files share their
+    ids across languages); answers and evidence stay the original set's."""
+    data = json.loads(squad_json.read_text(encoding="utf-8"))
+    asked = {qa["id"]: qa["question"].strip() for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    rows = []
+    for q in load_questions(questions_path):
+        original = q["id"].split("-", 2)[-1]
+        if original in asked:
+            prefix = q["id"].rsplit("-", 2)[0]
+            rows.append(json.dumps(q | {"id": f"{prefix}-{lang}-{original}", "lang": lang, "q": asked[original]},
+                                   ensure_ascii=False))
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows)
 
 
 def pack(sets: list[tuple[str, Path]], out: Path) -> None:
@@ -165,6 +182,11 @@ def main() -> None:
     e.add_argument("--questions", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("-k", type=int, default=8, help="passages per question (more than the reader's 3: reranking)")
+    a = sub.add_parser("parallel", help="a question set asked in another language (XQuAD's parallel files)")
+    a.add_argument("--questions", type=Path, required=True)
+    a.add_argument("--squad", type=Path, required=True, help="the SQuAD-format file in the other language")
+    a.add_argument("--lang", required=True)
+    a.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("pack", help="tokenise candidate files and write the carry folder")
     p.add_argument("--set", action="append", required=True, metavar="ROLE:FILE",
                    help="a candidates file and its role (fit, dev or report); repeat")
@@ -172,6 +194,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.step == "extract":
         extract(args.index, args.questions, args.out, args.k)
+    elif args.step == "parallel":
+        print(f"{args.out}: {parallel(args.questions, args.squad, args.lang, args.out)} questions")
     else:
         pack([(s.split(":", 1)[0], Path(s.split(":", 1)[1])) for s in args.set], args.out)
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
 from rag.metrics import percentile
+from rag.opus import MarianTranslator
 from rag.pipeline import Pipeline
 from rag.questions import load_questions
 from rag.readers.base import is_foreign_quote, passage_language
@@ -32,10 +34,16 @@ def main() -> None:
     parser.add_argument("--translator", required=True)
     parser.add_argument("--index", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--threads", type=int, help="the opus-mt translator's threads (default rag.opus.THREADS)")
+    parser.add_argument("--engine", choices=("ctranslate2", "pytorch"),
+                        help="the opus-mt translator's engine (default: CTranslate2 when installed)")
     args = parser.parse_args()
     pipeline = Pipeline.from_settings(Settings.from_env(index_dir=args.index), ingest_if_missing=False)
     plain = pipeline.with_translator(None)
     translator = Translator.from_spec(args.translator)
+    if isinstance(translator, MarianTranslator):
+        translator.threads = args.threads or translator.threads
+        translator.engine = args.engine or translator.engine
     rows = []
     for q in load_questions(args.questions):
         query = plain.query(q["q"], q.get("history") or None)
@@ -52,11 +60,14 @@ def main() -> None:
                         else ["no translation"])
             seconds = time.perf_counter() - t0
             rows.append({"id": q.get("id"), "question": q["q"], "quote": quote, "translation": translation,
-                         "shown": not problems, "problems": problems, "seconds": round(seconds, 2)})
+                         "shown": not problems, "problems": problems, "seconds": round(seconds, 3)})
             print(f"{'shown ' if not problems else 'HIDDEN'} {seconds:5.1f}s {q['q'][:60]!r}"
                   + ("" if not problems else f" — {problems[0]}"), flush=True)
     latencies = [r["seconds"] for r in rows]
-    summary = {"questions": args.questions.name, "cross_language_quotes": len(rows),
+    summary = {"questions": args.questions.name, "translator": translator.name,
+               "engine": getattr(translator, "engine", None), "threads": getattr(translator, "threads", None),
+               "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": [round(x, 1) for x in os.getloadavg()],
+               "cross_language_quotes": len(rows),
                "shown": sum(r["shown"] for r in rows),
                "latency_p50_s": percentile(latencies, 50), "latency_p95_s": percentile(latencies, 95)}
     print(json.dumps(summary))
