@@ -60,6 +60,9 @@ class ReaderConfig:
     neural_passages: int = 0
     # Run the cross-encoder with int8 weights (torch dynamic quantisation): faster on CPU.
     neural_int8: bool = True
+    # Its torch threads. One: with two, torch's thread pool and the query embedder's fight
+    # over the 2 cores and a question takes 5x longer (see the benchmark notes).
+    neural_threads: int = 1
     # --- generative readers
     # A generated sentence is shown only if its best supporting sentence is this close.
     min_support_score: float = 0.80
@@ -181,6 +184,10 @@ class Settings:
         for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
+        for name in ("neural_threads", "neural_passages"):
+            low = 1 if name == "neural_threads" else 0
+            if getattr(self.reader, name) < low:
+                problems.append(f"reader {name} must be at least {low} (got {getattr(self.reader, name)})")
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if not self.max_file_mb > 0:

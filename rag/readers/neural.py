@@ -62,7 +62,7 @@ class NeuralReader(LearnedReader):
         chosen = config.neural_min_answerable
         self.min_answerable = adapter.threshold if chosen is None else chosen
         self.reads = config.neural_passages or adapter.passages
-        self._lock = threading.Lock()  # one forward pass at a time: torch already uses every core
+        self._lock = threading.Lock()  # one forward pass at a time: it has the threads it may use
 
     @classmethod
     def from_config(cls, config: ReaderConfig | None = None, weights: str | Path | None = None
@@ -105,7 +105,12 @@ class NeuralReader(LearnedReader):
                 for s, prev, title in candidates]
         ids, mask = pad_batch(rows, self.specials.pad)
         with self._lock, torch.inference_mode():
-            return self.model(ids, mask).numpy().astype(np.float64)
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.config.neural_threads)
+            try:
+                return self.model(ids, mask).numpy().astype(np.float64)
+            finally:
+                torch.set_num_threads(before)
 
     def _typed(self, query: Query, scored: Scored) -> np.ndarray:
         """No answer-type gate: the cross-encoder reads what the question asks for."""
