@@ -69,7 +69,7 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
             if name.startswith("."):
                 continue
             if sub.is_symlink() and not follow_links and not _inside(sub.resolve(), real_root):
-                _refuse(scan, sub, root, f"{_rel(sub, root)}: a link to {sub.resolve()}, outside the corpus "
+                _refuse(scan, sub, root, f"{_rel(sub, root)}: a link to {shown_name(str(sub.resolve()))}, outside the corpus "
                         "folder; skipped (set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).")
                 continue
             keep.append(name)
@@ -80,7 +80,7 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
         source = _rel(path, root)
         target = path.resolve()
         if not follow_links and not _inside(target, real_root):
-            _refuse(scan, path, root, f"{source}: a link to {target}, outside the corpus folder; skipped "
+            _refuse(scan, path, root, f"{source}: a link to {shown_name(str(target))}, outside the corpus folder; skipped "
                     "(set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).")
             continue
         try:
@@ -120,7 +120,37 @@ def _inside(path: Path, real_root: Path) -> bool:
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return shown_name(path.relative_to(root).as_posix())
+
+
+def shown_name(name: str) -> str:
+    r"""A file name as the index stores and shows it: always valid UTF-8 text. The bytes of a
+    name that are not UTF-8 (Python holds them as surrogate escapes, e.g. a Latin-1
+    ``café.txt`` from an old archive) are written ``\xNN``; every id and hash is then
+    computed from this text, which any encoder accepts.
+
+    >>> shown_name(os.fsdecode(b"caf\xe9.txt")), shown_name("café.txt")
+    ('caf\\xe9.txt', 'café.txt')
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file system decoding makes: not from a disk
+        raw = name.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def article_path(root: Path, source: str) -> Path:
+    """The file of the article ``source`` under ``root``: each part of the path as named,
+    or, when the name was escaped by :func:`shown_name`, the entry of its folder whose
+    shown name it is."""
+    path = Path(root)
+    for part in Path(source).parts:
+        candidate = path / part
+        if not os.path.lexists(candidate) and "\\" in part:
+            with contextlib.suppress(OSError):
+                candidate = next((path / n for n in sorted(os.listdir(path)) if shown_name(n) == part), candidate)
+        path = candidate
+    return path
 
 
 def _refuse(scan: CorpusScan, path: Path, root: Path, reason: str) -> None:
@@ -387,7 +417,7 @@ def remove_file(root: Path, source: str) -> Path:
     """Take an article out of the corpus. The file is moved to ``.removed/`` inside the
     corpus folder (ignored by ingest), not deleted: nothing a user wrote is lost."""
     root = Path(root).resolve()
-    path = root / source
+    path = article_path(root, source)
     # The name itself, not what a link at it points to: removing a link's article moves the
     # link aside, never the file it leads to (another article, or something outside).
     folder = path.parent.resolve()

@@ -193,6 +193,9 @@ HOSTILE_TITLE_HTML = """<html><head><meta property="og:title" content="&lt;img s
 <p>Le festival de sculpture sur glace de Harbin s'est ouvert le 5 janvier 2023 dans le nord-est de la Chine, avec des palais de glace.</p>
 </article></body></html>"""
 
+#: The source of ``caf\xe9.txt`` (a Latin-1 byte, not UTF-8): its name shown escaped.
+LATIN1_NAME = "caf\\xe9.txt"
+
 # source -> expected: an error substring of its skip reason, ANSWER (indexed) or SAME (the
 # same article as another file: indexed once, as the other)
 SAME = "same article"
@@ -208,6 +211,8 @@ FILES: dict[str, str | None] = {
     "<img src=x onerror=alert(1)>.txt": ANSWER,
     "cp1252.txt": ANSWER,
     "vide.md": "no article text",
+    LATIN1_NAME: ANSWER,  # indexed, its undecodable byte shown escaped
+    "deux\nlignes.txt": ANSWER,  # a newline in a name
 }
 
 
@@ -231,6 +236,12 @@ def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
     (corpus / "cp1252.txt").write_bytes("Le sommet de Genève s'est tenu en été, a déclaré le ministre.\n"
                                         .encode("cp1252"))
     (corpus / "vide.md").write_text("# \n\n**  **\n", encoding="utf-8")
+    (corpus / os.fsdecode(b"caf\xe9.txt")).write_text(
+        "Le café de la place du village a rouvert le 4 mars 2022 après des travaux, a indiqué le maire.\n",
+        encoding="utf-8")
+    (corpus / "deux\nlignes.txt").write_text(
+        "La bibliothèque municipale a fermé le 2 avril 2021 pour des raisons de sécurité, selon la mairie.\n",
+        encoding="utf-8")
     return corpus
 
 
@@ -257,6 +268,11 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
         assert not answer.abstained and answer.citations[0].doc_id == "titre-hostile.html"
         with pytest.raises(RagError, match="no such article"):
             p.remove_article("dossier-lien/secret.txt")
+        cafe = p.ask("Quand le café de la place du village a-t-il rouvert ?")
+        assert not cafe.abstained and cafe.citations[0].source == LATIN1_NAME
+        p.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
+        assert LATIN1_NAME not in {d.source for d, _ in p.articles()}
+        assert os.listdir(os.fsencode(hostile_corpus / ".removed")) == [b"caf\xe9.txt"]
     finally:
         p.close()
 
