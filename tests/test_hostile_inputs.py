@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
+from rag.cli import format_answer
 from rag.errors import InputError, RagError
 from rag.ingest import ingest
 
@@ -213,7 +215,11 @@ FILES: dict[str, str | None] = {
     "vide.md": "no article text",
     LATIN1_NAME: ANSWER,  # indexed, its undecodable byte shown escaped
     "deux\nlignes.txt": ANSWER,  # a newline in a name
+    "titre-terminal.txt": ANSWER,  # a title that would clear the screen and rename the terminal
 }
+#: The title of titre-terminal.txt, and a question its article answers.
+TERMINAL_TITLE = "\x1b]0;pwned\x07\x1b[2J Sommet des glaciers à Oslo"
+GLACIERS = "Où s'est tenu le sommet des glaciers ?"
 
 
 @pytest.fixture
@@ -239,6 +245,9 @@ def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
     (corpus / os.fsdecode(b"caf\xe9.txt")).write_text(
         "Le café de la place du village a rouvert le 4 mars 2022 après des travaux, a indiqué le maire.\n",
         encoding="utf-8")
+    (corpus / "titre-terminal.txt").write_text(
+        f"{TERMINAL_TITLE}\n\nLe sommet des glaciers s'est tenu à Oslo le 8 mai 2023, a annoncé le ministère.\n",
+        encoding="utf-8")
     (corpus / "deux\nlignes.txt").write_text(
         "La bibliothèque municipale a fermé le 2 avril 2021 pour des raisons de sécurité, selon la mairie.\n",
         encoding="utf-8")
@@ -258,6 +267,15 @@ def test_corpus_files_through_ingest(hostile_corpus: Path, make_settings, embedd
     assert set(report.added) == set(FILES) - set(report.skipped) - set(report.duplicates) | set(CORPUS_FILES)
 
 
+def assert_terminal_safe(text: str, sources: int) -> None:
+    """What ``rag ask`` prints holds no control character but line ends, and one line per
+    source (a name holding a newline does not split its line)."""
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    lines = text.split("\nSources:\n")[1].splitlines()
+    assert len([ln for ln in lines if ln.startswith("[")]) == sources
+    assert all(ln.startswith(("[", "    > ")) for ln in lines), lines
+
+
 def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, embedder):
     p = Pipeline.from_settings(make_settings(corpus_dir=hostile_corpus), embedder=embedder)
     try:
@@ -268,6 +286,11 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
         assert not answer.abstained and answer.citations[0].doc_id == "titre-hostile.html"
         with pytest.raises(RagError, match="no such article"):
             p.remove_article("dossier-lien/secret.txt")
+        for question, source in ((GLACIERS, "titre-terminal.txt"),
+                                 ("Quand la bibliothèque municipale a-t-elle fermé ?", "deux\nlignes.txt")):
+            answer = p.ask(question)
+            assert answer.citations and answer.citations[0].source == source, answer.answer
+            assert_terminal_safe(format_answer(answer), sources=len(answer.citations))
         cafe = p.ask("Quand le café de la place du village a-t-il rouvert ?")
         assert not cafe.abstained and cafe.citations[0].source == LATIN1_NAME
         p.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
@@ -279,7 +302,8 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
 
 @pytest.mark.slow
 def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settings):
-    out = run_cli("ingest", index_dir=make_settings().index_dir, corpus_dir=hostile_corpus)
+    index_dir = make_settings().index_dir
+    out = run_cli("ingest", index_dir=index_dir, corpus_dir=hostile_corpus)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "unexpected" not in out.stderr
     warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
@@ -289,3 +313,7 @@ def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settin
             assert not named or "Windows-1252" in named[0], (source, named)
         else:
             assert len(named) == 1 and expected in named[0], (source, warnings)
+    asked = run_cli("ask", GLACIERS, index_dir=index_dir, corpus_dir=hostile_corpus)
+    assert asked.returncode == 0, asked.stderr
+    assert_terminal_safe(asked.stdout, sources=asked.stdout.count("\n["))
+    assert "\\x1b]0;pwned\\x07" in asked.stdout  # shown, escaped
