@@ -50,6 +50,7 @@ from .errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexNotWritableError,
     RagError,
 )
 from .errors import short as _short
@@ -642,6 +643,15 @@ def remove_stale(index_dir: Path, keep: str) -> None:
                 path.unlink()
 
 
+def not_writable(index_dir: Path, exc: OSError) -> IndexNotWritableError:
+    """The error for an index folder that cannot be written (the first write of an
+    ingest is its lock file, so this is said before any work)."""
+    why = "a read-only file system" if exc.errno == errno.EROFS else (exc.strerror or str(exc)).lower()
+    return IndexNotWritableError(
+        f"The index folder {index_dir} is not writable ({why}): an ingest writes the index there. "
+        "Make it writable, or point --index (or RAG_INDEX_DIR) at a folder you can write.")
+
+
 @contextlib.contextmanager
 def index_lock(index_dir: Path, wait: bool = True,
                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
@@ -653,8 +663,13 @@ def index_lock(index_dir: Path, wait: bool = True,
     process, so a killed ingest never leaves the index locked.
     """
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise not_writable(index_dir, exc) from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -418,3 +419,42 @@ def test_sigkill_at_random_points_never_loses_the_index(built, embedder, make_se
     assert np.allclose(resumed["vectors"], rebuilt["vectors"], atol=1e-6)
     assert len(generations(settings.index_dir)) == 1
     assert sqlite3.connect(settings.index_dir / CACHE).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# --------------------------------------------------------------------------- read-only index
+
+
+def _read_only_prefix(folder: Path) -> list[str]:
+    """A command prefix running what follows with ``folder`` read-only: a read-only bind
+    mount in a user namespace of its own (root writes through permissions), or, for
+    another user, the folder's permissions (restored by the caller)."""
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True) if shutil.which("unshare") else None
+    if probe is not None and probe.returncode == 0:
+        script = f'mount --bind "{folder}" "{folder}" && mount -o remount,ro,bind "{folder}" "{folder}" && exec "$@"'
+        return ["unshare", "-rm", "sh", "-c", script, "sh"]
+    if os.geteuid() == 0:
+        pytest.skip("no user namespaces, and root writes through permissions")
+    folder.chmod(0o555)
+    return []
+
+
+@pytest.mark.slow
+def test_read_only_index_folder_is_named_with_exit_2(built):
+    settings, expected = built
+    prefix = _read_only_prefix(settings.index_dir)
+    try:
+        def rag(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*prefix, sys.executable, "-m", "rag.cli", *args, "--corpus",
+                                   str(settings.corpus_dir), "--index", str(settings.index_dir)],
+                                  capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
+                                  env=clean_env(OMP_NUM_THREADS="1"))
+
+        (settings.corpus_dir / "arctique.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        out = rag("ingest")
+        assert out.returncode == 2, out.stderr
+        assert f"The index folder {settings.index_dir} is not writable" in out.stderr
+        assert "unexpected" not in out.stderr and "Traceback" not in out.stderr
+        asked = rag("ask", QUESTION)  # a read-only index still answers
+        assert asked.returncode == 0 and asked.stdout.startswith(expected), asked.stderr
+    finally:
+        settings.index_dir.chmod(0o755)
