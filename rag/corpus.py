@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import stat
-import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,7 +400,10 @@ def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = N
             target = root / f"{Path(name).stem}-{n}{suffix}"
             n += 1
         if not os.path.lexists(target):
-            fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=root)  # O_EXCL: a new file
+            # O_EXCL: a new file, never one through a link; 0o666 less the umask, the mode of
+            # the files beside it (0644 usually; mkstemp's 0600 hid uploads from other users)
+            tmp = root / f".upload-{uuid.uuid4().hex}.part"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)

@@ -317,3 +317,21 @@ def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settin
     assert asked.returncode == 0, asked.stderr
     assert_terminal_safe(asked.stdout, sources=asked.stdout.count("\n["))
     assert "\\x1b]0;pwned\\x07" in asked.stdout  # shown, escaped
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def test_uploaded_file_gets_the_mode_of_the_corpus_files(corpus_copy: Path, tmp_path: Path):
+    from rag.corpus import add_files
+
+    upload = tmp_path / "nouveau.txt"
+    upload.write_text("Le port de Brest a accueilli 30 navires le 3 juin 2022, a dit la capitainerie.\n",
+                      encoding="utf-8")
+    upload.chmod(0o600)  # how Gradio's temporary copies are made
+    old = os.umask(0o022)  # the usual umask, under which the corpus is 0644
+    try:
+        [source] = add_files(corpus_copy, [upload], max_bytes=1 << 20)
+    finally:
+        os.umask(old)
+    assert (corpus_copy / source).stat().st_mode & 0o777 == 0o644
