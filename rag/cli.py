@@ -221,8 +221,10 @@ def _settings(args: argparse.Namespace) -> Any:
                              follow_links=getattr(args, "follow_links", None))
 
 
-def _load_pipeline(args: argparse.Namespace) -> Any:
-    """Models loaded once; the index is built first (with a progress bar) when missing."""
+def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
+    """Models loaded once; the index is built first (with a progress bar) when missing.
+    ``drift_note``: say which files of the corpus folder the index does not hold (an
+    upload whose ingest was killed), and that ``rag ingest`` indexes them."""
     from .index import current_generation
     from .pipeline import Pipeline
 
@@ -231,7 +233,12 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
         _note(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir} "
               "(first run only)...")
     with ProgressBar() as bar:
-        return Pipeline.from_settings(settings, progress=bar)
+        pipeline = Pipeline.from_settings(settings, progress=bar)
+    if drift_note:
+        drift = pipeline.corpus_drift()
+        if drift:
+            _note("note: " + drift.describe("answers come from the index as it is; `rag ingest` brings it up to date."))
+    return pipeline
 
 
 # --------------------------------------------------------------------------- ingest
@@ -394,7 +401,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host, port = resolve_address(args.host, args.port)
     check_address(host, port)  # before the models load: a wrong address is said at once
-    pipeline = _load_pipeline(args)
+    pipeline = _load_pipeline(args, drift_note=False)  # the page indexes them itself, saying so
     try:
         launch(host=host, port=port, pipeline=pipeline)
     except OSError as exc:  # taken between the check and the server's own bind

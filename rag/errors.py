@@ -35,6 +35,11 @@ class IndexBusyError(RagError):
     """Another process is writing the index (and the caller asked not to wait)."""
 
 
+class Cancelled(RagError):
+    """The user cancelled a corpus change before its index was switched: nothing of it
+    is kept."""
+
+
 #: What ends the message of an :class:`IndexCorruptError`.
 REBUILD = "Repair it with: rag ingest --rebuild"
 

@@ -25,7 +25,7 @@ from .corpus import add_files, remove_file
 from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
-from .ingest import IngestReport, Progress, ingest
+from .ingest import Drift, IngestReport, Progress, corpus_drift, ingest
 from .lang import QUESTION_WORDS, SMALL_TALK, content_terms, detect_language, phrase
 from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
@@ -172,12 +172,13 @@ class Pipeline:
         """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
 
-    def refresh(self) -> bool:
+    def refresh(self, wait: bool = False) -> bool:
         """Answer from the generation ``CURRENT`` names now, when another ingest has
-        switched it (cheap to call before every question); returns whether it switched."""
+        switched it (cheap to call before every question); returns whether it switched.
+        While another thread loads the new generation, the loaded one is kept unless ``wait``."""
         if not self._follow:
             return False
-        store = self._live.latest()
+        store = self._live.latest(wait)
         view = self._view
         if store is view.store:
             return False
@@ -225,7 +226,7 @@ class Pipeline:
         on_wait = (lambda message: progress(0, 0, message)) if progress else None
         report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait,
                         on_wait=on_wait)
-        self.refresh()
+        self.refresh(wait=True)
         return report
 
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
@@ -377,6 +378,12 @@ class Pipeline:
         except KeyError:
             raise RagError(f"No article {doc_id!r} in the index.") from None
 
+    def corpus_drift(self) -> Drift:
+        """The corpus folder's files the live index does not hold, and its articles whose
+        file is gone (names only: see :func:`rag.ingest.corpus_drift`)."""
+        self.refresh()
+        return corpus_drift(self.settings, self.store.manifest)
+
     def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
                      progress: Progress | None = None) -> IngestReport:
         """Copy article files into the corpus folder and ingest them (incrementally)."""
@@ -384,8 +391,9 @@ class Pipeline:
         return self.ingest(progress=progress)
 
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
-        """Take an article out of the corpus (moved to ``.removed/``) and of the index."""
-        remove_file(self.settings.corpus_dir, source)
+        """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
+        ``max_removed_files``) and of the index."""
+        remove_file(self.settings.corpus_dir, source, keep=self.settings.max_removed_files)
         return self.ingest(progress=progress)
 
     def off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None = None) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
-from rag.web.serving import BusyError, Gate, ReadWriteLock, Service
+from rag.web.serving import BusyError, Gate, Service
 
 THREADS = 8
 
@@ -88,33 +88,6 @@ def test_gate_admits_its_limit_queues_the_next_and_refuses_beyond():
     assert order == ["first", "second"] and gate.admitted == 0
     with gate.slot():  # free again
         pass
-
-
-def test_corpus_change_waits_for_running_answers_and_holds_new_ones():
-    lock = ReadWriteLock()
-    events: list[str] = []
-    reading, writer_waiting = threading.Event(), threading.Event()
-
-    def reader() -> None:
-        with lock.reading():
-            reading.set()
-            writer_waiting.wait(10)
-            time.sleep(0.05)
-            events.append("answer")
-
-    def writer() -> None:
-        writer_waiting.set()
-        with lock.writing():
-            events.append("ingest")
-
-    r = threading.Thread(target=reader)
-    r.start()
-    reading.wait(10)
-    w = threading.Thread(target=writer)
-    w.start()
-    r.join(10)
-    w.join(10)
-    assert events == ["answer", "ingest"]
 
 
 def test_service_refuses_a_busy_language_model_but_not_the_offline_readers(pipeline: Pipeline):
