@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,70 @@ def test_uploaded_file_gets_the_mode_of_the_corpus_files(corpus_copy: Path, tmp_
     finally:
         os.umask(old)
     assert (corpus_copy / source).stat().st_mode & 0o777 == 0o644
+
+
+def test_upload_over_the_work_limit_is_refused_saying_why(corpus_copy: Path, make_settings, embedder, tmp_path):
+    """A 0.5 MB line with no full stop (1,700 passages and sentences to embed) is refused
+    before it is copied, saying why; nothing is ingested."""
+    from benchmarks.upload_latency import one_line_article
+    from rag.chatview import upload_articles
+
+    upload = tmp_path / "une-ligne.txt"
+    upload.write_text(one_line_article(500), encoding="utf-8")
+    p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
+    try:
+        result = upload_articles(p, [upload], [upload.name])
+    finally:
+        p.close()
+    assert result.report is None and not result.added
+    why = result.refused["une-ligne.txt"]
+    assert "une-ligne.txt:" in why and "RAG_MAX_UPLOAD_TEXTS" in why and "rag ingest" in why, why
+    assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
+
+
+def test_removed_folder_keeps_the_latest_files(corpus_copy: Path):
+    from rag.corpus import REMOVED_DIR, remove_file
+
+    for name in CORPUS_FILES:
+        remove_file(corpus_copy, name, keep=3)
+        time.sleep(0.01)  # distinct times of removal
+    assert sorted(os.listdir(corpus_copy / REMOVED_DIR)) == sorted(CORPUS_FILES[-3:])
+
+
+@pytest.mark.slow
+def test_page_api_offers_only_ask_and_a_removal_needs_its_confirmation(corpus_copy: Path, make_settings, embedder,
+                                                                       capfd):
+    """The page's API lists /ask alone; its other events (the browser's) cannot be called
+    by name, and run by function index as the browser does, a removal without its
+    confirmation removes nothing, and None for every input of every event gives a
+    message, never a traceback in the server's log."""
+    from gradio_client import Client
+
+    from benchmarks.upload_latency import page_event
+    from rag.chatview import REMOVE_UNCONFIRMED
+    from rag.web import launch
+
+    p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
+    port = free_port()
+    app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = Client(url + "/", verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)
+        assert list(api["named_endpoints"]) == ["/ask"] and not api["unnamed_endpoints"]
+        with pytest.raises(ValueError):
+            client.predict(CORPUS_FILES[0], [], api_name="/do_remove")
+        # the confirmation is the session's, kept on the server: a client sending it is not heard
+        done = page_event(url, "do_remove", [CORPUS_FILES[0], CORPUS_FILES[0], []])
+        assert done["success"] and done["output"]["data"][0] == REMOVE_UNCONFIRMED
+        assert (corpus_copy / CORPUS_FILES[0]).is_file()
+        for dep in app.config["dependencies"]:
+            if dep.get("api_name") and dep.get("backend_fn") is not False:
+                done = page_event(url, dep["api_name"], [None] * len(dep["inputs"]))
+                assert done["success"] or dep["api_name"] == "ask", done
+        assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
+    finally:
+        app.close()
+        p.close()
+    logged = capfd.readouterr()
+    assert "Traceback" not in logged.err + logged.out
