@@ -51,6 +51,8 @@ KEEP_TURNS = 20
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
 _MARKER = re.compile(r"\\\[(\d+)\\\]")  # a [n] marker once escaped for Markdown
+# a bracketed number quoted from an article (rag.citations.defuse: "\[7\]") once escaped for Markdown
+_LITERAL = re.compile(r"\\\\\\\[(\d+)\\\\\\\]")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
@@ -68,8 +70,13 @@ def escape_markdown(text: str | None) -> str:
 
 
 def answer_markdown(answer: Answer, turn: int) -> str:
-    """The answer for the chat: escaped text whose ``[n]`` markers (those with a
-    citation) are links to source card ``#src-{turn}-{n}``."""
+    r"""The answer for the chat: escaped text whose ``[n]`` markers (those with a
+    citation) are links to source card ``#src-{turn}-{n}``; a bracketed number quoted from
+    an article (``\[7\]``, see :func:`rag.citations.defuse`) is shown as text, "[7]".
+
+    >>> answer_markdown(Answer("q", "signé en 2022 \\[7\\].", True, "fr", []), turn=0)
+    'signé en 2022 \\[7\\].'
+    """
     titles = {c.n: c.title or c.source for c in answer.citations}
 
     def link(m: re.Match[str]) -> str:
@@ -79,7 +86,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         return (f'<a href="#src-{turn}-{n}" class="cite" '
                 f'title="Source {n}: {html.escape(titles[n], quote=True)}">[{n}]</a>')
 
-    return _MARKER.sub(link, escape_markdown(answer.answer))
+    # an article's own "[7]" is text: shown as written, never a link
+    return _LITERAL.sub(r"\\[\1\\]", _MARKER.sub(link, escape_markdown(answer.answer)))
 
 
 def question_markdown(question: str, limit: int = 300) -> str:

@@ -188,7 +188,9 @@ def _utf8_safe_streams() -> None:
 
 def format_answer(answer: Any) -> str:
     """The answer, then its numbered sources with their quotes, for a terminal."""
-    lines = [terminal_safe(answer.answer, keep="\n")]
+    from .citations import literal
+
+    lines = [terminal_safe(literal(answer.answer), keep="\n")]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
@@ -333,10 +335,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
+    from .citations import literal
+
     shown = ""
     answer = None
     for answer in pipeline.stream(args.question, history=args.history or None, k=args.k):
-        text = terminal_safe(answer.answer, keep="\n")
+        text = terminal_safe(literal(answer.answer), keep="\n")
         if text.startswith(shown):
             sys.stdout.write(text[len(shown):])
         else:  # replaced (e.g. by the extractive fallback): start a new line

@@ -26,7 +26,17 @@ from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
 from .ingest import Drift, IngestReport, Progress, corpus_drift, ingest
-from .lang import QUESTION_WORDS, SMALL_TALK, content_terms, detect_language, phrase
+from .lang import (
+    LANGUAGES,
+    QUESTION_WORDS,
+    SMALL_TALK,
+    content_terms,
+    detect_language,
+    has_stop_words,
+    phrase,
+    question_language,
+    unsupported,
+)
 from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
@@ -241,7 +251,7 @@ class Pipeline:
             text = self.reader.condense(question, list(history))
         else:
             text = condense(question, history)
-        return Query(question=question, text=text, language=detect_language(question))
+        return Query(question=question, text=text, language=question_language(question))
 
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
@@ -279,6 +289,12 @@ class Pipeline:
             return
         t0 = time.perf_counter()
         query = self.query(question, history)
+        if query.language not in LANGUAGES:  # said so, rather than a guess in a language it does not read
+            yield Answer(question=query.question, answer=unsupported(query.language), abstained=True,
+                         language=query.language, citations=[],
+                         timings_ms={"retrieve": 0.0, "generate": 0.0, "total": (time.perf_counter() - t0) * 1000},
+                         generator=self.reader.name)
+            return
         parts = [] if self.reader.streams else question_parts(query.text)
         qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
         passages = [] if qvec is None else self.retriever.retrieve(query.text, k=k or self.settings.top_k,
@@ -403,7 +419,8 @@ class Pipeline:
         anything, even "hello" or gibberish) — across languages, where words rarely meet, close
         enough and nearer than small talk (:data:`rag.lang.SMALL_TALK`) is; or most of the
         question's words never occur in the corpus (only checked when the question is in the
-        corpus's language). ``query_vector`` is the embedding of ``query.text`` when the
+        corpus's language, or when it holds no stop word of a language newsrag knows, whose
+        language then cannot be told). ``query_vector`` is the embedding of ``query.text`` when the
         caller has it."""
         if not passages:
             return True
@@ -419,7 +436,10 @@ class Pipeline:
             if float((self._small_talk() @ qvec).max()) >= best:
                 return True
         terms = content_terms(query.question)
-        if not terms or not same_language:
+        # Across languages most words of a question are not the corpus's; but a question
+        # with no stop word of a language newsrag knows (words written backwards) is not
+        # across languages: its words must then be the corpus's.
+        if not terms or not (same_language or not has_stop_words(query.question)):
             return False
         unknown = terms - self.store.known_terms(terms)
         return len(unknown) / len(terms) >= self.settings.max_unknown_terms

@@ -24,6 +24,8 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
+from rag.chatview import answer_markdown
+from rag.citations import check
 from rag.cli import format_answer
 from rag.errors import InputError, RagError
 from rag.ingest import ingest
@@ -71,6 +73,18 @@ ROWS: list[tuple[str, Any, Any, str | None]] = [
     ("history: 5,000 items", "And when does it expire?", [NEW_START] * 5000, "the limit is 20"),
     ("history: 1 MB item", "And when does it expire?", ["y" * 1_000_000], "the limit is 2,000"),
     ("history: hostile", "And when does it expire?", ["<script>x</script> New START", "'; DROP TABLE"], ANSWER),
+    ("reversed words", "dednetxe TRATS weN saw nehW", None, ANSWER),
+    ("German", "Wann wurde New START verlängert?", None, ANSWER),
+    ("Chinese", "新START条约何时延长？", None, ANSWER),
+]
+
+# (id, question, the language it is given, what the answer says): abstentions, or the
+# languages newsrag does not answer in said so, never a confident quote
+EDGE: list[tuple[str, str, str, str]] = [
+    ("reversed words", "dednetxe TRATS weN saw nehW", "en", "The articles do not say"),
+    ("German", "Wann wurde New START verlängert?", "de", "in English or French only"),
+    ("Chinese", "新START条约何时延长？", "zh", "in English or French only"),
+    ("Spanish", "¿Cuándo se prorrogó el nuevo tratado START?", "es", "in English or French only"),
 ]
 
 # Rows the page's API cannot carry as such (gradio sends JSON: a lone question string is fine).
@@ -98,6 +112,22 @@ def test_python_api(pipeline: Pipeline, row, caplog):
             assert expected in str(err.value)
             assert len(str(err.value)) < 400  # the message does not repeat a huge input
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("row", EDGE, ids=[r[0] for r in EDGE])
+def test_questions_at_the_edge_abstain_or_are_told_the_languages(pipeline: Pipeline, row):
+    _, question, language, says = row
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations and answer.language == language
+    assert says in answer.answer
+
+
+def test_the_team_questions_keep_their_language(questions):
+    from rag.lang import detect_language, question_language
+
+    changed = [(q["q"], detect_language(q["q"]), question_language(q["q"])) for q in questions
+               if question_language(q["q"]) != detect_language(q["q"])]
+    assert changed == []
 
 
 # --------------------------------------------------------------------------- page API
@@ -217,7 +247,10 @@ FILES: dict[str, str | None] = {
     LATIN1_NAME: ANSWER,  # indexed, its undecodable byte shown escaped
     "deux\nlignes.txt": ANSWER,  # a newline in a name
     "titre-terminal.txt": ANSWER,  # a title that would clear the screen and rename the terminal
+    "notes.txt": ANSWER,  # a footnote call, "2022 [7].", is the article's text, not a marker
 }
+FOOTNOTE_ARTICLE = ("Pêche en Baltique\n\nLe traité sur la pêche du hareng dans la mer Baltique a été signé "
+                    "à Riga le 3 mars 2022 [7]. Il entrera en vigueur en mai, selon le ministère letton.\n")
 #: The title of titre-terminal.txt, and a question its article answers.
 TERMINAL_TITLE = "\x1b]0;pwned\x07\x1b[2J Sommet des glaciers à Oslo"
 GLACIERS = "Où s'est tenu le sommet des glaciers ?"
@@ -246,6 +279,7 @@ def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
     (corpus / os.fsdecode(b"caf\xe9.txt")).write_text(
         "Le café de la place du village a rouvert le 4 mars 2022 après des travaux, a indiqué le maire.\n",
         encoding="utf-8")
+    (corpus / "notes.txt").write_text(FOOTNOTE_ARTICLE, encoding="utf-8")
     (corpus / "titre-terminal.txt").write_text(
         f"{TERMINAL_TITLE}\n\nLe sommet des glaciers s'est tenu à Oslo le 8 mai 2023, a annoncé le ministère.\n",
         encoding="utf-8")
@@ -292,6 +326,13 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
             answer = p.ask(question)
             assert answer.citations and answer.citations[0].source == source, answer.answer
             assert_terminal_safe(format_answer(answer), sources=len(answer.citations))
+        footnote = p.ask("Quand le traité sur la pêche du hareng dans la mer Baltique a-t-il été signé ?")
+        assert footnote.citations and footnote.citations[0].source == "notes.txt", footnote.answer
+        assert "2022 [7]." in footnote.citations[0].quote and "2022 \\[7\\]." in footnote.answer
+        assert check(footnote.answer, footnote.citations) == []
+        shown = answer_markdown(footnote, turn=0)
+        assert "2022 \\[7\\]." in shown and "#src-0-7" not in shown  # "[7]" on the page, as text
+        assert "2022 [7]." in format_answer(footnote).splitlines()[0]
         cafe = p.ask("Quand le café de la place du village a-t-il rouvert ?")
         assert not cafe.abstained and cafe.citations[0].source == LATIN1_NAME
         p.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
