@@ -102,15 +102,14 @@ with _no_stub_files():
             return [v for v in payload if v in known]
 
     class Number(gr.Slider):
-        """A slider whose value from a client is never a traceback: anything but a number goes
-        to the event as None, which says what is expected (Gradio's own raises)."""
+        """A slider whose value from a client is never a traceback: it goes to the event as
+        sent, which checks it (:func:`rag.chatview.passages_to_read`); Gradio's own raises,
+        and logs a traceback, for None or a value out of range."""
 
         is_template = True
 
         def preprocess(self, payload: Any) -> Any:
-            if isinstance(payload, bool) or not isinstance(payload, (int, float)):
-                return None
-            return super().preprocess(payload)
+            return payload
 
     class Choice(gr.Dropdown):
         """One choice whose value from a client is never a traceback: anything but text is none,
