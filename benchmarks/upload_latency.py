@@ -55,34 +55,77 @@ def one_line_article(kb: int) -> str:
     return "Rapport sans point final\n\n" + ", ".join(parts) + "\n"
 
 
-def page_event(url: str, api_name: str, data: list[Any], timeout: float = 900.0) -> dict[str, Any]:
-    """Run one of the page's own events (``api_name`` as its configuration names it, the
-    way the browser runs it: through the queue, by function index) in a session of its
-    own; the ``process_completed`` message."""
-    with urllib.request.urlopen(f"{url}/config", timeout=30) as response:
-        config = json.loads(response.read())
-    fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
-    session = uuid.uuid4().hex[:10]
-    body = json.dumps({"data": data, "fn_index": fn, "session_hash": session, "event_data": None,
-                       "trigger_id": None}).encode()
-    request = urllib.request.Request(f"{url}/gradio_api/queue/join", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30):
-        pass
-    seen: list[str] = []
-    with urllib.request.urlopen(f"{url}/gradio_api/queue/data?session_hash={session}", timeout=timeout) as stream:
-        for raw in stream:
-            line = raw.decode("utf-8").strip()
-            if line.startswith("data:"):
+class PageSession:
+    """One browser session of the page, as the browser runs its events: each event joins
+    Gradio's queue by function index (``api_name`` as the page's configuration names it),
+    and one stream per session brings back every event's messages. Events of one session
+    reach each other's state (an upload and its cancel button)."""
+
+    def __init__(self, url: str, timeout: float = 900.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.session = uuid.uuid4().hex[:10]
+        with urllib.request.urlopen(f"{url}/config", timeout=30) as response:
+            self._fns = {d.get("api_name"): d["id"] for d in json.loads(response.read())["dependencies"]}
+        self._done: dict[str, dict[str, Any]] = {}
+        self._seen: list[str] = []
+        self._changed = threading.Condition()
+        self._reader: threading.Thread | None = None
+
+    def start(self, api_name: str, data: list[Any]) -> str:
+        """Join the queue with the event ``api_name``; its event id."""
+        body = json.dumps({"data": data, "fn_index": self._fns[api_name], "session_hash": self.session,
+                           "event_data": None, "trigger_id": None}).encode()
+        request = urllib.request.Request(f"{self.url}/gradio_api/queue/join", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            event_id = str(json.loads(response.read())["event_id"])
+        if self._reader is None or not self._reader.is_alive():
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+        return event_id
+
+    def wait(self, event_id: str) -> dict[str, Any]:
+        """The ``process_completed`` message of an event started here."""
+        deadline = time.monotonic() + self.timeout
+        with self._changed:
+            while event_id not in self._done:
+                if time.monotonic() > deadline or (self._reader is not None and not self._reader.is_alive()):
+                    raise RuntimeError(f"the event ended without completing (messages: {self._seen[-5:]})")
+                self._changed.wait(0.5)
+            return self._done[event_id]
+
+    def run(self, api_name: str, data: list[Any]) -> dict[str, Any]:
+        """Run one event to its end; its ``process_completed`` message."""
+        return self.wait(self.start(api_name, data))
+
+    def _read(self) -> None:
+        url = f"{self.url}/gradio_api/queue/data?session_hash={self.session}"
+        with urllib.request.urlopen(url, timeout=self.timeout) as stream:
+            for raw in stream:
+                line = raw.decode("utf-8").strip()
+                if not line.startswith("data:"):
+                    continue
                 message = json.loads(line[5:])
-                seen.append(str(message.get("msg")) + (f": {message.get('message')}" if message.get("message") else ""))
-                if message.get("msg") == "process_completed":
-                    return dict(message)
-    raise RuntimeError(f"the event {api_name} ended without completing (messages: {seen[-5:]})")
+                with self._changed:
+                    self._seen.append(str(message.get("msg")) + (f": {message['message']}"
+                                                                 if message.get("message") else ""))
+                    if message.get("msg") == "process_completed":
+                        self._done[str(message.get("event_id"))] = dict(message)
+                    self._changed.notify_all()
+                if message.get("msg") == "close_stream":
+                    return
 
 
-def upload(url: str, path: Path) -> str:
-    """Upload ``path`` through the page as the browser does; the upload's status (Markdown)."""
+def page_event(url: str, api_name: str, data: list[Any], timeout: float = 900.0) -> dict[str, Any]:
+    """Run one of the page's own events in a session of its own (see :class:`PageSession`);
+    its ``process_completed`` message."""
+    return PageSession(url, timeout).run(api_name, data)
+
+
+def uploaded(url: str, path: Path) -> dict[str, Any]:
+    """Hand ``path`` to the server as the browser's upload widget does; the file data the
+    page's upload event takes."""
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
             "Content-Type: text/plain\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
@@ -90,8 +133,12 @@ def upload(url: str, path: Path) -> str:
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         [stored] = json.loads(response.read())
-    file = {"path": stored, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
-    message = page_event(url, "add", [[file], []])
+    return {"path": stored, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def upload(url: str, path: Path) -> str:
+    """Upload ``path`` through the page as the browser does; the upload's status (Markdown)."""
+    message = page_event(url, "add", [[uploaded(url, path)], []])
     if not message.get("success"):
         raise RuntimeError(f"the upload failed: {message.get('output')}")
     return str(message["output"]["data"][0])

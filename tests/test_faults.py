@@ -605,3 +605,30 @@ def test_a_long_one_line_upload_does_not_hold_questions_back(built, tmp_path):
     assert "**Added:** rapport\\-une\\-ligne.txt" in result["upload_status"], result
     assert during["n"] >= 3, result
     assert during["p95_ms"] <= alone["p95_ms"] + 1000, result
+
+
+@pytest.mark.slow
+def test_an_upload_is_cancelled_from_its_page(built, tmp_path):
+    """The page's Cancel button, pressed in the uploading session while the upload's
+    ingest writes its generation: the upload says it was cancelled, and the corpus and
+    the index are as they were."""
+    from benchmarks.load import served
+    from benchmarks.upload_latency import PageSession, uploaded
+    from rag.chatview import UPLOAD_CANCELLED
+
+    settings, _ = built
+    files, indexed = sorted(os.listdir(settings.corpus_dir)), _indexed(settings.index_dir)
+    article = tmp_path / "rapport.txt"
+    article.write_text(one_line_article(60), encoding="utf-8")
+    with served(settings, "learned", clean_env(OMP_NUM_THREADS="1"), REPO_ROOT, lambda _: None) as (url, _):
+        page = PageSession(url)
+        upload = page.start("add", [[uploaded(url, article)], []])
+        deadline = time.monotonic() + 300
+        while not any(p.name.startswith(".tmp-gen-") for p in settings.index_dir.iterdir()):
+            assert time.monotonic() < deadline, "the upload's ingest never started writing"
+            time.sleep(0.05)
+        cancel = page.run("cancel_upload", [])
+        assert "Cancelling the upload" in cancel["output"]["data"][0], cancel
+        assert page.wait(upload)["output"]["data"][0] == UPLOAD_CANCELLED
+    assert sorted(os.listdir(settings.corpus_dir)) == files and _indexed(settings.index_dir) == indexed
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
