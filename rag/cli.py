@@ -751,8 +751,11 @@ def build_parser() -> argparse.ArgumentParser:
             Many users: questions are answered side by side, up to RAG_SERVE_CONCURRENCY
             at once (default 4; the others wait their turn). A language-model reader answers
             one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
-            the next user is told it is busy. Uploads and removals run one at a time, after
-            the answers under way. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
+            the next user is told it is busy. Uploads and removals run one at a time, while
+            questions are answered from the current index; an upload can be cancelled, and
+            one with more than RAG_MAX_UPLOAD_TEXTS passages and sentences (default 1000) is
+            refused. Corpus files the index does not hold at start are indexed in the
+            background. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
             ~85 KB each: browser tabs and /ask calls), so memory levels off under load."""))
     p.add_argument("--host", default=None,
                    help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")

@@ -5,7 +5,7 @@ Layout and event wiring only; its styles and script are ``static/page.css`` and
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
 :mod:`rag.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
 the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
-side by side, a language model one at a time, corpus changes alone) is
+side by side, a language model one at a time, corpus changes one at a time beside them) is
 :class:`rag.web.serving.Service`'s (README, "Many users").
 """
 
