@@ -117,7 +117,7 @@ class Service:
     def start(self, key: str, work: Callable[[Progress], T], name: str) -> Job[T]:
         """Run ``work`` (a corpus change) as a :class:`Job`, known by ``key`` (the browser
         session's) until it ends, so that :meth:`cancel` reaches it."""
-        job: Job[T] = Job(work, name, on_end=lambda: self._forget(key))
+        job: Job[T] = Job(work, name, on_end=lambda: self._forget(key, job))
         with self._jobs_lock:
             self._jobs[key] = job
         job.start()
@@ -132,9 +132,10 @@ class Service:
         job.cancel()
         return True
 
-    def _forget(self, key: str) -> None:
+    def _forget(self, key: str, job: Job[Any]) -> None:
         with self._jobs_lock:
-            self._jobs.pop(key, None)
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
 
 
 #: An ingest thread's CPU priority below the questions' (a nice value, 0-19): on a busy
