@@ -246,6 +246,7 @@ FILES: dict[str, str | None] = {
     "vide.md": "no article text",
     LATIN1_NAME: ANSWER,  # indexed, its undecodable byte shown escaped
     "deux\nlignes.txt": ANSWER,  # a newline in a name
+    "rouge\x1b[31m\x07.txt": ANSWER,  # terminal control characters in a name
     "titre-terminal.txt": ANSWER,  # a title that would clear the screen and rename the terminal
     "notes.txt": ANSWER,  # a footnote call, "2022 [7].", is the article's text, not a marker
 }
@@ -283,6 +284,8 @@ def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
     (corpus / "titre-terminal.txt").write_text(
         f"{TERMINAL_TITLE}\n\nLe sommet des glaciers s'est tenu à Oslo le 8 mai 2023, a annoncé le ministère.\n",
         encoding="utf-8")
+    (corpus / "rouge\x1b[31m\x07.txt").write_text(
+        "Le pont rouge de la ville a été repeint le 12 juin 2021 par les services techniques.\n", encoding="utf-8")
     (corpus / "deux\nlignes.txt").write_text(
         "La bibliothèque municipale a fermé le 2 avril 2021 pour des raisons de sécurité, selon la mairie.\n",
         encoding="utf-8")
@@ -355,6 +358,11 @@ def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settin
             assert not named or "Windows-1252" in named[0], (source, named)
         else:
             assert len(named) == 1 and expected in named[0], (source, warnings)
+    assert not re.search(r"[\x07\x1b]", out.stdout + out.stderr)  # no name sends control characters
+    red = run_cli("ask", "Quand le pont rouge de la ville a-t-il été repeint ?", index_dir=index_dir,
+                  corpus_dir=hostile_corpus)
+    assert red.returncode == 0 and "(rouge\\x1b[31m\\x07.txt)" in red.stdout, red.stdout  # named, escaped
+    assert_terminal_safe(red.stdout, sources=red.stdout.count("\n["))
     asked = run_cli("ask", GLACIERS, index_dir=index_dir, corpus_dir=hostile_corpus)
     assert asked.returncode == 0, asked.stderr
     assert_terminal_safe(asked.stdout, sources=asked.stdout.count("\n["))
