@@ -19,8 +19,10 @@ button and the marker both open ``art-{turn}-{n}`` in the article viewer, scroll
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .corpus import add_files
-from .errors import CorpusError, InputError, RagError
+from .errors import Cancelled, CorpusError, InputError, RagError
 from .highlight import article_html, citation_html
-from .ingest import IngestReport, Progress
+from .ingest import IngestReport, Progress, check_upload
 from .lang.dates import format_date
 from .pipeline import Pipeline
 from .readers import available_readers
@@ -49,6 +51,8 @@ KEEP_TURNS = 20
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
 _MARKER = re.compile(r"\\\[(\d+)\\\]")  # a [n] marker once escaped for Markdown
+# a bracketed number quoted from an article (rag.citations.defuse: "\[7\]") once escaped for Markdown
+_LITERAL = re.compile(r"\\\\\\\[(\d+)\\\\\\\]")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 
 
@@ -66,8 +70,13 @@ def escape_markdown(text: str | None) -> str:
 
 
 def answer_markdown(answer: Answer, turn: int) -> str:
-    """The answer for the chat: escaped text whose ``[n]`` markers (those with a
-    citation) are links to source card ``#src-{turn}-{n}``."""
+    r"""The answer for the chat: escaped text whose ``[n]`` markers (those with a
+    citation) are links to source card ``#src-{turn}-{n}``; a bracketed number quoted from
+    an article (``\[7\]``, see :func:`rag.citations.defuse`) is shown as text, "[7]".
+
+    >>> answer_markdown(Answer("q", "signé en 2022 \\[7\\].", True, "fr", []), turn=0)
+    'signé en 2022 \\[7\\].'
+    """
     titles = {c.n: c.title or c.source for c in answer.citations}
 
     def link(m: re.Match[str]) -> str:
@@ -77,7 +86,8 @@ def answer_markdown(answer: Answer, turn: int) -> str:
         return (f'<a href="#src-{turn}-{n}" class="cite" '
                 f'title="Source {n}: {html.escape(titles[n], quote=True)}">[{n}]</a>')
 
-    return _MARKER.sub(link, escape_markdown(answer.answer))
+    # an article's own "[7]" is text: shown as written, never a link
+    return _LITERAL.sub(r"\\[\1\\]", _MARKER.sub(link, escape_markdown(answer.answer)))
 
 
 def question_markdown(question: str, limit: int = 300) -> str:
@@ -323,15 +333,22 @@ def corpus_rows(articles: Sequence[tuple[Document, int]]) -> list[list[str | int
             for d, n in sorted(articles, key=_by_date)]
 
 
-def corpus_summary(articles: Sequence[tuple[Document, int]]) -> str:
-    """One Markdown line above the corpus table.
+def corpus_summary(articles: Sequence[tuple[Document, int]], pending: Sequence[str] = ()) -> str:
+    r"""The Markdown above the corpus table: the counts, and the corpus folder's files not
+    in the index yet (``pending``: being indexed in the background), escaped.
 
     >>> corpus_summary([(Document("a.txt", "a.txt", ""), 4), (Document("b.md", "b.md", ""), 2)])
     '**2 articles**, 6 passages indexed. Add .txt, .md or .html articles below: they are indexed at once.'
+    >>> corpus_summary([], ["c_*.txt"]).split("\n\n")[1]
+    '**Pending:** c\\_\\*.txt, in the corpus folder but not in the index yet (being indexed in the background).'
     """
     n, chunks = len(articles), sum(c for _, c in articles)
-    return (f"**{n} article{'s' if n != 1 else ''}**, {chunks} passage{'s' if chunks != 1 else ''} indexed. "
+    text = (f"**{n} article{'s' if n != 1 else ''}**, {chunks} passage{'s' if chunks != 1 else ''} indexed. "
             "Add .txt, .md or .html articles below: they are indexed at once.")
+    if pending:
+        text += ("\n\n**Pending:** " + ", ".join(escape_markdown(p) for p in pending)
+                 + ", in the corpus folder but not in the index yet (being indexed in the background).")
+    return text
 
 
 def article_choices(articles: Sequence[tuple[Document, int]]) -> list[tuple[str, str]]:
@@ -372,30 +389,80 @@ class UploadResult:
 
 
 
+#: The upload's status while its ingest runs, and once cancelled.
+UPLOAD_STARTED = ("Indexing the upload… Questions are still answered meanwhile, from the articles "
+                  "already indexed.")
+UPLOAD_CANCELLED = "**Upload cancelled:** nothing of it was added; the index is as it was."
+#: A removal that did not go through its confirmation (an API call, a stale page).
+REMOVE_UNCONFIRMED = ("⚠️ Nothing removed: a removal must be confirmed. Choose the article, press "
+                      "“Remove…”, then “Yes, remove it”.")
+
+
+def uploaded_paths(files: object) -> list[Path]:
+    """The uploaded files' paths as the page's upload hands them (file paths, or Gradio's
+    file data with a ``path``); anything else is an :class:`InputError`.
+
+    >>> uploaded_paths(["/tmp/a.txt", {"path": "/tmp/b.md"}])
+    [PosixPath('/tmp/a.txt'), PosixPath('/tmp/b.md')]
+    """
+    items = files if isinstance(files, (list, tuple)) else [files]
+    paths = []
+    for item in items:
+        path = item.get("path") if isinstance(item, dict) else getattr(item, "path", item)
+        if not isinstance(path, (str, Path)) or not str(path):
+            raise InputError("The upload must be files (.txt, .md or .html).")
+        paths.append(Path(path))
+    return paths
+
+
+def passages_to_read(value: object, most: int = 8) -> int:
+    """The page's "passages to read" slider value as a number of passages (1 to ``most``);
+    anything that is not a number is an :class:`InputError`.
+
+    >>> passages_to_read(3.0), passages_to_read(40)
+    (3, 8)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InputError("“Passages to read” must be a number from 1 to 8.")
+    return max(1, min(most, int(value)))
+
+
 def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequence[str] | None = None,
                     progress: Progress | None = None) -> UploadResult:
     """Add uploaded files to the corpus and index them (one incremental ingest).
 
     Each file is checked on its own: a broken one (binary, unsupported type, no article
-    text) is refused with the reason and the others still go in.
+    text, more to index than ``max_upload_texts``) is refused with the reason and the
+    others still go in. When ``progress`` raises :class:`~rag.errors.Cancelled` (the user
+    cancelled) the files this upload wrote are deleted again and the index is left as it was.
     """
     paths = [Path(f) for f in files]
     names = list(names) if names is not None else [f.name for f in paths]
     result = UploadResult()
     sources: list[str] = []
-    for i, (path, name) in enumerate(zip(paths, names)):
-        if progress:
-            progress(i, len(paths), "checking files")
-        try:
-            sources += add_files(pipeline.settings.corpus_dir, [path], [name],
-                                 max_bytes=pipeline.settings.max_file_bytes)
-        except CorpusError as exc:
-            result.refused[name] = str(exc)
-        except OSError as exc:
-            result.refused[name] = f"{name}: could not be read ({exc.strerror or exc})."
-    if not sources:
-        return result
-    report = pipeline.ingest(progress=progress)
+    settings = pipeline.settings
+    root = Path(settings.corpus_dir)
+    before = set(os.listdir(root)) if root.is_dir() else set()  # uploads land at the top
+    try:
+        for i, (path, name) in enumerate(zip(paths, names)):
+            if progress:
+                progress(i, len(paths), "checking files")
+            try:
+                sources += add_files(root, [path], [name], max_bytes=settings.max_file_bytes,
+                                     admit=lambda doc: check_upload(doc, settings))
+            except CorpusError as exc:
+                result.refused[name] = str(exc)
+            except OSError as exc:
+                result.refused[name] = f"{name}: could not be read ({exc.strerror or exc})."
+        if not sources:
+            return result
+        report = pipeline.ingest(progress=progress)
+    except Cancelled:  # before the index switched: the files this upload wrote go again
+        for source in sources:
+            if source not in before:
+                with contextlib.suppress(OSError):
+                    (root / source).unlink()
+        raise
     result.report = report
     fresh = set(report.added) | set(report.changed)
     for source in sources:
@@ -413,6 +480,8 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
 
 def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = None) -> str:
     """Take an article out of the corpus and the index; returns a Markdown status."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise InputError("Choose the article to remove first.")
     doc = pipeline.document(doc_id)
     report = pipeline.remove_article(doc.source, progress=progress)
     return (f"**Removed:** {escape_markdown(doc.title or doc.source)} ({escape_markdown(doc.source)}); "
@@ -421,7 +490,8 @@ def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = 
 
 
 __all__ = [
-    "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "UploadResult", "answer_markdown",
+    "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "REMOVE_UNCONFIRMED", "UPLOAD_CANCELLED",
+    "UPLOAD_STARTED", "UploadResult", "answer_markdown", "passages_to_read", "uploaded_paths",
     "article_choices", "article_label", "article_viewer", "chat_turn", "corpus_rows", "corpus_summary", "escape_markdown",
     "friendly_error", "reader_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
     "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_reader",

@@ -17,6 +17,8 @@ from .types import Citation, Passage
 MARKER = "{marker}"
 # A citation marker in an answer text: "[2]".
 MARKER_RE = re.compile(r"\[(\d+)\]")
+#: A bracketed number of an article quoted in an answer, escaped (see :func:`defuse`).
+LITERAL_RE = re.compile(r"\\\[(\d+)\\\]")
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,23 @@ def markers(answer: str) -> list[int]:
 
 
 def defuse(text: str) -> str:
-    """Article text shown inside an answer, its bracketed numbers ("[1987]", a footnote
-    call) written with parentheses so that they never read as citation markers. The
-    citation's ``quote`` keeps the exact text.
+    r"""Article text quoted inside an answer, its bracketed numbers ("[1987]", a footnote
+    call "[7]") escaped as ``\[7\]``, so that they never read as citation markers yet stay
+    the article's text (the page and the terminal show them as "[7]": :func:`literal`).
+    The citation's ``quote`` keeps the exact text.
 
-    >>> defuse("fondé en [1987] par")
-    'fondé en (1987) par'
+    >>> defuse("signé en 2022 [7].")
+    'signé en 2022 \\[7\\].'
+    >>> markers(defuse("signé en 2022 [7].")), literal(defuse("signé en 2022 [7]."))
+    ([], 'signé en 2022 [7].')
     """
-    return MARKER_RE.sub(r"(\1)", text)
+    return MARKER_RE.sub(r"\\[\1\\]", text)
+
+
+def literal(answer: str) -> str:
+    """An answer's text for a reader who does not follow markers: the bracketed numbers
+    quoted from articles (:func:`defuse`) shown as written."""
+    return LITERAL_RE.sub(r"[\1]", answer)
 
 
 def check(answer: str, citations: list[Citation]) -> list[str]:

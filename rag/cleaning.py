@@ -70,8 +70,8 @@ def clean_article(raw: str, *, title: str | None = None, date: str | None = None
     if header:
         date = date or header.group(1)
         raw = raw[header.end():]
-    # Footnote calls ("[1]") would read as citation markers in an answer: drop them.
-    raw = re.sub(r"\[\d{1,3}\]", "", raw)
+    # Footnote calls ("[1]") stay: they are the article's text (rag.citations.defuse keeps
+    # them from reading as citation markers when quoted).
     lines = [ln.strip() for ln in raw.split("\n")]
     lines = [ln for ln in lines if ln]
 

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import sys
 import textwrap
 import time
@@ -30,12 +31,35 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- output
 
 
+#: Characters a terminal acts on instead of showing: C0 and C1 controls (ESC opens the
+#: sequences that clear the screen or rename the window, BEL rings, a newline splits a
+#: line), DEL, and the bidirectional marks that reorder the text after them.
+TERMINAL_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: object, keep: str = "") -> str:
+    r"""``text`` as a terminal may print it: each control character written as its escape
+    (``\x1b``, ``\n``, ``\u202e``), but those in ``keep``. Everything the command prints
+    for a person goes through it: titles, file names and quotes come from articles.
+
+    >>> terminal_safe("Titre\x1b]0;pwned\x07\x1b[2J", keep="\n")
+    'Titre\\x1b]0;pwned\\x07\\x1b[2J'
+    >>> terminal_safe("a\nb"), terminal_safe("a\nb", keep="\n")
+    ('a\\nb', 'a\nb')
+    """
+    def escape(m: re.Match[str]) -> str:
+        c = m.group()
+        return c if c in keep else c.encode("unicode_escape").decode("ascii")
+
+    return TERMINAL_CONTROLS.sub(escape, str(text))
+
+
 def _err(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {terminal_safe(message)}", file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(terminal_safe(message, keep="\n"), file=sys.stderr, flush=True)
 
 
 class ProgressBar:
@@ -121,6 +145,9 @@ class ProgressBar:
 
 class _LevelFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        # a copy: other handlers (a test's capture) see the record as logged
+        record = logging.makeLogRecord({**record.__dict__, "msg": terminal_safe(record.getMessage()),
+                                        "args": None})
         record.levelname_lower = record.levelname.lower()
         return super().format(record)
 
@@ -161,20 +188,25 @@ def _utf8_safe_streams() -> None:
 
 def format_answer(answer: Any) -> str:
     """The answer, then its numbered sources with their quotes, for a terminal."""
-    lines = [answer.answer]
+    from .citations import literal
+
+    lines = [terminal_safe(literal(answer.answer), keep="\n")]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
             meta = ", ".join(x for x in (c.outlet, c.date) if x)
             head = f"[{c.n}] {c.title or c.doc_id}" + (f" — {meta}" if meta else "") + f" ({c.source})"
-            lines.append(head)
-            lines.append(textwrap.fill(c.quote, width=100, initial_indent="    > ",
+            lines.append(terminal_safe(head))
+            # textwrap turns the quote's own line breaks and tabs into spaces
+            lines.append(textwrap.fill(terminal_safe(c.quote, keep="\n\t"), width=100, initial_indent="    > ",
                                        subsequent_indent="    > ", break_on_hyphens=False))
     return "\n".join(lines)
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False), flush=True)
+    # JSON escapes C0 controls itself; the others are escaped as \\uXXXX, still JSON
+    text = TERMINAL_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(data, ensure_ascii=False))
+    print(text, flush=True)
 
 
 # --------------------------------------------------------------------------- library glue
@@ -191,8 +223,10 @@ def _settings(args: argparse.Namespace) -> Any:
                              follow_links=getattr(args, "follow_links", None))
 
 
-def _load_pipeline(args: argparse.Namespace) -> Any:
-    """Models loaded once; the index is built first (with a progress bar) when missing."""
+def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
+    """Models loaded once; the index is built first (with a progress bar) when missing.
+    ``drift_note``: say which files of the corpus folder the index does not hold (an
+    upload whose ingest was killed), and that ``rag ingest`` indexes them."""
     from .index import current_generation
     from .pipeline import Pipeline
 
@@ -201,7 +235,12 @@ def _load_pipeline(args: argparse.Namespace) -> Any:
         _note(f"No index in {settings.index_dir} yet: building it from {settings.corpus_dir} "
               "(first run only)...")
     with ProgressBar() as bar:
-        return Pipeline.from_settings(settings, progress=bar)
+        pipeline = Pipeline.from_settings(settings, progress=bar)
+    if drift_note:
+        drift = pipeline.corpus_drift()
+        if drift:
+            _note("note: " + drift.describe("answers come from the index as it is; `rag ingest` brings it up to date."))
+    return pipeline
 
 
 # --------------------------------------------------------------------------- ingest
@@ -230,9 +269,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             logger.removeFilter(drop_warnings)
     for source, skipped in sorted(report.skipped.items()):
         message = skipped.reason
-        print(f"warning: {message if source in message else f'{source}: {message}'}", file=sys.stderr)
+        print(f"warning: {terminal_safe(message if source in message else f'{source}: {message}')}",
+              file=sys.stderr)
     for source, kept in sorted(report.duplicates.items()):
-        print(f"warning: {source} holds the same article as {kept}; indexed once, as {kept}.",
+        print(terminal_safe(f"warning: {source} holds the same article as {kept}; indexed once, as {kept}."),
               file=sys.stderr)
     if args.verbose:
         for label, sources in (("added", report.added), ("changed", report.changed),
@@ -295,14 +335,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
+    from .citations import literal
+
     shown = ""
     answer = None
     for answer in pipeline.stream(args.question, history=args.history or None, k=args.k):
-        if answer.answer.startswith(shown):
-            sys.stdout.write(answer.answer[len(shown):])
+        text = terminal_safe(literal(answer.answer), keep="\n")
+        if text.startswith(shown):
+            sys.stdout.write(text[len(shown):])
         else:  # replaced (e.g. by the extractive fallback): start a new line
-            sys.stdout.write("\n" + answer.answer)
-        shown = answer.answer
+            sys.stdout.write("\n" + text)
+        shown = text
         sys.stdout.flush()
     sys.stdout.write("\n")
     return answer
@@ -342,7 +385,7 @@ def _ask_many(args: argparse.Namespace) -> int:
                 if args.json:
                     _print_json(answer.to_dict())
                 else:
-                    print(f"Q: {answer.question}\n{format_answer(answer)}\n", flush=True)
+                    print(f"Q: {terminal_safe(answer.question)}\n{format_answer(answer)}\n", flush=True)
         finally:
             pipeline.close()
     finally:
@@ -362,7 +405,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host, port = resolve_address(args.host, args.port)
     check_address(host, port)  # before the models load: a wrong address is said at once
-    pipeline = _load_pipeline(args)
+    pipeline = _load_pipeline(args, drift_note=False)  # the page indexes them itself, saying so
     try:
         launch(host=host, port=port, pipeline=pipeline)
     except OSError as exc:  # taken between the check and the server's own bind
@@ -708,8 +751,11 @@ def build_parser() -> argparse.ArgumentParser:
             Many users: questions are answered side by side, up to RAG_SERVE_CONCURRENCY
             at once (default 4; the others wait their turn). A language-model reader answers
             one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
-            the next user is told it is busy. Uploads and removals run one at a time, after
-            the answers under way. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
+            the next user is told it is busy. Uploads and removals run one at a time, while
+            questions are answered from the current index; an upload can be cancelled, and
+            one with more than RAG_MAX_UPLOAD_TEXTS passages and sentences (default 1000) is
+            refused. Corpus files the index does not hold at start are indexed in the
+            background. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
             ~85 KB each: browser tabs and /ask calls), so memory levels off under load."""))
     p.add_argument("--host", default=None,
                    help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")

@@ -12,8 +12,8 @@ import logging
 import os
 import re
 import stat
-import tempfile
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,10 @@ class CorpusScan:
     refused: dict[str, str] = field(default_factory=dict)  # source -> why, for the user
 
 
-def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None = None) -> CorpusScan:
-    """List the article files below ``root`` and hash them (cheap: no parsing).
+def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None = None,
+                names_only: bool = False) -> CorpusScan:
+    """List the article files below ``root`` and hash them (cheap: no parsing);
+    ``names_only``: list them, no file read and no warning (what a start-up check needs).
 
     A file or folder that is a link resolving outside ``root`` is refused with a warning
     naming it, unless ``follow_links``; links that stay inside are fine. A file over
@@ -69,8 +71,9 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
             if name.startswith("."):
                 continue
             if sub.is_symlink() and not follow_links and not _inside(sub.resolve(), real_root):
-                _refuse(scan, sub, root, f"{_rel(sub, root)}: a link to {sub.resolve()}, outside the corpus "
-                        "folder; skipped (set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).")
+                _refuse(scan, sub, root, f"{_rel(sub, root)}: a link to {shown_name(str(sub.resolve()))}, outside the corpus "
+                        "folder; skipped (set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).",
+                        names_only)
                 continue
             keep.append(name)
         dirnames[:] = keep
@@ -80,19 +83,22 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
         source = _rel(path, root)
         target = path.resolve()
         if not follow_links and not _inside(target, real_root):
-            _refuse(scan, path, root, f"{source}: a link to {target}, outside the corpus folder; skipped "
-                    "(set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).")
+            _refuse(scan, path, root, f"{source}: a link to {shown_name(str(target))}, outside the corpus folder; skipped "
+                    "(set RAG_FOLLOW_LINKS=1 or pass --follow-links to index it).", names_only)
             continue
         try:
             info = path.stat()
         except OSError as exc:  # a dangling link, a file gone meanwhile
-            _refuse(scan, path, root, f"{source}: cannot be read ({exc.strerror or exc}); skipped.")
+            _refuse(scan, path, root, f"{source}: cannot be read ({exc.strerror or exc}); skipped.", names_only)
             continue
         if not stat.S_ISREG(info.st_mode):
-            _refuse(scan, path, root, f"{source}: not a regular file; skipped.")
+            _refuse(scan, path, root, f"{source}: not a regular file; skipped.", names_only)
             continue
         if max_bytes is not None and info.st_size > max_bytes:
-            _refuse(scan, path, root, too_big(source, info.st_size, max_bytes) + " Skipped.")
+            _refuse(scan, path, root, too_big(source, info.st_size, max_bytes) + " Skipped.", names_only)
+            continue
+        if names_only:
+            scan.files[source] = path
             continue
         try:
             scan.hashes[source] = file_sha256(path)
@@ -120,12 +126,43 @@ def _inside(path: Path, real_root: Path) -> bool:
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return shown_name(path.relative_to(root).as_posix())
 
 
-def _refuse(scan: CorpusScan, path: Path, root: Path, reason: str) -> None:
+def shown_name(name: str) -> str:
+    r"""A file name as the index stores and shows it: always valid UTF-8 text. The bytes of a
+    name that are not UTF-8 (Python holds them as surrogate escapes, e.g. a Latin-1
+    ``café.txt`` from an old archive) are written ``\xNN``; every id and hash is then
+    computed from this text, which any encoder accepts.
+
+    >>> shown_name(os.fsdecode(b"caf\xe9.txt")), shown_name("café.txt")
+    ('caf\\xe9.txt', 'café.txt')
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file system decoding makes: not from a disk
+        raw = name.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def article_path(root: Path, source: str) -> Path:
+    """The file of the article ``source`` under ``root``: each part of the path as named,
+    or, when the name was escaped by :func:`shown_name`, the entry of its folder whose
+    shown name it is."""
+    path = Path(root)
+    for part in Path(source).parts:
+        candidate = path / part
+        if not os.path.lexists(candidate) and "\\" in part:
+            with contextlib.suppress(OSError):
+                candidate = next((path / n for n in sorted(os.listdir(path)) if shown_name(n) == part), candidate)
+        path = candidate
+    return path
+
+
+def _refuse(scan: CorpusScan, path: Path, root: Path, reason: str, quiet: bool = False) -> None:
     scan.refused[_rel(path, root)] = reason
-    log.warning("%s", reason, extra={"source": _rel(path, root)})
+    if not quiet:
+        log.warning("%s", reason, extra={"source": _rel(path, root)})
 
 
 def load_document(path: Path, source: str, sha256: str | None = None, *,
@@ -331,11 +368,12 @@ REMOVED_DIR = ".removed"
 
 
 def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = None, *,
-              max_bytes: int) -> list[str]:
+              max_bytes: int, admit: Callable[[Document], None] | None = None) -> list[str]:
     """Copy new article files into the corpus folder; returns their sources.
 
     Each file is checked first (supported type, size under ``max_bytes`` — from its size,
-    before reading it —, readable text, some article text after cleaning), so a broken
+    before reading it —, readable text, some article text after cleaning, ``admit``'s
+    check of the cleaned article: the work it would cost), so a broken
     upload is refused with its name and nothing is copied for it. A name already taken by
     another article (or by anything else: a link, a folder) gets a ``-2``, ``-3``…
     suffix; a file identical to an article already there is not copied twice. The name
@@ -356,7 +394,9 @@ def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = N
         size = path.stat().st_size
         if size > max_bytes:
             raise CorpusError(too_big(name, size, max_bytes))
-        load_document(path, name, max_bytes=max_bytes)  # raises CorpusError naming the file
+        doc = load_document(path, name, max_bytes=max_bytes)  # raises CorpusError naming the file
+        if admit is not None:
+            admit(doc)
         with open(path, "rb") as stream:
             data = stream.read(max_bytes + 1)
         if len(data) > max_bytes:  # grew meanwhile
@@ -370,7 +410,10 @@ def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = N
             target = root / f"{Path(name).stem}-{n}{suffix}"
             n += 1
         if not os.path.lexists(target):
-            fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=root)  # O_EXCL: a new file
+            # O_EXCL: a new file, never one through a link; 0o666 less the umask, the mode of
+            # the files beside it (0644 usually; mkstemp's 0600 hid uploads from other users)
+            tmp = root / f".upload-{uuid.uuid4().hex}.part"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
@@ -383,11 +426,13 @@ def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = N
     return added
 
 
-def remove_file(root: Path, source: str) -> Path:
+def remove_file(root: Path, source: str, keep: int | None = None) -> Path:
     """Take an article out of the corpus. The file is moved to ``.removed/`` inside the
-    corpus folder (ignored by ingest), not deleted: nothing a user wrote is lost."""
+    corpus folder (ignored by ingest), not deleted, so a removal can be undone by hand;
+    ``.removed/`` then keeps the ``keep`` latest removed files (all when None), the older
+    ones are deleted, so that removals in a loop cannot fill the disk."""
     root = Path(root).resolve()
-    path = root / source
+    path = article_path(root, source)
     # The name itself, not what a link at it points to: removing a link's article moves the
     # link aside, never the file it leads to (another article, or something outside).
     folder = path.parent.resolve()
@@ -402,7 +447,22 @@ def remove_file(root: Path, source: str) -> Path:
         target = trash / f"{path.stem}-{n}{path.suffix}"
         n += 1
     path.replace(target)
+    if keep is not None:
+        _prune_removed(trash, keep)
     return target
+
+
+def _prune_removed(trash: Path, keep: int) -> None:
+    """Delete all but the ``keep`` latest files of ``.removed/`` (by the time they were
+    moved there: a rename sets a file's ctime)."""
+    entries = []
+    for entry in os.scandir(trash):
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                entries.append((entry.stat(follow_symlinks=False).st_ctime_ns, entry.name, entry.path))
+    for _, _, path in sorted(entries, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _safe_name(name: str) -> str:

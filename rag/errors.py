@@ -26,8 +26,18 @@ class IndexCorruptError(RagError):
     command that repairs it (``rag ingest --rebuild``)."""
 
 
+class IndexNotWritableError(RagError):
+    """The index folder cannot be written (read-only file system, permissions); the
+    message names the folder."""
+
+
 class IndexBusyError(RagError):
     """Another process is writing the index (and the caller asked not to wait)."""
+
+
+class Cancelled(RagError):
+    """The user cancelled a corpus change before its index was switched: nothing of it
+    is kept."""
 
 
 #: What ends the message of an :class:`IndexCorruptError`.

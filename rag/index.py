@@ -50,6 +50,7 @@ from .errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
+    IndexNotWritableError,
     RagError,
 )
 from .errors import short as _short
@@ -642,6 +643,15 @@ def remove_stale(index_dir: Path, keep: str) -> None:
                 path.unlink()
 
 
+def not_writable(index_dir: Path, exc: OSError) -> IndexNotWritableError:
+    """The error for an index folder that cannot be written (the first write of an
+    ingest is its lock file, so this is said before any work)."""
+    why = "a read-only file system" if exc.errno == errno.EROFS else (exc.strerror or str(exc)).lower()
+    return IndexNotWritableError(
+        f"The index folder {index_dir} is not writable ({why}): an ingest writes the index there. "
+        "Make it writable, or point --index (or RAG_INDEX_DIR) at a folder you can write.")
+
+
 @contextlib.contextmanager
 def index_lock(index_dir: Path, wait: bool = True,
                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
@@ -653,8 +663,13 @@ def index_lock(index_dir: Path, wait: bool = True,
     process, so a killed ingest never leaves the index locked.
     """
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise not_writable(index_dir, exc) from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -680,8 +695,9 @@ class LiveIndex:
     """The generation to answer from, following ``CURRENT``.
 
     :meth:`latest` reads ``CURRENT`` (one small file: cheap at every question); when
-    another process's ingest has switched it, the new generation is loaded once, under a
-    lock, and shared by every pipeline over this index. A question in flight keeps the
+    an ingest has switched it, the new generation is loaded once, by the first thread to
+    see it (the others go on with the loaded one meanwhile), and shared by every pipeline
+    over this index. A question in flight keeps the
     store it started with: stores are never closed under it (the old one is freed when
     the last question holding it is done). While ``CURRENT`` is damaged, or the new
     generation does not load, the loaded one keeps answering (and the log says why, once).
@@ -695,14 +711,20 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._failed: str | None = None
 
-    def latest(self) -> IndexStore:
+    def latest(self, wait: bool = False) -> IndexStore:
+        """The generation to answer from; ``wait``: the one ``CURRENT`` names now, waiting
+        for another thread that is loading it (what an ingest wants after its switch)."""
         try:
             name = current_name(self.index_dir)
         except RagError:
             name = None
         if name is None or name == self.store.path.name or name == self._failed:
             return self.store
-        with self._lock:
+        # One thread loads the new generation; the questions arriving meanwhile are answered
+        # from the loaded one rather than wait for it (the switch itself is one assignment).
+        if not self._lock.acquire(blocking=wait):
+            return self.store
+        try:
             if name != self.store.path.name:
                 try:
                     self.store = IndexStore.load(self.index_dir, *self._model)
@@ -711,6 +733,8 @@ class LiveIndex:
                     self._failed = name
                     log.warning("the new index generation %s does not load (%s); still answering "
                                 "from %s", name, exc, self.store.path.name)
+        finally:
+            self._lock.release()
         return self.store
 
     def close(self) -> None:

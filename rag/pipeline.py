@@ -25,8 +25,18 @@ from .corpus import add_files, remove_file
 from .embedding import Embedder, embedder_from_settings
 from .errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from .index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
-from .ingest import IngestReport, Progress, ingest
-from .lang import QUESTION_WORDS, SMALL_TALK, content_terms, detect_language, phrase
+from .ingest import Drift, IngestReport, Progress, corpus_drift, ingest
+from .lang import (
+    LANGUAGES,
+    QUESTION_WORDS,
+    SMALL_TALK,
+    content_terms,
+    detect_language,
+    has_stop_words,
+    phrase,
+    question_language,
+    unsupported,
+)
 from .lang.dates import months_in
 from .lang.patterns import ANAPHORA_RE, question_parts
 from .questions import is_text
@@ -172,12 +182,13 @@ class Pipeline:
         """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
         return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
 
-    def refresh(self) -> bool:
+    def refresh(self, wait: bool = False) -> bool:
         """Answer from the generation ``CURRENT`` names now, when another ingest has
-        switched it (cheap to call before every question); returns whether it switched."""
+        switched it (cheap to call before every question); returns whether it switched.
+        While another thread loads the new generation, the loaded one is kept unless ``wait``."""
         if not self._follow:
             return False
-        store = self._live.latest()
+        store = self._live.latest(wait)
         view = self._view
         if store is view.store:
             return False
@@ -225,7 +236,7 @@ class Pipeline:
         on_wait = (lambda message: progress(0, 0, message)) if progress else None
         report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait,
                         on_wait=on_wait)
-        self.refresh()
+        self.refresh(wait=True)
         return report
 
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
@@ -240,7 +251,7 @@ class Pipeline:
             text = self.reader.condense(question, list(history))
         else:
             text = condense(question, history)
-        return Query(question=question, text=text, language=detect_language(question))
+        return Query(question=question, text=text, language=question_language(question))
 
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
@@ -278,6 +289,12 @@ class Pipeline:
             return
         t0 = time.perf_counter()
         query = self.query(question, history)
+        if query.language not in LANGUAGES:  # said so, rather than a guess in a language it does not read
+            yield Answer(question=query.question, answer=unsupported(query.language), abstained=True,
+                         language=query.language, citations=[],
+                         timings_ms={"retrieve": 0.0, "generate": 0.0, "total": (time.perf_counter() - t0) * 1000},
+                         generator=self.reader.name)
+            return
         parts = [] if self.reader.streams else question_parts(query.text)
         qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
         k = k or passages_to_read(self.reader, self.settings.top_k)
@@ -381,6 +398,12 @@ class Pipeline:
         except KeyError:
             raise RagError(f"No article {doc_id!r} in the index.") from None
 
+    def corpus_drift(self) -> Drift:
+        """The corpus folder's files the live index does not hold, and its articles whose
+        file is gone (names only: see :func:`rag.ingest.corpus_drift`)."""
+        self.refresh()
+        return corpus_drift(self.settings, self.store.manifest)
+
     def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
                      progress: Progress | None = None) -> IngestReport:
         """Copy article files into the corpus folder and ingest them (incrementally)."""
@@ -388,8 +411,9 @@ class Pipeline:
         return self.ingest(progress=progress)
 
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
-        """Take an article out of the corpus (moved to ``.removed/``) and of the index."""
-        remove_file(self.settings.corpus_dir, source)
+        """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
+        ``max_removed_files``) and of the index."""
+        remove_file(self.settings.corpus_dir, source, keep=self.settings.max_removed_files)
         return self.ingest(progress=progress)
 
     def off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None = None) -> bool:
@@ -399,7 +423,8 @@ class Pipeline:
         anything, even "hello" or gibberish) — across languages, where words rarely meet, close
         enough and nearer than small talk (:data:`rag.lang.SMALL_TALK`) is; or most of the
         question's words never occur in the corpus (only checked when the question is in the
-        corpus's language). ``query_vector`` is the embedding of ``query.text`` when the
+        corpus's language, or when it holds no stop word of a language newsrag knows, whose
+        language then cannot be told). ``query_vector`` is the embedding of ``query.text`` when the
         caller has it."""
         if not passages:
             return True
@@ -415,7 +440,10 @@ class Pipeline:
             if float((self._small_talk() @ qvec).max()) >= best:
                 return True
         terms = content_terms(query.question)
-        if not terms or not same_language:
+        # Across languages most words of a question are not the corpus's; but a question
+        # with no stop word of a language newsrag knows (words written backwards) is not
+        # across languages: its words must then be the corpus's.
+        if not terms or not (same_language or not has_stop_words(query.question)):
             return False
         unknown = terms - self.store.known_terms(terms)
         return len(unknown) / len(terms) >= self.settings.max_unknown_terms

@@ -139,6 +139,14 @@ class Settings:
     # Article files above this size (MiB) are skipped at ingest and refused on upload,
     # before their bytes are read; the team's articles are 5–20 KB.
     max_file_mb: float = 5.0
+    # Texts an uploaded article may give the model to embed (its passages and their
+    # sentences); a bigger upload is refused, saying so. The team's articles give 20–40;
+    # 1,000 is a 100 KB article, about a minute of embedding on 2 cores, while a 0.5 MB line
+    # with no full stop would be 1,700 (rag ingest of the corpus folder is not bounded).
+    max_upload_texts: int = 1000
+    # Files an article removal (the page's) keeps in the corpus's .removed/ folder, the latest;
+    # older ones are deleted, so removals in a loop cannot fill the disk (0: none kept).
+    max_removed_files: int = 100
     # Follow links (files or folders) in the corpus folder that lead outside it; off, they
     # are refused with a warning (a link to ~/.ssh or /etc must not be indexed and quoted).
     follow_links: bool = False
@@ -178,10 +186,10 @@ class Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
         for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars", "serve_concurrency",
-                     "serve_sessions", "max_history_items"):
+                     "serve_sessions", "max_history_items", "max_upload_texts"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
-        for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue"):
+        for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue", "max_removed_files"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
         for name in ("neural_threads", "neural_passages"):

@@ -5,6 +5,7 @@ admission rules (a bounded queue for a language model, corpus changes alone) hol
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from rag import Pipeline, Settings
-from rag.web.serving import BusyError, Gate, ReadWriteLock, Service
+from rag.errors import Cancelled
+from rag.web.serving import INGEST_NICE, BusyError, Gate, Service
 
 THREADS = 8
 
@@ -90,33 +92,6 @@ def test_gate_admits_its_limit_queues_the_next_and_refuses_beyond():
         pass
 
 
-def test_corpus_change_waits_for_running_answers_and_holds_new_ones():
-    lock = ReadWriteLock()
-    events: list[str] = []
-    reading, writer_waiting = threading.Event(), threading.Event()
-
-    def reader() -> None:
-        with lock.reading():
-            reading.set()
-            writer_waiting.wait(10)
-            time.sleep(0.05)
-            events.append("answer")
-
-    def writer() -> None:
-        writer_waiting.set()
-        with lock.writing():
-            events.append("ingest")
-
-    r = threading.Thread(target=reader)
-    r.start()
-    reading.wait(10)
-    w = threading.Thread(target=writer)
-    w.start()
-    r.join(10)
-    w.join(10)
-    assert events == ["answer", "ingest"]
-
-
 def test_service_refuses_a_busy_language_model_but_not_the_offline_readers(pipeline: Pipeline):
     service = Service(generative_queue=0)
 
@@ -129,3 +104,30 @@ def test_service_refuses_a_busy_language_model_but_not_the_offline_readers(pipel
             pass
         with service.answering(pipeline.reader):  # learned: never queued behind the model
             assert pipeline.ask("When was New START extended?").citations
+
+
+def test_a_corpus_change_runs_at_a_lower_priority_and_only_its_session_cancels_it():
+    service = Service(generative_queue=0)
+    started, priority = threading.Event(), []
+
+    def work(progress) -> str:
+        priority.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        started.set()
+        for n in range(1000):
+            progress(n, 1000, "embedding")
+            time.sleep(0.01)
+        return "done"
+
+    job = service.start("session-a", work, "test-job")
+    assert started.wait(10)
+    assert priority[0] >= INGEST_NICE  # the questions' threads get the cores first
+    assert not service.cancel("session-b")  # another session's button reaches nothing
+    assert service.cancel("session-a")
+    polled: list[tuple[int, int, str]] = []
+    with pytest.raises(Cancelled):
+        job.wait(poll=lambda *state: polled.append(state), every=0.01)
+    assert polled and polled[-1][2] == "embedding"
+    assert not service.cancel("session-a")  # ended: nothing left to cancel
+
+    quick = service.start("session-a", lambda progress: (progress(1, 1, "done"), "ok")[1], "test-job")
+    assert quick.wait() == "ok" and quick.state == (1, 1, "done")

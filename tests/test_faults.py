@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REPO_ROOT, clean_env
 
+from benchmarks.upload_latency import one_line_article
 from rag import Pipeline
-from rag.errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from rag.index import CACHE, EmbeddingCache, IndexStore, current_generation, index_lock
+from rag.chatview import upload_articles
+from rag.errors import Cancelled, IndexBusyError, IndexCorruptError, IndexMissingError
+from rag.index import CACHE, EmbeddingCache, IndexStore, current_generation, index_lock, read_manifest
 from rag.ingest import embedding_text, ingest
+from rag.web.serving import Job
 
 QUESTION = "When was New START extended?"
 FIX = "rag ingest --rebuild"
@@ -418,3 +423,212 @@ def test_sigkill_at_random_points_never_loses_the_index(built, embedder, make_se
     assert np.allclose(resumed["vectors"], rebuilt["vectors"], atol=1e-6)
     assert len(generations(settings.index_dir)) == 1
     assert sqlite3.connect(settings.index_dir / CACHE).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# --------------------------------------------------------------------------- read-only index
+
+
+def _read_only_prefix(folder: Path) -> list[str]:
+    """A command prefix running what follows with ``folder`` read-only: a read-only bind
+    mount in a user namespace of its own (root writes through permissions), or, for
+    another user, the folder's permissions (restored by the caller)."""
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True) if shutil.which("unshare") else None
+    if probe is not None and probe.returncode == 0:
+        script = f'mount --bind "{folder}" "{folder}" && mount -o remount,ro,bind "{folder}" "{folder}" && exec "$@"'
+        return ["unshare", "-rm", "sh", "-c", script, "sh"]
+    if os.geteuid() == 0:
+        pytest.skip("no user namespaces, and root writes through permissions")
+    folder.chmod(0o555)
+    return []
+
+
+@pytest.mark.slow
+def test_read_only_index_folder_is_named_with_exit_2(built):
+    settings, expected = built
+    prefix = _read_only_prefix(settings.index_dir)
+    try:
+        def rag(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([*prefix, sys.executable, "-m", "rag.cli", *args, "--corpus",
+                                   str(settings.corpus_dir), "--index", str(settings.index_dir)],
+                                  capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
+                                  env=clean_env(OMP_NUM_THREADS="1"))
+
+        (settings.corpus_dir / "arctique.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+        out = rag("ingest")
+        assert out.returncode == 2, out.stderr
+        assert f"The index folder {settings.index_dir} is not writable" in out.stderr
+        assert "unexpected" not in out.stderr and "Traceback" not in out.stderr
+        asked = rag("ask", QUESTION)  # a read-only index still answers
+        assert asked.returncode == 0 and asked.stdout.startswith(expected), asked.stderr
+    finally:
+        settings.index_dir.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- uploads: never freeze, cancel, kill
+
+
+def _indexed(index_dir: Path) -> dict[str, str]:
+    """The files the live generation of ``index_dir`` holds."""
+    manifest = read_manifest(index_dir)
+    return manifest.files if manifest is not None else {}
+
+
+def _upload_job(server: Pipeline, path: Path, on_step=None) -> Job:
+    """The page's upload of ``path`` as a :class:`Job` (``on_step(done, total, what)`` sees
+    its progress first)."""
+    def work(progress):
+        def step(done: int, total: int, what: str) -> None:
+            if on_step is not None:
+                on_step(done, total, what)
+            progress(done, total, what)
+        return upload_articles(server, [path], [path.name], progress=step)
+    job = Job(work, "upload")
+    job.start()
+    return job
+
+
+def test_a_cancelled_upload_leaves_corpus_and_index_as_they_were(built, embedder, tmp_path):
+    settings, expected = built
+    server = load(settings, embedder)
+    try:
+        live, files = generations(settings.index_dir), sorted(os.listdir(settings.corpus_dir))
+        path = tmp_path / "rapport.txt"
+        path.write_text(one_line_article(8), encoding="utf-8")  # ~30 texts: batches to stop between
+        embedding = threading.Event()
+        job = _upload_job(server, path, lambda done, total, what: what == "embedding" and embedding.set())
+        assert embedding.wait(120)
+        job.cancel()
+        with pytest.raises(Cancelled):
+            job.wait()
+        assert generations(settings.index_dir) == live
+        assert sorted(os.listdir(settings.corpus_dir)) == files  # the upload's copy went again
+        assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
+        assert server.ask(QUESTION).answer == expected and server.corpus_drift().new == []
+    finally:
+        server.close()
+
+
+def test_questions_are_answered_from_the_live_generation_while_an_upload_ingests(built, embedder, tmp_path):
+    settings, expected = built
+    server = load(settings, embedder)
+    try:
+        path = tmp_path / "rapport.txt"
+        path.write_text(one_line_article(8), encoding="utf-8")
+        job = _upload_job(server, path)
+        during = []
+        while not job.done:
+            t0 = time.perf_counter()
+            answer = server.ask(QUESTION)
+            during.append((time.perf_counter() - t0, job.done, answer.answer))
+            time.sleep(0.2)  # a reader's pause: the ingest, at a lower priority, gets the CPU too
+        result = job.wait()
+        assert result.added == ["rapport.txt"]
+        answered_meanwhile = [took for took, done, _ in during if not done]
+        assert len(answered_meanwhile) >= 3, during  # never held until the ingest is done
+        assert all(text == expected for _, _, text in during)
+        assert "rapport.txt" in {d.source for d, _ in server.articles()}
+    finally:
+        server.close()
+
+
+def test_files_an_interrupted_upload_left_are_noticed_and_indexed_at_start(built, embedder):
+    settings, _ = built
+    (settings.corpus_dir / "arctique.txt").write_text(NEW_ARTICLE, encoding="utf-8")  # copied, never indexed
+    (settings.corpus_dir / "peskov-dialogue-new-start.txt").unlink()  # removed, still indexed
+    server = load(settings, embedder)
+    try:
+        drift = server.corpus_drift()
+        assert drift.new == ["arctique.txt"] and drift.gone == ["peskov-dialogue-new-start.txt"]
+        from rag.web.page import build_app
+
+        build_app(server)  # a page starting: indexes them in the background
+        deadline = time.monotonic() + 300
+        while server.corpus_drift() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not server.corpus_drift()
+        assert "arctique.txt" in {d.source for d, _ in server.articles()}
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_kill_during_an_upload_then_restart_indexes_what_it_left(built):
+    """An upload's file is in the corpus folder and its ingest is killed (-9) mid-way:
+    `rag ask` says so at start, and a restarted server lists it as pending and indexes it
+    in the background."""
+    from benchmarks.load import served
+
+    settings, _ = built
+    env = clean_env(OMP_NUM_THREADS="1")
+    (settings.corpus_dir / "rapport.txt").write_text(one_line_article(30), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", "--corpus", str(settings.corpus_dir),
+                             "--index", str(settings.index_dir)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=REPO_ROOT, env=env)
+    deadline = time.monotonic() + 300
+    while not any(p.name.startswith(".tmp-gen-") for p in settings.index_dir.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the ingest ended before it was killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert "rapport.txt" not in IndexStore.load(settings.index_dir).manifest.files
+
+    asked = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--corpus", str(settings.corpus_dir),
+                            "--index", str(settings.index_dir)], capture_output=True, text=True, timeout=600,
+                           cwd=REPO_ROOT, env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert "1 file of the corpus folder is not in the index (rapport.txt)" in asked.stderr
+
+    with served(settings, "learned", env, REPO_ROOT, lambda _: None) as (url, _):
+        with urllib.request.urlopen(f"{url}/config", timeout=30) as response:
+            assert "**Pending:** rapport.txt" in response.read().decode("utf-8")  # the Corpus tab says so
+        while "rapport.txt" not in _indexed(settings.index_dir):
+            assert time.monotonic() < deadline + 600, "the server did not index the pending file"
+            time.sleep(1)
+
+
+@pytest.mark.slow
+def test_a_long_one_line_upload_does_not_hold_questions_back(built, tmp_path):
+    """A real server on 127.0.0.1: one client asks while another uploads a long line with
+    no full stop; the questions' p95 during the upload stays within their usual p95 plus
+    a second (the switch, and a shared machine's noise), where it used to wait for the
+    whole ingest."""
+    from benchmarks.load import served
+    from benchmarks.upload_latency import measure
+
+    settings, _ = built
+    article = tmp_path / "rapport-une-ligne.txt"
+    article.write_text(one_line_article(30), encoding="utf-8")
+    questions = [QUESTION, "Who is the Kremlin spokesman?", "Quand a eu lieu le sommet de Genève ?"]
+    with served(settings, "learned", clean_env(OMP_NUM_THREADS="1"), REPO_ROOT, lambda _: None) as (url, _):
+        result = measure(url, questions, article)
+    alone, during = result["alone"], result["during_upload"]
+    assert "**Added:** rapport\\-une\\-ligne.txt" in result["upload_status"], result
+    assert during["n"] >= 3, result
+    assert during["p95_ms"] <= alone["p95_ms"] + 1000, result
+
+
+@pytest.mark.slow
+def test_an_upload_is_cancelled_from_its_page(built, tmp_path):
+    """The page's Cancel button, pressed in the uploading session while the upload's
+    ingest writes its generation: the upload says it was cancelled, and the corpus and
+    the index are as they were."""
+    from benchmarks.load import served
+    from benchmarks.upload_latency import PageSession, uploaded
+    from rag.chatview import UPLOAD_CANCELLED
+
+    settings, _ = built
+    files, indexed = sorted(os.listdir(settings.corpus_dir)), _indexed(settings.index_dir)
+    article = tmp_path / "rapport.txt"
+    article.write_text(one_line_article(60), encoding="utf-8")
+    with served(settings, "learned", clean_env(OMP_NUM_THREADS="1"), REPO_ROOT, lambda _: None) as (url, _):
+        page = PageSession(url)
+        upload = page.start("add", [[uploaded(url, article)], []])
+        deadline = time.monotonic() + 300
+        while not any(p.name.startswith(".tmp-gen-") for p in settings.index_dir.iterdir()):
+            assert time.monotonic() < deadline, "the upload's ingest never started writing"
+            time.sleep(0.05)
+        cancel = page.run("cancel_upload", [])
+        assert "Cancelling the upload" in cancel["output"]["data"][0], cancel
+        assert page.wait(upload)["output"]["data"][0] == UPLOAD_CANCELLED
+    assert sorted(os.listdir(settings.corpus_dir)) == files and _indexed(settings.index_dir) == indexed
+    assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,9 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
+from rag.chatview import answer_markdown
+from rag.citations import check
+from rag.cli import format_answer
 from rag.errors import InputError, RagError
 from rag.ingest import ingest
 
@@ -68,6 +73,18 @@ ROWS: list[tuple[str, Any, Any, str | None]] = [
     ("history: 5,000 items", "And when does it expire?", [NEW_START] * 5000, "the limit is 20"),
     ("history: 1 MB item", "And when does it expire?", ["y" * 1_000_000], "the limit is 2,000"),
     ("history: hostile", "And when does it expire?", ["<script>x</script> New START", "'; DROP TABLE"], ANSWER),
+    ("reversed words", "dednetxe TRATS weN saw nehW", None, ANSWER),
+    ("German", "Wann wurde New START verlängert?", None, ANSWER),
+    ("Chinese", "新START条约何时延长？", None, ANSWER),
+]
+
+# (id, question, the language it is given, what the answer says): abstentions, or the
+# languages newsrag does not answer in said so, never a confident quote
+EDGE: list[tuple[str, str, str, str]] = [
+    ("reversed words", "dednetxe TRATS weN saw nehW", "en", "The articles do not say"),
+    ("German", "Wann wurde New START verlängert?", "de", "in English or French only"),
+    ("Chinese", "新START条约何时延长？", "zh", "in English or French only"),
+    ("Spanish", "¿Cuándo se prorrogó el nuevo tratado START?", "es", "in English or French only"),
 ]
 
 # Rows the page's API cannot carry as such (gradio sends JSON: a lone question string is fine).
@@ -95,6 +112,22 @@ def test_python_api(pipeline: Pipeline, row, caplog):
             assert expected in str(err.value)
             assert len(str(err.value)) < 400  # the message does not repeat a huge input
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("row", EDGE, ids=[r[0] for r in EDGE])
+def test_questions_at_the_edge_abstain_or_are_told_the_languages(pipeline: Pipeline, row):
+    _, question, language, says = row
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations and answer.language == language
+    assert says in answer.answer
+
+
+def test_the_team_questions_keep_their_language(questions):
+    from rag.lang import detect_language, question_language
+
+    changed = [(q["q"], detect_language(q["q"]), question_language(q["q"])) for q in questions
+               if question_language(q["q"]) != detect_language(q["q"])]
+    assert changed == []
 
 
 # --------------------------------------------------------------------------- page API
@@ -193,6 +226,9 @@ HOSTILE_TITLE_HTML = """<html><head><meta property="og:title" content="&lt;img s
 <p>Le festival de sculpture sur glace de Harbin s'est ouvert le 5 janvier 2023 dans le nord-est de la Chine, avec des palais de glace.</p>
 </article></body></html>"""
 
+#: The source of ``caf\xe9.txt`` (a Latin-1 byte, not UTF-8): its name shown escaped.
+LATIN1_NAME = "caf\\xe9.txt"
+
 # source -> expected: an error substring of its skip reason, ANSWER (indexed) or SAME (the
 # same article as another file: indexed once, as the other)
 SAME = "same article"
@@ -208,7 +244,17 @@ FILES: dict[str, str | None] = {
     "<img src=x onerror=alert(1)>.txt": ANSWER,
     "cp1252.txt": ANSWER,
     "vide.md": "no article text",
+    LATIN1_NAME: ANSWER,  # indexed, its undecodable byte shown escaped
+    "deux\nlignes.txt": ANSWER,  # a newline in a name
+    "rouge\x1b[31m\x07.txt": ANSWER,  # terminal control characters in a name
+    "titre-terminal.txt": ANSWER,  # a title that would clear the screen and rename the terminal
+    "notes.txt": ANSWER,  # a footnote call, "2022 [7].", is the article's text, not a marker
 }
+FOOTNOTE_ARTICLE = ("Pêche en Baltique\n\nLe traité sur la pêche du hareng dans la mer Baltique a été signé "
+                    "à Riga le 3 mars 2022 [7]. Il entrera en vigueur en mai, selon le ministère letton.\n")
+#: The title of titre-terminal.txt, and a question its article answers.
+TERMINAL_TITLE = "\x1b]0;pwned\x07\x1b[2J Sommet des glaciers à Oslo"
+GLACIERS = "Où s'est tenu le sommet des glaciers ?"
 
 
 @pytest.fixture
@@ -231,6 +277,18 @@ def hostile_corpus(tmp_path: Path, corpus_copy: Path) -> Path:
     (corpus / "cp1252.txt").write_bytes("Le sommet de Genève s'est tenu en été, a déclaré le ministre.\n"
                                         .encode("cp1252"))
     (corpus / "vide.md").write_text("# \n\n**  **\n", encoding="utf-8")
+    (corpus / os.fsdecode(b"caf\xe9.txt")).write_text(
+        "Le café de la place du village a rouvert le 4 mars 2022 après des travaux, a indiqué le maire.\n",
+        encoding="utf-8")
+    (corpus / "notes.txt").write_text(FOOTNOTE_ARTICLE, encoding="utf-8")
+    (corpus / "titre-terminal.txt").write_text(
+        f"{TERMINAL_TITLE}\n\nLe sommet des glaciers s'est tenu à Oslo le 8 mai 2023, a annoncé le ministère.\n",
+        encoding="utf-8")
+    (corpus / "rouge\x1b[31m\x07.txt").write_text(
+        "Le pont rouge de la ville a été repeint le 12 juin 2021 par les services techniques.\n", encoding="utf-8")
+    (corpus / "deux\nlignes.txt").write_text(
+        "La bibliothèque municipale a fermé le 2 avril 2021 pour des raisons de sécurité, selon la mairie.\n",
+        encoding="utf-8")
     return corpus
 
 
@@ -247,6 +305,15 @@ def test_corpus_files_through_ingest(hostile_corpus: Path, make_settings, embedd
     assert set(report.added) == set(FILES) - set(report.skipped) - set(report.duplicates) | set(CORPUS_FILES)
 
 
+def assert_terminal_safe(text: str, sources: int) -> None:
+    """What ``rag ask`` prints holds no control character but line ends, and one line per
+    source (a name holding a newline does not split its line)."""
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), repr(text)
+    lines = text.split("\nSources:\n")[1].splitlines()
+    assert len([ln for ln in lines if ln.startswith("[")]) == sources
+    assert all(ln.startswith(("[", "    > ")) for ln in lines), lines
+
+
 def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, embedder):
     p = Pipeline.from_settings(make_settings(corpus_dir=hostile_corpus), embedder=embedder)
     try:
@@ -257,13 +324,31 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
         assert not answer.abstained and answer.citations[0].doc_id == "titre-hostile.html"
         with pytest.raises(RagError, match="no such article"):
             p.remove_article("dossier-lien/secret.txt")
+        for question, source in ((GLACIERS, "titre-terminal.txt"),
+                                 ("Quand la bibliothèque municipale a-t-elle fermé ?", "deux\nlignes.txt")):
+            answer = p.ask(question)
+            assert answer.citations and answer.citations[0].source == source, answer.answer
+            assert_terminal_safe(format_answer(answer), sources=len(answer.citations))
+        footnote = p.ask("Quand le traité sur la pêche du hareng dans la mer Baltique a-t-il été signé ?")
+        assert footnote.citations and footnote.citations[0].source == "notes.txt", footnote.answer
+        assert "2022 [7]." in footnote.citations[0].quote and "2022 \\[7\\]." in footnote.answer
+        assert check(footnote.answer, footnote.citations) == []
+        shown = answer_markdown(footnote, turn=0)
+        assert "2022 \\[7\\]." in shown and "#src-0-7" not in shown  # "[7]" on the page, as text
+        assert "2022 [7]." in format_answer(footnote).splitlines()[0]
+        cafe = p.ask("Quand le café de la place du village a-t-il rouvert ?")
+        assert not cafe.abstained and cafe.citations[0].source == LATIN1_NAME
+        p.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
+        assert LATIN1_NAME not in {d.source for d, _ in p.articles()}
+        assert os.listdir(os.fsencode(hostile_corpus / ".removed")) == [b"caf\xe9.txt"]
     finally:
         p.close()
 
 
 @pytest.mark.slow
 def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settings):
-    out = run_cli("ingest", index_dir=make_settings().index_dir, corpus_dir=hostile_corpus)
+    index_dir = make_settings().index_dir
+    out = run_cli("ingest", index_dir=index_dir, corpus_dir=hostile_corpus)
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr and "unexpected" not in out.stderr
     warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
@@ -273,3 +358,97 @@ def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settin
             assert not named or "Windows-1252" in named[0], (source, named)
         else:
             assert len(named) == 1 and expected in named[0], (source, warnings)
+    assert not re.search(r"[\x07\x1b]", out.stdout + out.stderr)  # no name sends control characters
+    red = run_cli("ask", "Quand le pont rouge de la ville a-t-il été repeint ?", index_dir=index_dir,
+                  corpus_dir=hostile_corpus)
+    assert red.returncode == 0 and "(rouge\\x1b[31m\\x07.txt)" in red.stdout, red.stdout  # named, escaped
+    assert_terminal_safe(red.stdout, sources=red.stdout.count("\n["))
+    asked = run_cli("ask", GLACIERS, index_dir=index_dir, corpus_dir=hostile_corpus)
+    assert asked.returncode == 0, asked.stderr
+    assert_terminal_safe(asked.stdout, sources=asked.stdout.count("\n["))
+    assert "\\x1b]0;pwned\\x07" in asked.stdout  # shown, escaped
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def test_uploaded_file_gets_the_mode_of_the_corpus_files(corpus_copy: Path, tmp_path: Path):
+    from rag.corpus import add_files
+
+    upload = tmp_path / "nouveau.txt"
+    upload.write_text("Le port de Brest a accueilli 30 navires le 3 juin 2022, a dit la capitainerie.\n",
+                      encoding="utf-8")
+    upload.chmod(0o600)  # how Gradio's temporary copies are made
+    old = os.umask(0o022)  # the usual umask, under which the corpus is 0644
+    try:
+        [source] = add_files(corpus_copy, [upload], max_bytes=1 << 20)
+    finally:
+        os.umask(old)
+    assert (corpus_copy / source).stat().st_mode & 0o777 == 0o644
+
+
+def test_upload_over_the_work_limit_is_refused_saying_why(corpus_copy: Path, make_settings, embedder, tmp_path):
+    """A 0.5 MB line with no full stop (1,700 passages and sentences to embed) is refused
+    before it is copied, saying why; nothing is ingested."""
+    from benchmarks.upload_latency import one_line_article
+    from rag.chatview import upload_articles
+
+    upload = tmp_path / "une-ligne.txt"
+    upload.write_text(one_line_article(500), encoding="utf-8")
+    p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
+    try:
+        result = upload_articles(p, [upload], [upload.name])
+    finally:
+        p.close()
+    assert result.report is None and not result.added
+    why = result.refused["une-ligne.txt"]
+    assert "une-ligne.txt:" in why and "RAG_MAX_UPLOAD_TEXTS" in why and "rag ingest" in why, why
+    assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
+
+
+def test_removed_folder_keeps_the_latest_files(corpus_copy: Path):
+    from rag.corpus import REMOVED_DIR, remove_file
+
+    for name in CORPUS_FILES:
+        remove_file(corpus_copy, name, keep=3)
+        time.sleep(0.01)  # distinct times of removal
+    assert sorted(os.listdir(corpus_copy / REMOVED_DIR)) == sorted(CORPUS_FILES[-3:])
+
+
+@pytest.mark.slow
+def test_page_api_offers_only_ask_and_a_removal_needs_its_confirmation(corpus_copy: Path, make_settings, embedder,
+                                                                       capfd):
+    """The page's API lists /ask alone; its other events (the browser's) cannot be called
+    by name, and run by function index as the browser does, a removal without its
+    confirmation removes nothing, and None for every input of every event gives a
+    message, never a traceback in the server's log."""
+    from gradio_client import Client
+
+    from benchmarks.upload_latency import page_event
+    from rag.chatview import REMOVE_UNCONFIRMED
+    from rag.web import launch
+
+    p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
+    port = free_port()
+    app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = Client(url + "/", verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)
+        assert list(api["named_endpoints"]) == ["/ask"] and not api["unnamed_endpoints"]
+        with pytest.raises(ValueError):
+            client.predict(CORPUS_FILES[0], [], api_name="/do_remove")
+        # the confirmation is the session's, kept on the server: a client sending it is not heard
+        done = page_event(url, "do_remove", [CORPUS_FILES[0], CORPUS_FILES[0], []])
+        assert done["success"] and done["output"]["data"][0] == REMOVE_UNCONFIRMED
+        assert (corpus_copy / CORPUS_FILES[0]).is_file()
+        for dep in app.config["dependencies"]:
+            if dep.get("api_name") and dep.get("backend_fn") is not False:
+                done = page_event(url, dep["api_name"], [None] * len(dep["inputs"]))
+                assert done["success"] or dep["api_name"] == "ask", done
+        assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
+    finally:
+        app.close()
+        p.close()
+    logged = capfd.readouterr()
+    assert "Traceback" not in logged.err + logged.out

@@ -69,5 +69,7 @@ LANGUAGE = Language(
         "also": "Also, according to {source}{date} {marker}: {quote}",
         "translated": "{translation} {marker} (translated from {source}{date}: {quote})",
         "an_article": "an article",
+        "unsupported": "This question looks written in another language ({code}). newsrag answers questions "
+                       "in {languages} only: please ask it in one of them.",
     },
 )

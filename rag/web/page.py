@@ -5,16 +5,19 @@ Layout and event wiring only; its styles and script are ``static/page.css`` and
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
 :mod:`rag.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
 the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
-side by side, a language model one at a time, corpus changes alone) is
+side by side, a language model one at a time, corpus changes one at a time beside them) is
 :class:`rag.web.serving.Service`'s (README, "Many users").
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,12 @@ from typing import Any
 import gradio as gr
 
 from .. import chatview as view
-from ..errors import InputError, RagError
+from ..errors import Cancelled, InputError, RagError
+from ..ingest import Progress
 from ..pipeline import Pipeline
 from .serving import BusyError, Service, check_address
+
+log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "When was New START extended?",
@@ -66,6 +72,56 @@ THEME = gr.themes.Soft(
 PAGE_OPTIONS: dict[str, Any] = {"css": CSS, "head": HEAD, "theme": THEME}
 
 
+@contextlib.contextmanager
+def _no_stub_files() -> Iterator[None]:
+    """While the page's own components are defined: Gradio writes a ``.pyi`` stub beside
+    the source of every component class it sees created (tooling for custom components);
+    these three only change how a value is read, need none, and the package may be read-only."""
+    from gradio import component_meta
+
+    writer = component_meta.create_or_modify_pyi
+    component_meta.create_or_modify_pyi = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        component_meta.create_or_modify_pyi = writer
+
+
+with _no_stub_files():
+    class Choices(gr.CheckboxGroup):
+        """Ticked choices whose value from a client is never a traceback: anything but a list
+        is none ticked, and a value that is not a choice (an article removed since the page
+        was loaded) is left out. Gradio's own raises, and logs a traceback, for both."""
+
+        is_template = True  # drawn by the browser as the component it extends
+
+        def preprocess(self, payload: Any) -> list[Any]:
+            if not isinstance(payload, list):
+                return []
+            known = {value for _, value in self.choices}
+            return [v for v in payload if v in known]
+
+    class Number(gr.Slider):
+        """A slider whose value from a client is never a traceback: it goes to the event as
+        sent, which checks it (:func:`rag.chatview.passages_to_read`); Gradio's own raises,
+        and logs a traceback, for None or a value out of range."""
+
+        is_template = True
+
+        def preprocess(self, payload: Any) -> Any:
+            return payload
+
+    class Choice(gr.Dropdown):
+        """One choice whose value from a client is never a traceback: anything but text is none,
+        and text that is not a choice goes to the event, which says why it is refused (Gradio's
+        own raises, and logs a traceback)."""
+
+        is_template = True
+
+        def preprocess(self, payload: Any) -> Any:
+            return payload if isinstance(payload, str) else None
+
+
 def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
     """The page; loads the pipeline (models and index) now unless one is given.
 
@@ -77,6 +133,11 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
     changing: dict[str, Any] = dict(concurrency_id="corpus", concurrency_limit=1)
     readers = view.reader_choices(pipeline)
     articles = pipeline.articles()
+    drift = pipeline.corpus_drift()
+    if drift:  # an upload whose ingest was killed, files copied in since: indexed in the background
+        log.warning("%s", drift.describe("indexing them in the background; questions are answered "
+                                         "from the index as it is meanwhile."))
+        service.start(STARTUP_JOB, lambda progress: _logged(pipeline.ingest, progress), "startup-ingest")
 
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         state = gr.State(view.ChatState())
@@ -95,21 +156,24 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                             elem_id="question")
                         send = gr.Button("Send", variant="primary", scale=1, min_width=90,
                                          elem_id="send")
-                    examples = gr.Examples(EXAMPLES, inputs=[question], label="Examples")
+                    # a Dataset of its own, not gr.Examples: Gradio's handler behind it logs a
+                    # traceback for a call without a valid example
+                    examples = gr.Dataset(components=[question], samples=[[q] for q in EXAMPLES],
+                                          label="Examples", type="index", elem_id="examples")
                     with gr.Accordion("Filters", open=False, elem_id="filters"):
                         with gr.Row():
                             date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD",
                                                    elem_id="date-from")
                             date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD",
                                                  elem_id="date-to")
-                        article_filter = gr.CheckboxGroup(
+                        article_filter = Choices(
                             view.article_choices(articles), label="Only these articles",
                             info="None ticked: all articles.", elem_id="article-filter")
                     with gr.Accordion("Settings", open=False, elem_id="settings"):
-                        k = gr.Slider(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
+                        k = Number(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
                                       label="Passages to read", elem_id="top-k",
                                       info="How many retrieved passages the answer may draw on.")
-                        reader = gr.Dropdown(
+                        reader = Choice(
                             readers, value=pipeline.reader.name,
                             label="Reader (what writes the answer)",
                             interactive=len(readers) > 1, elem_id="reader")
@@ -120,7 +184,7 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                                      html_template='<div class="panel-title">Article</div>${value}')
 
             with gr.Tab("Corpus", id="corpus-tab", elem_id="corpus-tab"):
-                summary = gr.Markdown(view.corpus_summary(articles), elem_id="corpus-summary")
+                summary = gr.Markdown(view.corpus_summary(articles, drift.new), elem_id="corpus-summary")
                 table = gr.Dataframe(
                     view.corpus_rows(articles), headers=["Title", "Date", "Outlet", "Source file", "Chunks"],
                     datatype=["str", "str", "str", "str", "number"], interactive=False, wrap=True,
@@ -131,8 +195,10 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                                          file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
                                          height=140)
                         upload_status = gr.Markdown(elem_id="upload-status")
+                        cancel = gr.Button("Cancel the upload", variant="stop", visible=False,
+                                           elem_id="cancel-upload")
                     with gr.Column():
-                        to_remove = gr.Dropdown(view.article_choices(articles), value=None,
+                        to_remove = Choice(view.article_choices(articles), value=None,
                                                 label="Remove an article", elem_id="to-remove")
                         remove = gr.Button("Remove…", variant="secondary", elem_id="remove")
                         with gr.Group(visible=False, elem_id="confirm") as confirm:
@@ -141,6 +207,9 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                                 confirm_yes = gr.Button("Yes, remove it", variant="stop", elem_id="confirm-yes")
                                 confirm_no = gr.Button("Cancel", elem_id="confirm-no")
                         remove_status = gr.Markdown(elem_id="remove-status")
+                        # the article the session was asked to confirm (server side: an API
+                        # call to the removal cannot skip the question)
+                        confirming = gr.State(None)
 
         # ---- chat ---------------------------------------------------------------------
 
@@ -151,7 +220,8 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
                 filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.articles()])
                 chosen_pipeline = view.with_reader(pipeline, reader_name)
                 updates = service.guarded(chosen_pipeline.reader, view.chat_turn(
-                    chosen_pipeline, message, chat, k=int(top_k), filters=filters))
+                    chosen_pipeline, message, chat if isinstance(chat, view.ChatState) else view.ChatState(),
+                    k=view.passages_to_read(top_k), filters=filters))
                 first = next(updates)
             except (InputError, BusyError) as exc:  # nothing asked: say why, keep the text to ask again
                 gr.Warning(html.escape(str(exc), quote=False),
@@ -179,12 +249,13 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         # one wiring for the three ways a question is sent (Any: gradio's overloads differ per event)
         chat_io: dict[str, Any] = dict(fn=respond, inputs=[question, chatbot, state, date_from, date_to, article_filter, k, reader],
                                        outputs=[chatbot, question, state, sources, viewer],
-                                       api_visibility="undocumented", **asking)
+                                       api_visibility="private", **asking)
         question.submit(**chat_io)
         send.click(**chat_io)
-        examples.load_input_event.then(**chat_io)
+        examples.click(_example, [examples], [question], api_visibility="private", queue=False,
+                       show_progress="hidden").then(**chat_io)
         chatbot.clear(lambda: (view.ChatState(), view.sources_panel([]), view.article_viewer([])),
-                      outputs=[state, sources, viewer], api_visibility="undocumented")
+                      outputs=[state, sources, viewer], api_visibility="private")
 
         # ---- corpus ---------------------------------------------------------------------
 
@@ -192,56 +263,81 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
             listed = pipeline.articles()
             choices = view.article_choices(listed)
             ids = {doc_id for _, doc_id in choices}
-            return (view.corpus_summary(listed), view.corpus_rows(listed),
-                    gr.CheckboxGroup(choices=choices, value=[c for c in chosen or [] if c in ids]),
+            chosen = chosen if isinstance(chosen, list) else []
+            return (view.corpus_summary(listed, pipeline.corpus_drift().new), view.corpus_rows(listed),
+                    gr.CheckboxGroup(choices=choices, value=[c for c in chosen if c in ids]),
                     gr.Dropdown(choices=choices, value=None))
 
-        def add(files: list[str] | None, chosen: list[str], progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+        def add(files: list[str] | None, chosen: list[str] | None, request: gr.Request,
+                progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+            skip = gr.skip()
             if not files:
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return skip, skip, skip, skip, skip, skip
             try:
-                with service.changing_corpus():
-                    result = view.upload_articles(pipeline, files, [Path(f).name for f in files],
-                                                  progress=lambda done, total, what: progress((done, total), desc=what))
+                paths = view.uploaded_paths(files)
+                job = service.start(_session(request), lambda report: view.upload_articles(
+                    pipeline, paths, [Path(f).name for f in paths], progress=report), "upload")
+                result = job.wait(poll=lambda done, total, what: progress((done, total) if total else None,
+                                                                           desc=what))
+            except Cancelled:
+                return view.UPLOAD_CANCELLED, None, skip, skip, skip, skip
             except Exception as exc:  # noqa: BLE001
                 message = view.friendly_error(exc)
                 gr.Warning(html.escape(message, quote=False), title="Upload failed")
-                return "⚠️ " + view.escape_markdown(message), None, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return "⚠️ " + view.escape_markdown(message), None, skip, skip, skip, skip
             if result.refused:
                 gr.Warning(html.escape("; ".join(result.refused.values()), quote=False), title="Not added")
             return (result.message(), None, *refreshed(chosen))
 
-        upload.upload(add, [upload, article_filter], [upload_status, upload, summary, table, article_filter, to_remove],
-                      api_visibility="undocumented", **changing)
+        def cancel_upload(request: gr.Request):
+            if service.cancel(_session(request)):
+                return "Cancelling the upload: it stops at its next step, and nothing of it is kept."
+            return gr.skip()
+
+        private: dict[str, Any] = dict(api_visibility="private")
+        # the cancel button is shown while the upload's ingest runs
+        (upload.upload(lambda: (gr.Button(visible=True), view.UPLOAD_STARTED), None, [cancel, upload_status],
+                       **private)
+         .then(add, [upload, article_filter], [upload_status, upload, summary, table, article_filter, to_remove],
+               **private, **changing)
+         .then(lambda: gr.Button(visible=False), None, [cancel], **private))
+        cancel.click(cancel_upload, None, [upload_status], **private)
 
         def ask_confirmation(doc_id: str | None):
-            if not doc_id:
+            hidden = gr.Group(visible=False), "", None
+            if not isinstance(doc_id, str) or not doc_id:
                 gr.Warning("Choose the article to remove first.")
-                return gr.Group(visible=False), ""
+                return hidden
             try:
                 doc = pipeline.document(doc_id)
             except RagError as exc:
                 gr.Warning(html.escape(str(exc), quote=False))
-                return gr.Group(visible=False), ""
+                return hidden
             return gr.Group(visible=True), (f"Remove **{view.escape_markdown(doc.title or doc.source)}** "
                                             f"({view.escape_markdown(doc.source)}) from the corpus? "
-                                            "The file is moved aside, not deleted.")
+                                            "The file is moved aside, not deleted."), doc_id
 
-        def do_remove(doc_id: str | None, chosen: list[str], progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+        def do_remove(doc_id: str | None, confirmed: str | None, chosen: list[str] | None,
+                      progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+            skip = gr.skip()
+            hidden = gr.Group(visible=False)
+            if not isinstance(doc_id, str) or not doc_id or doc_id != confirmed:  # never without its question
+                return view.REMOVE_UNCONFIRMED, hidden, None, skip, skip, skip, skip
             try:
-                with service.changing_corpus():
-                    message = view.remove_article(pipeline, doc_id or "",
-                                                  progress=lambda d, t, w: progress((d, t), desc=w))
+                message = view.remove_article(pipeline, doc_id,
+                                              progress=lambda d, t, w: progress((d, t) if t else None, desc=w))
             except Exception as exc:  # noqa: BLE001
-                return ("⚠️ " + view.escape_markdown(view.friendly_error(exc)), gr.Group(visible=False),
-                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
-            return (message, gr.Group(visible=False), *refreshed(chosen))
+                return ("⚠️ " + view.escape_markdown(view.friendly_error(exc)), hidden, None,
+                        skip, skip, skip, skip)
+            return (message, hidden, None, *refreshed(chosen))
 
-        remove.click(ask_confirmation, [to_remove], [confirm, confirm_text], api_visibility="undocumented")
-        confirm_no.click(lambda: gr.Group(visible=False), outputs=[confirm], api_visibility="undocumented")
-        confirm_yes.click(do_remove, [to_remove, article_filter],
-                          [remove_status, confirm, summary, table, article_filter, to_remove],
-                          api_visibility="undocumented", **changing)
+        remove.click(ask_confirmation, [to_remove], [confirm, confirm_text, confirming], **private)
+        confirm_no.click(lambda: (gr.Group(visible=False), None), outputs=[confirm, confirming], **private)
+        confirm_yes.click(do_remove, [to_remove, confirming, article_filter],
+                          [remove_status, confirm, confirming, summary, table, article_filter, to_remove],
+                          **private, **changing)
+        # each page load shows the corpus as it is now (an ingest may have run since the page was built)
+        app.load(lambda: refreshed([])[:2], None, [summary, table], **private)
 
         # ---- API ------------------------------------------------------------------------
 
@@ -259,6 +355,34 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
         gr.api(ask, api_name="ask", **asking)
 
     return app
+
+
+#: The key of the start-up ingest among the service's jobs (not a browser session's).
+STARTUP_JOB = "start-up"
+
+
+def _example(index: Any) -> Any:
+    """The example question clicked (its index), or nothing for anything else."""
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EXAMPLES):
+        return EXAMPLES[index]
+    return gr.skip()
+
+
+def _session(request: gr.Request | None) -> str:
+    """The browser session a corpus change belongs to (what its cancel button reaches)."""
+    return getattr(request, "session_hash", None) or "api"
+
+
+def _logged(ingest: Callable[..., Any], progress: Progress) -> Any:
+    """Run a background ingest nobody waits for, logging why it failed."""
+    try:
+        return ingest(progress=progress)
+    except RagError as exc:
+        log.warning("the background ingest failed: %s", exc)
+        raise
+    except Exception:
+        log.exception("the background ingest failed")
+        raise
 
 
 def _user(text: str) -> dict[str, str]:

@@ -6,8 +6,8 @@
   ``tests/test_concurrency.py``); a language-model reader answers one question at a time
   with at most ``Settings.generative_queue`` more waiting, and refuses the next with
   :class:`BusyError` ("busy, try again") rather than letting it wait for minutes; a corpus
-  change (upload, removal: an ingest) waits for the answers under way and holds the new
-  ones until it is done.
+  change (upload, removal: an ingest) runs as a :class:`Job`, in a thread of lower
+  priority, while questions go on being answered from the live index; it can be cancelled.
 * :func:`resolve_address` / :func:`check_address` — ``--host``/``--port``, else
   ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``, else 127.0.0.1:7860; and a bind test
   that says what is wrong (not this machine's address, port in use, port reserved,
@@ -23,10 +23,11 @@ import errno
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from ..errors import RagError
+from ..errors import Cancelled, RagError
+from ..ingest import Progress
 
 T = TypeVar("T")
 
@@ -79,54 +80,15 @@ class Gate:
                 self.admitted -= 1
 
 
-class ReadWriteLock:
-    """Many readers or one writer; a waiting writer holds new readers back (it is never
-    starved by a stream of questions). Not tied to threads: a streamed answer may be
-    resumed by another worker thread than the one that started it."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                self._cond.wait_for(lambda: not self._writing and self._readers == 0)
-            finally:
-                self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
 class Service:
     """The page's admission rules (see the module's docstring); one per served page."""
 
     def __init__(self, generative_queue: int) -> None:
-        self.corpus = ReadWriteLock()
         self._generative_queue = generative_queue
         self._gates: dict[str, Gate] = {}
         self._gates_lock = threading.Lock()
+        self._jobs: dict[str, Job[Any]] = {}  # a browser session -> its corpus change running
+        self._jobs_lock = threading.Lock()
 
     def _gate(self, reader: Any) -> Gate | None:
         if not getattr(reader, "streams", False):  # the offline readers: milliseconds, side by side
@@ -139,10 +101,12 @@ class Service:
 
     @contextlib.contextmanager
     def answering(self, reader: Any) -> Iterator[None]:
-        """Held while ``reader`` answers a question: its slot (a language model's), then a
-        share of the corpus. Raises :class:`BusyError` when the model's queue is full."""
+        """Held while ``reader`` answers a question: its slot, for a language model.
+        Raises :class:`BusyError` when the model's queue is full. A corpus change never
+        holds questions back: they are answered from the live generation while its ingest
+        builds the next one (see :class:`Job`)."""
         gate = self._gate(reader)
-        with gate.slot() if gate is not None else contextlib.nullcontext(), self.corpus.reading():
+        with gate.slot() if gate is not None else contextlib.nullcontext():
             yield
 
     def guarded(self, reader: Any, updates: Iterator[T]) -> Iterator[T]:
@@ -150,9 +114,102 @@ class Service:
         with self.answering(reader):
             yield from updates
 
-    def changing_corpus(self) -> contextlib.AbstractContextManager[None]:
-        """Held while an upload or a removal ingests: alone, after the answers under way."""
-        return self.corpus.writing()
+    def start(self, key: str, work: Callable[[Progress], T], name: str) -> Job[T]:
+        """Run ``work`` (a corpus change) as a :class:`Job`, known by ``key`` (the browser
+        session's) until it ends, so that :meth:`cancel` reaches it."""
+        job: Job[T] = Job(work, name, on_end=lambda: self._forget(key, job))
+        with self._jobs_lock:
+            self._jobs[key] = job
+        job.start()
+        return job
+
+    def cancel(self, key: str) -> bool:
+        """Cancel the job of ``key``; False when it has none running."""
+        with self._jobs_lock:
+            job = self._jobs.get(key)
+        if job is None or job.done:
+            return False
+        job.cancel()
+        return True
+
+    def _forget(self, key: str, job: Job[Any]) -> None:
+        with self._jobs_lock:
+            if self._jobs.get(key) is job:
+                del self._jobs[key]
+
+
+#: An ingest thread's CPU priority below the questions' (a nice value, 0-19): on a busy
+#: machine the threads answering questions get the cores first, the ingest what is left.
+INGEST_NICE = 10
+
+
+class Job(Generic[T]):
+    """A corpus change's ingest, run in a thread of its own at a lower CPU priority
+    (:data:`INGEST_NICE`), so that questions go on being answered from the live
+    generation meanwhile; only the switch to the new generation is shared (an attribute
+    set, see :class:`rag.index.LiveIndex`). ``work`` gets a progress callback, which
+    records the progress for :meth:`wait` and raises :class:`Cancelled` once
+    :meth:`cancel` was called (the ingest then drops its unfinished generation)."""
+
+    def __init__(self, work: Callable[[Progress], T], name: str,
+                 on_end: Callable[[], None] | None = None) -> None:
+        self._work = work
+        self._on_end = on_end
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.state: tuple[int, int, str] = (0, 0, "starting")
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def progress(self, done: int, total: int, what: str) -> None:
+        """The callback ``work`` is handed."""
+        if self._cancel.is_set():
+            raise Cancelled("Cancelled: nothing of this change was kept.")
+        self.state = (done, total, what)
+
+    def _run(self) -> None:
+        lower_priority(INGEST_NICE)
+        try:
+            self._result = self._work(self.progress)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+        finally:
+            if self._on_end is not None:
+                self._on_end()
+
+    def wait(self, poll: Progress | None = None, every: float = 0.25) -> T:
+        """Wait for the job, calling ``poll`` with its progress every ``every`` seconds;
+        returns its result or raises its error."""
+        while self._thread.is_alive():
+            self._thread.join(every)
+            if poll is not None:
+                poll(*self.state)
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+
+def lower_priority(nice: int) -> None:
+    """Give the calling thread (and the threads it starts, the embedding model's among
+    them) at least this nice value; where threads have no priority of their own, nothing."""
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
 
 
 # --------------------------------------------------------------------------- address
