@@ -88,7 +88,7 @@ def load_reader(spec: str, parts: Parts) -> Reader:
     kind, _, argument = spec.strip().partition(":")
     factory = READERS.get(kind)
     if factory is None:
-        raise RagError(f"Unknown reader {spec!r}. Use one of: learned, neural[:PATH], extractive, llamacpp:PATH.gguf, "
+        raise RagError(f"Unknown reader {spec!r}. Use one of: learned, extractive, neural[:PATH], llamacpp:PATH.gguf, "
                        "ollama:MODEL[@URL], openai:MODEL@BASE_URL.")
     return factory(argument, parts)
 
