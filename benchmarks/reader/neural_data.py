@@ -43,6 +43,7 @@ from rag.pipeline import Pipeline
 from rag.questions import load_questions
 from rag.readers.cross_encoder import PASSAGE_PREFIX, QUERY_PREFIX, Specials
 from rag.readers.learned import LearnedReader
+from rag.readers.neural import previous_sentence
 from rag.settings import Settings
 
 
@@ -62,10 +63,7 @@ def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:
             ok = bool(q.get("answerable", True))
             cands = []
             for c, p in zip(scored.candidates, scored.probabilities):
-                sents = c.passage.sentences
-                text = c.passage.document.text
-                prev = sents[c.index - 1] if c.index > 0 else None
-                cands.append({"s": c.text, "prev": text[prev.start:prev.end] if prev else "",
+                cands.append({"s": c.text, "prev": previous_sentence(c),
                               "title": c.passage.document.title or "", "rank": c.passage.rank,
                               "doc": c.passage.chunk.doc_id, "p": round(float(p), 5),
                               "y": int(bool(ok and groups and is_correct(c.text, groups)))})

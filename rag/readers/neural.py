@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import threading
 import warnings
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,7 +88,7 @@ class NeuralReader(LearnedReader):
             keep = keep[:self.adapter.candidates]
         keep = np.sort(keep)  # passage order: the excerpt reads neighbours by position
         cands = [learned.candidates[i] for i in keep]
-        logits = self.logits(query.text, [(c.text, _previous(c), c.passage.document.title or "") for c in cands])
+        logits = self.logits(query.text, [(c.text, previous_sentence(c), c.passage.document.title or "") for c in cands])
         p = np.clip(learned.probabilities[keep].astype(np.float64), 1e-6, 1 - 1e-6)
         mixed = logits + self.adapter.learned_weight * np.log(p / (1 - p))
         probs = (1.0 / (1.0 + np.exp(-mixed))).astype(np.float32)
@@ -117,7 +116,7 @@ class NeuralReader(LearnedReader):
         return scored.probabilities
 
 
-def _previous(c: Any) -> str:
+def previous_sentence(c: Any) -> str:
     """The sentence before candidate ``c`` in its passage ("" for the first)."""
     if c.index == 0:
         return ""
@@ -150,4 +149,4 @@ def load_model(path: str | Path, int8: bool = True) -> tuple[CrossEncoder, Adapt
             warnings.simplefilter("ignore", UserWarning)
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    return model, replace(adapter), tokenizer, Specials.of(tokenizer)
+    return model, adapter, tokenizer, Specials.of(tokenizer)
