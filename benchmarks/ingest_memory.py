@@ -20,7 +20,7 @@ corpora, for a before/after figure.
 its processes are the measured process's children: their memory is counted in
 ``peak_tree_rss_mib``). Ray's workers load their model by name, so they cannot use the
 in-process :class:`HashEmbedder`; ``--model stand-in`` is a sentence-transformers folder
-made of the default model's converted files (:func:`rag.e5convert.converted_model`) with no
+made of the default model's converted files (:func:`rag.models.e5convert.converted_model`) with no
 transformer layer left: its token embeddings, mean-pooled. It loads and weighs what the
 real model weighs in each worker (the 250k-token vocabulary is most of it) and embeds
 ~3,000 texts/s a worker, so the corpus's size, not the model's speed, is what varies.
@@ -87,7 +87,7 @@ def make_corpus(folder: Path, articles: int, seed: int = 7) -> None:
 
 def stand_in_model(folder: Path) -> Path:
     """The ``--model stand-in`` folder under ``folder`` (see the module's docstring)."""
-    from rag.e5convert import converted_model
+    from rag.models.e5convert import converted_model
 
     source = Path(converted_model())
     target = folder / "stand-in-model"
@@ -109,10 +109,10 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     ``model`` is a sentence-transformers folder (else :class:`HashEmbedder`); ``engine``
     ``ray`` ingests through a local Ray of 2 CPUs."""
     from benchmarks.load import pymalloc_mib, rss_mib, rss_parts_mib, tree_rss_mib
-    from rag.embedding import Embedder, load_embedder
-    from rag.index import current_generation
-    from rag.ingest import ingest
+    from rag.ingest.run import ingest
+    from rag.models.embedding import Embedder, load_embedder
     from rag.settings import Settings
+    from rag.store.index import current_generation
 
     stage = ["starting"]
     peaks: dict[str, float] = {}
@@ -147,7 +147,7 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     with contextlib.ExitStack() as stack:
         workers = None
         if engine == "ray":
-            from rag.distributed import ray_engine
+            from rag.ingest.ray_engine import ray_engine
 
             workers = stack.enter_context(ray_engine(settings, num_cpus=2))  # its start is not timed
             embedder = workers.embedder()

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.metrics import percentile
+from rag.evaluation.metrics import percentile
 from rag.settings import Settings
 
 LOOPBACK = "127.0.0.1"

@@ -7,9 +7,9 @@ runs in its own child process, whose peak resident memory — with every process
 (Milvus Lite runs its database in a child of its own) — is sampled every 0.2 s; the memory
 of the vectors themselves, held before the store is built, is reported apart.
 
-* **FAISS**: the index the product builds for ``n`` vectors (``rag.factory.auto_factory``,
+* **FAISS**: the index the product builds for ``n`` vectors (``rag.store.vectors.faiss_factory.auto_factory``,
   ``IVF{4·√n},SQ8`` above 50k) searched with the product's ``nprobe``
-  (``rag.factory.search_parameters``); build = train + add.
+  (``rag.store.vectors.faiss_factory.search_parameters``); build = train + add.
 * **Milvus Lite**: the collection the product makes (``AUTOINDEX``, inner product), with the
   vector and a primary key, created with its index, filled in batches of 10,000 and
   flushed (as the product's writer does), then loaded once every row is indexed; build =
@@ -71,8 +71,8 @@ def _search_ms(search: Any, queries: np.ndarray) -> tuple[list[float], np.ndarra
 def _faiss(x: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
     import faiss
 
-    from rag.factory import auto_factory, search_parameters
-    from rag.vectors import build_faiss
+    from rag.store.vectors.base import build_faiss
+    from rag.store.vectors.faiss_factory import auto_factory, search_parameters
 
     factory = auto_factory(len(x), x.shape[1])
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ def _milvus(x: np.ndarray, queries: np.ndarray, folder: Path, kind: str = "AUTOI
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=x.shape[1])
     build_params, search_params = MILVUS_INDEXES[kind]
     if build_params.get("nlist") == "auto":
-        from rag.factory import auto_factory
+        from rag.store.vectors.faiss_factory import auto_factory
 
         lists = auto_factory(len(x), x.shape[1]).removeprefix("IVF").split(",")[0]
         build_params = {"nlist": int(lists) if lists.isdigit() else 1024}
@@ -130,7 +130,7 @@ def _milvus(x: np.ndarray, queries: np.ndarray, folder: Path, kind: str = "AUTOI
         client.drop_index("bench", "vector")
         try:
             client.create_index("bench", index)
-        except Exception:  # noqa: BLE001 - pymilvus's retry of a long call finds it made (rag.milvus)
+        except Exception:  # noqa: BLE001 - pymilvus's retry of a long call finds it made (rag.store.vectors.milvus)
             if client.describe_index("bench", "vector").get("index_type") != kind:
                 raise
     deadline = time.monotonic() + INDEX_WAIT_S

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from rag.distributed import ray_engine
-from rag.embedding import embedder_from_settings
-from rag.index import IndexStore
-from rag.ingest import Engine, ingest
+from rag.ingest.ray_engine import ray_engine
+from rag.ingest.run import Engine, ingest
+from rag.models.embedding import embedder_from_settings
 from rag.settings import Settings
+from rag.store.index import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "ray_ingest.json"

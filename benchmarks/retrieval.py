@@ -14,14 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag.embedding import load_embedder
-from rag.index import IndexStore
-from rag.ingest import ingest
-from rag.metrics import first_hit, mean_reciprocal_rank, percentile, recall_at
-from rag.pipeline import condense
-from rag.questions import default_questions, load_questions
-from rag.retrieval import Retriever
+from rag.answer.pipeline import condense
+from rag.answer.retrieval import Retriever
+from rag.evaluation.metrics import first_hit, mean_reciprocal_rank, percentile, recall_at
+from rag.evaluation.questions import default_questions, load_questions
+from rag.ingest.run import ingest
+from rag.models.embedding import load_embedder
 from rag.settings import Settings
+from rag.store.index import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load import REQUEST_TIMEOUT, ask, served
-from rag.metrics import percentile
+from rag.evaluation.metrics import percentile
 from rag.settings import Settings
 
 #: Questions asked alone first, for the usual latency.
@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--out", type=Path, default=None, help="write the result as JSON there")
     args = parser.parse_args(argv)
-    from rag.questions import default_questions, load_questions
+    from rag.evaluation.questions import default_questions, load_questions
 
     questions = [q["q"] for q in load_questions(default_questions()) if not q.get("history")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from rag import Pipeline, Settings
-from rag.embedding import load_embedder
-from rag.ingest import ingest
-from rag.metrics import percentile
-from rag.questions import default_questions, load_questions
+from rag.evaluation.metrics import percentile
+from rag.evaluation.questions import default_questions, load_questions
+from rag.ingest.run import ingest
+from rag.models.embedding import load_embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,9 @@
 >>> Pipeline.from_settings().ask("When was New START extended?").answer  # doctest: +SKIP
 """
 
-from .errors import RagError
-from .pipeline import Pipeline, ask
-from .settings import Settings
-from .types import Answer, Chunk, Citation, Document, Filters, Passage
+from rag.answer.pipeline import Pipeline, ask
+from rag.errors import RagError
+from rag.settings import Settings
+from rag.types import Answer, Chunk, Citation, Document, Filters, Passage
 
 __all__ = ["Answer", "Chunk", "Citation", "Document", "Filters", "Passage", "Pipeline", "RagError", "Settings", "ask"]

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from .errors import RagError
-from .questions import decoded_lines, read_question_lines, shown_question
+from rag.errors import RagError
+from rag.evaluation.questions import decoded_lines, read_question_lines, shown_question
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def _utf8_safe_streams() -> None:
 
 def format_answer(answer: Any) -> str:
     """The answer, then its numbered sources with their quotes, for a terminal."""
-    from .citations import literal
+    from rag.answer.citations import literal
 
     lines = [terminal_safe(literal(answer.answer), keep="\n")]
     if answer.citations:
@@ -213,7 +213,7 @@ def _print_json(data: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from .settings import Settings
+    from rag.settings import Settings
 
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None),
                              index_dir=getattr(args, "index", None),
@@ -227,8 +227,8 @@ def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
     """Models loaded once; the index is built first (with a progress bar) when missing.
     ``drift_note``: say which files of the corpus folder the index does not hold (an
     upload whose ingest was killed), and that ``rag ingest`` indexes them."""
-    from .index import current_generation
-    from .pipeline import Pipeline
+    from rag.answer.pipeline import Pipeline
+    from rag.store.index import current_generation
 
     settings = _settings(args)
     if current_generation(settings.index_dir) is None:
@@ -247,13 +247,13 @@ def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .embedding import embedder_from_settings
-    from .ingest import ingest
+    from rag.ingest.run import ingest
+    from rag.models.embedding import embedder_from_settings
 
     settings = _settings(args)
     # Skipped and duplicate files are reported from the IngestReport below (which also
     # names those of an earlier run), so the library's own warning would say it twice.
-    loggers = [logging.getLogger("rag.ingest"), logging.getLogger("rag.corpus")]
+    loggers = [logging.getLogger("rag.ingest.run"), logging.getLogger("rag.ingest.corpus")]
     drop_warnings = _DropWarnings()
     for logger in loggers:
         logger.addFilter(drop_warnings)
@@ -286,7 +286,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def _engine(args: argparse.Namespace, settings: Any) -> contextlib.AbstractContextManager[Any]:
     """The ingest engine ``--engine`` names: none (this process), or Ray's."""
     if args.engine == "ray":
-        from .distributed import ray_engine
+        from rag.ingest.ray_engine import ray_engine
 
         return ray_engine(settings, address=args.address)
     if args.address is not None:
@@ -335,7 +335,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _stream_to_terminal(pipeline: Any, args: argparse.Namespace) -> Any:
-    from .citations import literal
+    from rag.answer.citations import literal
 
     shown = ""
     answer = None
@@ -400,8 +400,8 @@ def _ask_many(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .web import launch
-    from .web.serving import bind_error, check_address, resolve_address
+    from rag.web import launch
+    from rag.web.serving import bind_error, check_address, resolve_address
 
     host, port = resolve_address(args.host, args.port)
     check_address(host, port)  # before the models load: a wrong address is said at once
@@ -420,8 +420,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
-    from .questions import default_questions, load_questions
+    from rag.evaluation.evaluate import evaluate
+    from rag.evaluation.questions import default_questions, load_questions
 
     path = Path(args.questions) if args.questions else default_questions()
     if not path.is_file():
@@ -432,13 +432,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pipeline = _load_pipeline(args)
     try:
         if args.compare:
-            from .evaluation import compare
+            from rag.evaluation.evaluate import compare
 
             names = [n.strip() for n in args.compare.split(",") if n.strip()]
             _note(f"Comparing retrievers {', '.join(names)} on {len(questions)} questions from {path}...")
             data = compare(pipeline, questions, names)
         elif args.readers:
-            from .evaluation import compare_readers
+            from rag.evaluation.evaluate import compare_readers
 
             specs = [n.strip() for n in args.readers.split(",") if n.strip()]
             _note(f"Comparing readers {', '.join(specs)} on {len(questions)} questions from {path}...")

@@ -101,9 +101,9 @@ class Settings:
     # Chunks shorter than this are merged into their neighbour.
     min_chunk_chars: int = 250
     # FAISS index factory string (inner product on normalised vectors = cosine), or "auto":
-    # exact "Flat" below 50k chunks, "IVF{4·√n},SQ8" above (see rag.factory, rag bench).
+    # exact "Flat" below 50k chunks, "IVF{4·√n},SQ8" above (see rag.store.vectors.faiss_factory, rag bench).
     faiss_factory: str = "auto"
-    # Where the chunk vectors live (rag.vectors): "faiss" (embedded, in the index folder),
+    # Where the chunk vectors live (rag.store.vectors.base): "faiss" (embedded, in the index folder),
     # "milvus:PATH.db" (Milvus Lite, a local database) or "milvus://HOST:19530" (a Milvus
     # server or cluster); Milvus needs `pip install 'newsrag[scale]'`.
     vector_store: str = "faiss"
@@ -112,7 +112,7 @@ class Settings:
     candidates: int = 20
     # Weight of BM25 in reciprocal-rank fusion with dense retrieval (0 = dense only);
     # applied when the question is in the passages' language. BM25 is saved with the
-    # index (bm25.npz, rag.bm25) and read on its first use.
+    # index (bm25.npz, rag.store.bm25) and read on its first use.
     bm25_weight: float = 0.5
     # Who scores BM25: "newsrag" (the generation's bm25.npz, any vector store) or "milvus"
     # (the Milvus collection's own BM25 function; needs RAG_VECTOR_STORE=milvus…).
@@ -123,12 +123,12 @@ class Settings:
     lexical_weight: float = 0.04
     # The reader that writes answers (RAG_GENERATOR, or --reader): "learned" (offline
     # default), "extractive" (hand-tuned), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
-    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.readers.registry.
+    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.answer.readers.registry.
     generator: str = "learned"
     # Translates quotes in another language than the question's: "auto" (the offline opus-mt
     # models when make install-translator has put them in place, else none), "marian[:DIR]"
     # (those models, required), a chat model spec like the generative readers', e.g.
-    # "llamacpp:PATH.gguf"; "none" (or empty): quotes stay as written. See rag.translation.
+    # "llamacpp:PATH.gguf"; "none" (or empty): quotes stay as written. See rag.answer.translation.base.
     translator: str = "auto"
     # The readers' thresholds (RAG_READER_<FIELD>).
     reader: ReaderConfig = field(default_factory=ReaderConfig)
@@ -178,7 +178,7 @@ class Settings:
     serve_sessions: int = 1000
 
     def __post_init__(self) -> None:
-        from .errors import RagError
+        from rag.errors import RagError
 
         problems = []
         if self.chunk_size < 50:
@@ -200,7 +200,7 @@ class Settings:
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if not self.max_file_mb > 0:
             problems.append(f"max_file_mb must be above 0 (got {self.max_file_mb})")
-        from .vectors import VectorStoreSpec
+        from rag.store.vectors.base import VectorStoreSpec
 
         try:
             spec = VectorStoreSpec.parse(self.vector_store)
@@ -264,7 +264,7 @@ def _parse(f: dataclasses.Field, raw: str, variable: str) -> Any:
         if kind.startswith("float"):
             return float(raw)
     except ValueError as exc:
-        from .errors import RagError
+        from rag.errors import RagError
 
         raise RagError(f"{variable}={raw!r} is not a valid {kind.split()[0]}") from exc
     return raw

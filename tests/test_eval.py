@@ -10,7 +10,7 @@ import pytest
 from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
 
 from rag.errors import RagError
-from rag.evaluation import RETRIEVAL_VARIANTS, compare
+from rag.evaluation.evaluate import RETRIEVAL_VARIANTS, compare
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_cli_eval_compare_json(settings, ingest_report, tmp_path):
 
 @pytest.mark.slow
 def test_readers_compared_on_the_same_retrieval(pipeline, questions, eval_report):
-    from rag.evaluation import compare_readers
+    from rag.evaluation.evaluate import compare_readers
 
     results = compare_readers(pipeline, questions, ["learned", "extractive"])
     assert list(results) == ["learned", "extractive"]

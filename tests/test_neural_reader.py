@@ -19,10 +19,9 @@ from test_readers import ARTICLE, COS, ask, passage
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import BertConfig, BertModel
 
-from rag.errors import RagError
-from rag.readers import Parts, load_reader
-from rag.readers.base import passages_to_read
-from rag.readers.cross_encoder import (
+from rag.answer.readers import Parts, load_reader
+from rag.answer.readers.base import passages_to_read
+from rag.answer.readers.cross_encoder import (
     AdapterConfig,
     CrossEncoder,
     Layout,
@@ -33,8 +32,9 @@ from rag.readers.cross_encoder import (
     read_adapter,
     save_adapter,
 )
-from rag.readers.learned import LearnedReader, Weights
-from rag.readers.neural import NeuralReader, shipped_weights
+from rag.answer.readers.learned import LearnedReader, Weights
+from rag.answer.readers.neural import NeuralReader, shipped_weights
+from rag.errors import RagError
 from rag.settings import ReaderConfig, Settings
 
 # ---- the cross-encoder ------------------------------------------------------------
@@ -49,7 +49,7 @@ def tiny_bert() -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def trained_tiny(rank: int = 4) -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
-    from rag.readers.cross_encoder import bert_from_state
+    from rag.answer.readers.cross_encoder import bert_from_state
 
     config, state = tiny_bert()
     model = CrossEncoder(bert_from_state(config, state, 2))
@@ -70,7 +70,7 @@ def test_lora_merged_layer_computes_the_adapted_one():
 
 
 def test_adapters_start_as_the_base_and_only_they_the_layernorms_and_the_head_train():
-    from rag.readers.cross_encoder import bert_from_state
+    from rag.answer.readers.cross_encoder import bert_from_state
 
     config, state = tiny_bert()
     model = CrossEncoder(bert_from_state(config, state, 2)).eval()
@@ -174,7 +174,7 @@ def test_the_model_reads_only_the_learned_readers_shortlist():
 
 
 def test_the_learned_logit_is_mixed_in_with_its_weight():
-    from rag.readers.base import Query
+    from rag.answer.readers.base import Query
 
     q = Query("Qui a signé le projet de loi ?", "Qui a signé le projet de loi ?", "fr")
     plain = neural(AdapterConfig(learned_weight=0.0)).score(q, [passage(ARTICLE, COS)])
@@ -212,7 +212,7 @@ def test_missing_weights_are_a_clear_error(tmp_path):
 
 
 def test_registered_under_its_name():
-    from rag.readers import READERS
+    from rag.answer.readers import READERS
 
     assert "neural" in READERS
     with pytest.raises(RagError, match="does not exist"):

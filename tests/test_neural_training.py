@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
 
-from rag.readers.cross_encoder import read_adapter
+from rag.answer.readers.cross_encoder import read_adapter
 
 pytestmark = pytest.mark.slow
 

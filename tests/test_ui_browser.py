@@ -21,10 +21,10 @@ import pytest
 from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
 
 from rag import Pipeline, Settings
-from rag.chatview import NO_SOURCES
+from rag.answer.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader
 from rag.lang import phrase
-from rag.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader
 from rag.web import launch
+from rag.web.chatview import NO_SOURCES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

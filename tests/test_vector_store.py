@@ -23,13 +23,13 @@ import pytest
 from conftest import REPO_ROOT, clean_env
 
 from rag import Pipeline, Settings
+from rag.answer.retrieval import Retriever
 from rag.errors import IndexCorruptError, IndexMismatchError, RagError
-from rag.evaluation import evaluate, first_hit
-from rag.index import IndexStore, current_generation
-from rag.ingest import ingest
-from rag.retrieval import Retriever
+from rag.evaluation.evaluate import evaluate, first_hit
+from rag.ingest.run import ingest
+from rag.store.index import IndexStore, current_generation
+from rag.store.vectors.base import VectorStoreSpec
 from rag.types import Filters
-from rag.vectors import VectorStoreSpec
 
 try:
     import pymilvus  # noqa: F401
@@ -39,7 +39,7 @@ except ImportError:  # `make install` installs it; CI (RAG_REQUIRE_LLM=1: everyt
     pytest.skip("the Milvus tests need the scale extra: pip install -e '.[test,scale]' (make install does)",
                 allow_module_level=True)
 
-from rag import milvus  # noqa: E402
+from rag.store.vectors import milvus  # noqa: E402
 
 QUESTION = "When was New START extended?"
 NEW_ARTICLE = """# Sommet arctique à Reykjavik

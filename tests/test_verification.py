@@ -9,9 +9,9 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag import Pipeline
-from rag.llm import LLMGenerator, build_messages
-from rag.readers.generative import GenerativeReader
-from rag.verification import Verifier, extract_facts, markers_of, split_sentences, strip_markers
+from rag.answer.readers.generative import GenerativeReader
+from rag.answer.verification import Verifier, extract_facts, markers_of, split_sentences, strip_markers
+from rag.models.llm import LLMGenerator, build_messages
 
 NEW_START = "When was New START extended?"
 FALLBACK = "learned"
@@ -177,8 +177,8 @@ def test_prompt_keeps_passages_as_delimited_data(pipeline: Pipeline):
     ("in Geneva", "à Genève"),
 ])
 def test_facts_match_across_languages(english, french):
+    from rag.answer.verification import PassageFacts
     from rag.types import Chunk, Document, Passage
-    from rag.verification import PassageFacts
 
     doc = Document("d.txt", "d.txt", french)
     p = Passage(Chunk("c", "d.txt", 0, len(french), french), doc, 1.0)
@@ -188,8 +188,8 @@ def test_facts_match_across_languages(english, french):
 @pytest.mark.parametrize("claim", ["It runs until 5 February 2031.", "It lasted six hours.",
                                    "Angela Merkel said so.", "It was signed in 1999."])
 def test_facts_absent_from_the_passage_are_reported(claim):
+    from rag.answer.verification import PassageFacts
     from rag.types import Chunk, Document, Passage
-    from rag.verification import PassageFacts
 
     text = "Le traité est prolongé pour cinq ans, soit jusqu’au 5 février 2026, signé par Poutine."
     doc = Document("d.txt", "d.txt", text, date="2021-01")
@@ -205,8 +205,8 @@ def test_sentence_and_marker_parsing():
 
 
 def test_a_number_is_not_matched_by_the_day_of_a_date():
+    from rag.answer.verification import PassageFacts
     from rag.types import Chunk, Document, Passage
-    from rag.verification import PassageFacts
 
     text = "Ce traité devait expirer le 5 février 2021."
     p = Passage(Chunk("c", "d.txt", 0, len(text), text), Document("d.txt", "d.txt", text), 1.0)
@@ -215,8 +215,8 @@ def test_a_number_is_not_matched_by_the_day_of_a_date():
 
 
 def test_a_dated_passage_does_not_lend_its_year_to_another_date():
+    from rag.answer.verification import PassageFacts
     from rag.types import Chunk, Document, Passage
-    from rag.verification import PassageFacts
 
     text = "Le traité est prolongé jusqu’au 5 février 2026, signé le 29 janvier."
     p = Passage(Chunk("c", "d.txt", 0, len(text), text), Document("d.txt", "d.txt", text, date="2021-01"), 1.0)

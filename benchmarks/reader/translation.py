@@ -19,13 +19,13 @@ import os
 import time
 from pathlib import Path
 
-from rag.metrics import percentile
-from rag.opus import MarianTranslator
-from rag.pipeline import Pipeline
-from rag.questions import load_questions
-from rag.readers.base import is_foreign_quote, passage_language
+from rag.answer.pipeline import Pipeline
+from rag.answer.readers.base import is_foreign_quote, passage_language
+from rag.answer.translation.base import Translator
+from rag.evaluation.metrics import percentile
+from rag.evaluation.questions import load_questions
+from rag.models.opus import MarianTranslator
 from rag.settings import Settings
-from rag.translation import Translator
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--translator", required=True)
     parser.add_argument("--index", type=Path)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--threads", type=int, help="the opus-mt translator's threads (default rag.opus.THREADS)")
+    parser.add_argument("--threads", type=int, help="the opus-mt translator's threads (default rag.models.opus.THREADS)")
     parser.add_argument("--engine", choices=("ctranslate2", "pytorch"),
                         help="the opus-mt translator's engine (default: CTranslate2 when installed)")
     args = parser.parse_args()

@@ -20,8 +20,8 @@ import pkgutil
 import re
 from typing import Any
 
-from ..text import fold
-from .base import Language
+from rag.lang.base import Language
+from rag.text import fold
 
 __all__ = [
     "ALIASES", "DEFAULT", "LANGUAGES", "LANGUAGE_NAMES", "NOT_NAMES", "NUMBER_WORDS", "OPENER_ENDINGS",

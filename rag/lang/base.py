@@ -67,7 +67,7 @@ class Language:
     phrases: Mapping[str, str] = field(default_factory=dict)
     # What people say to a chatbot that is not a question about articles ("hello", "tell me a
     # joke"): a question closer to one of these than to every retrieved sentence is small
-    # talk, however close an embedding puts it to some sentence (rag.pipeline's gate).
+    # talk, however close an embedding puts it to some sentence (rag.answer.pipeline's gate).
     small_talk: tuple[str, ...] = ()
     # Strings that point to this language in a question, each worth half a stop word
     # (accented letters; French puts a space before "?").

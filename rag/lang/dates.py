@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import LANGUAGES, get
+from rag.lang import LANGUAGES, get
 
 
 def _alternatives(items: Iterable[str]) -> str:

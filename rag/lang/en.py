@@ -1,6 +1,6 @@
 """English."""
 
-from .base import Language
+from rag.lang.base import Language
 
 LANGUAGE = Language(
     code="en",

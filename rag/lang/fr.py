@@ -1,6 +1,6 @@
 """French."""
 
-from .base import Language
+from rag.lang.base import Language
 
 LANGUAGE = Language(
     code="fr",

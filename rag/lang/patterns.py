@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import LANGUAGES, NUMBER_WORDS
+from rag.lang import LANGUAGES, NUMBER_WORDS
 
 
 def _either(fragments: Iterable[str]) -> str:

@@ -4,6 +4,6 @@ Importing this package imports Gradio (a second or two), so the CLI imports it o
 for ``rag serve``.
 """
 
-from .page import build_app, launch
+from rag.web.page import build_app, launch
 
 __all__ = ["build_app", "launch"]

@@ -3,7 +3,7 @@
 Layout and event wiring only; its styles and script are ``static/page.css`` and
 ``static/page.js`` (package data). Answers come from :class:`rag.Pipeline`; what the page
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
-:mod:`rag.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
+:mod:`rag.web.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
 the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
 side by side, a language model one at a time, corpus changes one at a time beside them) is
 :class:`rag.web.serving.Service`'s (README, "Many users").
@@ -24,11 +24,11 @@ from typing import Any
 
 import gradio as gr
 
-from .. import chatview as view
-from ..errors import Cancelled, InputError, RagError
-from ..ingest import Progress
-from ..pipeline import Pipeline
-from .serving import BusyError, Service, check_address
+from rag.answer.pipeline import Pipeline
+from rag.errors import Cancelled, InputError, RagError
+from rag.ingest.run import Progress
+from rag.web import chatview as view
+from rag.web.serving import BusyError, Service, check_address
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ with _no_stub_files():
 
     class Number(gr.Slider):
         """A slider whose value from a client is never a traceback: it goes to the event as
-        sent, which checks it (:func:`rag.chatview.passages_to_read`); Gradio's own raises,
+        sent, which checks it (:func:`rag.web.chatview.passages_to_read`); Gradio's own raises,
         and logs a traceback, for None or a value out of range."""
 
         is_template = True

@@ -1,0 +1,1 @@
+"""Question → answer: retrieve passages, the off-topic gate, a reader that quotes and cites (readers/), citations and their checks, and the translation of quotes into the question's language (translation/), composed by the Pipeline."""

@@ -1,0 +1,531 @@
+"""The one entry point: question in, cited answer out.
+
+>>> from rag.answer.pipeline import Pipeline                      # doctest: +SKIP
+>>> rag = Pipeline.from_settings()                          # doctest: +SKIP
+>>> print(rag.ask("When was New START extended?").answer)  # doctest: +SKIP
+According to … [1]: «… prorogation du traité New Start pour cinq ans, soit jusqu’au 5 février 2026 …»
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.citations import Claim, assemble, check, markers
+from rag.answer.readers import Parts, Query, Reader, Trace, claim_for, load_reader
+from rag.answer.readers.base import (
+    Condenser,
+    is_foreign_quote,
+    passage_language,
+    passages_to_read,
+    reader_for_store,
+)
+from rag.answer.retrieval import NewsRetriever, Retriever
+from rag.answer.translation.base import Translator, translator_from_spec
+from rag.errors import IndexMismatchError, IndexMissingError, InputError, RagError
+from rag.evaluation.questions import is_text
+from rag.ingest.corpus import add_files, remove_file
+from rag.ingest.run import Drift, IngestReport, Progress, corpus_drift, ingest
+from rag.lang import (
+    LANGUAGES,
+    QUESTION_WORDS,
+    SMALL_TALK,
+    content_terms,
+    detect_language,
+    has_stop_words,
+    phrase,
+    question_language,
+    unsupported,
+)
+from rag.lang.dates import months_in
+from rag.lang.patterns import ANAPHORA_RE, question_parts
+from rag.models.embedding import Embedder, embedder_from_settings
+from rag.settings import Settings
+from rag.store.index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
+from rag.store.vectors.base import VectorStoreSpec
+from rag.types import Answer, Document, Filters, Passage, Sentence
+
+# Words per step when an answer is streamed.
+STREAM_WORDS = 3
+
+# The small-talk embeddings of each embedder (Pipeline._small_talk), shared by its pipelines.
+_SMALL_TALK_VECTORS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+_SMALL_TALK_LOCK = threading.Lock()
+
+_ENTITY = re.compile(r"\b(?:[A-ZÀ-Þ][\w’'-]*[A-Z]\w*|[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][\w-]+)*|\d[\d./:h-]*)")
+
+
+
+def condense(question: str, history: Sequence[str] | None) -> str:
+    """A standalone retrieval query for a follow-up question.
+
+    Rule (no language model): when the question leans on an earlier one (pronouns, a
+    short question, no name of its own), the names, numbers and dates of the latest
+    earlier questions are carried over.
+
+    >>> condense("And when does it expire?", ["When was New START extended?"])
+    'And when does it expire? (New START)'
+    >>> condense("Who was the White House press secretary Jen Psaki speaking for?", ["When was New START extended?"])
+    'Who was the White House press secretary Jen Psaki speaking for?'
+    """
+    if not history:
+        return question
+    own = entities(question)
+    leans = bool(ANAPHORA_RE.search(question)) or len(question.split()) <= 5
+    if own and not leans:
+        return question
+    carried: list[str] = []
+    for earlier in reversed(list(history)[-3:]):
+        carried += [e for e in entities(earlier) if e not in carried and e not in own]
+        if carried:
+            break
+    return f"{question} ({', '.join(carried)})" if carried else question
+
+
+def entities(text: str) -> list[str]:
+    """Capitalised names, acronyms, numbers and dates of a text, question words excluded."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        words = [w for w in m.group().split() if w not in QUESTION_WORDS]
+        if words:
+            value = " ".join(words)
+            if value not in out:
+                out.append(value)
+    return out
+
+
+@dataclass(frozen=True)
+class _View:
+    """The parts that must change together when the index does (one assignment)."""
+
+    store: IndexStore
+    retriever: Retriever
+    reader: Reader
+
+
+class Pipeline:
+    """Retriever + reader over one index, models loaded once.
+
+    Build with :meth:`from_settings` (ingests first when there is no index yet) or
+    :meth:`from_index`; parts may be passed in (``reader=``, ``retriever=``), and
+    :meth:`with_reader` / :meth:`with_retriever` give a pipeline sharing the loaded
+    models with one part swapped.
+
+    A pipeline follows its index: when an ingest (this process's, or another's) switches
+    the index folder's ``CURRENT``, the next question is answered from the new generation
+    (:meth:`refresh`), while questions in flight finish on the one they started with.
+    :meth:`pinned` gives a pipeline that stays on one generation (what a page needs to
+    render an answer's sources from the very text its offsets point into).
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
+                 reader: Reader | None = None, retriever: Retriever | None = None,
+                 translator: Translator | None | str = "settings", *,
+                 live: LiveIndex | None = None, follow: bool = True) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._view = _View(store, retriever or Retriever.from_settings(settings, store, embedder),
+                           reader or load_reader(settings.generator, Parts(settings, embedder, store)))
+        if translator == "settings":  # the one RAG_TRANSLATOR names, if any (auto: opus-mt if installed)
+            translator = translator_from_spec(settings.translator)
+        self.translator: Translator | None = translator  # type: ignore[assignment]
+        # readers built from a spec by with_reader, shared by every pipeline derived from this
+        # one; the lock makes two users picking a new reader at once build it once (a model)
+        self._readers: dict[str, Reader] = {}
+        self._readers_lock = threading.Lock()
+        # the generation CURRENT names, shared by the pipelines derived from this one
+        self._live = live or LiveIndex(store, store.path.parent, embedder.name, embedder.dim)
+        self._follow = follow
+
+    @property
+    def store(self) -> IndexStore:
+        return self._view.store
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._view.retriever
+
+    @property
+    def reader(self) -> Reader:
+        return self._view.reader
+
+    @property
+    def parts(self) -> Parts:
+        """What a reader is built from (see :mod:`rag.answer.readers.registry`)."""
+        return Parts(self.settings, self.embedder, self.store)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, ingest_if_missing: bool = True,
+                      progress: Progress | None = None, embedder: Embedder | None = None) -> Pipeline:
+        settings = settings or Settings.from_env()
+        embedder = embedder or embedder_from_settings(settings)
+        live = read_manifest(settings.index_dir)
+        wanted = str(VectorStoreSpec.parse(settings.vector_store))
+        if live is None or live.format != FORMAT_VERSION or live.vector_store != wanted:
+            if not ingest_if_missing:
+                if live is not None and live.format == FORMAT_VERSION:
+                    raise IndexMismatchError(
+                        f"The index in {settings.index_dir} keeps its vectors in {live.vector_store}, but "
+                        f"RAG_VECTOR_STORE is {wanted}. Move them with: rag ingest (no text is embedded "
+                        "again), or set RAG_VECTOR_STORE back.")
+                raise IndexMissingError(f"No index (of this version) in {settings.index_dir}. "
+                                        "Build it with: rag ingest")
+            ingest(settings, embedder, progress=progress)
+        store = IndexStore.load(settings.index_dir, embedder.name, embedder.dim)
+        return cls(settings, embedder, store)
+
+    @classmethod
+    def from_index(cls, index_dir: str | Path, **overrides: Any) -> Pipeline:
+        """Open an existing index (settings from ``RAG_*`` variables and ``overrides``)."""
+        return cls.from_settings(Settings.from_env(index_dir=index_dir, **overrides), ingest_if_missing=False)
+
+    def refresh(self, wait: bool = False) -> bool:
+        """Answer from the generation ``CURRENT`` names now, when another ingest has
+        switched it (cheap to call before every question); returns whether it switched.
+        While another thread loads the new generation, the loaded one is kept unless ``wait``."""
+        if not self._follow:
+            return False
+        store = self._live.latest(wait)
+        view = self._view
+        if store is view.store:
+            return False
+        self._view = _View(store, view.retriever.for_store(store), reader_for_store(view.reader, store))
+        return True
+
+    def pinned(self) -> Pipeline:
+        """This pipeline on the live generation, staying on it whatever ingests happen."""
+        self.refresh()
+        return self._derive(self.reader, self.retriever, self.translator, follow=False)
+
+    def with_reader(self, reader: Reader | str) -> Pipeline:
+        """The same index and models, answering with another reader (an instance or a spec).
+
+        A reader named by spec is built once and kept for every pipeline derived from this
+        one (the page switches readers per question); it follows this pipeline's index."""
+        if isinstance(reader, str):
+            with self._readers_lock:
+                if reader not in self._readers:
+                    self._readers[reader] = load_reader(reader, self.parts)
+                # kept bound to the live store, so an old generation is not held for it
+                self._readers[reader] = reader_for_store(self._readers[reader], self.store)
+                reader = self._readers[reader]
+        return self._derive(reader, self.retriever, self.translator)
+
+    def with_retriever(self, retriever: Retriever) -> Pipeline:
+        """The same index, models and reader, retrieving with another retriever."""
+        return self._derive(self.reader, retriever, self.translator)
+
+    def with_translator(self, translator: Translator | None) -> Pipeline:
+        """The same parts, translating foreign quotes with ``translator`` (None: never)."""
+        return self._derive(self.reader, self.retriever, translator)
+
+    def _derive(self, reader: Reader, retriever: Retriever, translator: Translator | None,
+                follow: bool | None = None) -> Pipeline:
+        derived = Pipeline(self.settings, self.embedder, self.store, reader, retriever, translator,
+                           live=self._live, follow=self._follow if follow is None else follow)
+        derived._readers, derived._readers_lock = self._readers, self._readers_lock
+        return derived
+
+    def ingest(self, *, rebuild: bool = False, progress: Progress | None = None,
+               wait: bool = True) -> IngestReport:
+        """Re-ingest the corpus and switch to the new index (see :func:`rag.ingest.run.ingest`);
+        while another ingest holds the index, ``progress`` is told so."""
+        on_wait = (lambda message: progress(0, 0, message)) if progress else None
+        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait,
+                        on_wait=on_wait)
+        self.refresh(wait=True)
+        return report
+
+    def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
+        return NewsRetriever(retriever=self.retriever, k=k or self.settings.top_k)
+
+    def query(self, question: str, history: Sequence[str] | None = None) -> Query:
+        """What the reader is asked: the question, the standalone query retrieval uses
+        (condensed by the reader's model when it has one), and the question's language."""
+        question = self.validate(question)
+        history = self.validate_history(history)
+        if history and isinstance(self.reader, Condenser):
+            text = self.reader.condense(question, list(history))
+        else:
+            text = condense(question, history)
+        return Query(question=question, text=text, language=question_language(question))
+
+    def retrieve(self, question: str, history: Sequence[str] | None = None,
+                 k: int | None = None, filters: Filters | None = None) -> list[Passage]:
+        question = self.validate(question)
+        history = self.validate_history(history)
+        self.refresh()
+        return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
+                                       filters=filters)
+
+    def ask(self, question: str, history: Sequence[str] | None = None, k: int | None = None,
+            filters: Filters | None = None) -> Answer:
+        """Answer ``question`` (a follow-up of ``history``) from the corpus, with citations;
+        only from the articles ``filters`` admits, when given."""
+        answer = None
+        for answer in self.stream(question, history, k, filters):  # noqa: B007 - the last is the whole answer
+            pass
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: Sequence[str] | None = None, k: int | None = None,
+               filters: Filters | None = None) -> Iterator[Answer]:
+        """Partial answers as the text grows, then the final :class:`Answer` (the last item).
+
+        Retrieve → off-topic gate → reader → assemble (→ translate). A partial answer
+        carries the citations its text already refers to. A streaming reader's claims (a
+        language model's verified sentences) are shown as they come; a fast reader's answer
+        is composed at once (in milliseconds) and handed out a few words at a time, so
+        that readers, and the page, see one behaviour whatever the reader. With a
+        translator, a quote in another language than the question's is shown at once, then
+        replaced by its checked translation (the quote kept as its source) when the facts
+        of both match.
+        """
+        if self._follow:  # one generation for the whole answer, the live one when it starts
+            yield from self.pinned().stream(question, history, k, filters)
+            return
+        t0 = time.perf_counter()
+        query = self.query(question, history)
+        if query.language not in LANGUAGES:  # said so, rather than a guess in a language it does not read
+            yield Answer(question=query.question, answer=unsupported(query.language), abstained=True,
+                         language=query.language, citations=[],
+                         timings_ms={"retrieve": 0.0, "generate": 0.0, "total": (time.perf_counter() - t0) * 1000},
+                         generator=self.reader.name)
+            return
+        parts = [] if self.reader.streams else question_parts(query.text)
+        qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
+        k = k or passages_to_read(self.reader, self.settings.top_k)
+        passages = [] if qvec is None else self.retriever.retrieve(query.text, k=k, query_vector=qvec,
+                                                                    filters=filters)
+        t1 = time.perf_counter()
+        trace = Trace(answered_by=self.reader.name)
+
+        timings: dict[str, float] = {}
+
+        def answer(claims: list[Claim]) -> Answer:
+            text, citations = assemble(claims)
+            problems = check(text, citations)
+            if problems:  # never show a citation that does not hold; should not happen
+                raise RuntimeError("invalid citations: " + "; ".join(problems))
+            t2 = time.perf_counter()
+            timings.setdefault("generate", (t2 - t1) * 1000)
+            return Answer(question=query.question, answer=text if claims else phrase(query.language, "abstain"),
+                          abstained=not claims, language=query.language, citations=citations,
+                          timings_ms={"retrieve": (t1 - t0) * 1000, **timings, "total": (t2 - t0) * 1000},
+                          dropped_sentences=trace.dropped,
+                          generator=trace.answered_by if claims else self.reader.name)
+
+        claims: list[Claim] = []
+        if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart
+            claims = self._answer_parts(parts, query, k, filters, trace)
+        elif not self.off_topic(query, passages, qvec):
+            for claim in self.reader.answer(query, passages, trace):
+                claims.append(claim)
+                if self.reader.streams:
+                    yield answer(claims)
+        final = answer(claims)
+        if not self.reader.streams and not final.abstained:
+            words = re.findall(r"\S+\s*", final.answer)
+            for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
+                text = "".join(words[:end])
+                shown = set(markers(text))
+                yield replace(final, answer=text, citations=[c for c in final.citations if c.n in shown])
+        if self.translator is not None and not self.reader.streams:
+            foreign = [i for i, c in enumerate(claims) if is_foreign_quote(c, query.language)]
+            if foreign:
+                yield final  # the quote at once; its translation follows
+                t3 = time.perf_counter()
+                self._translate(claims, foreign, query.language)
+                timings["translate"] = (time.perf_counter() - t3) * 1000
+                final = answer(claims)
+        yield final
+
+    def _answer_parts(self, parts: list[str], query: Query, k: int, filters: Filters | None,
+                      trace: Trace) -> list[Claim]:
+        """The claims answering each question of a compound one, in its order: each part
+        retrieved and read on its own (a later part's pronouns take the names of the parts
+        before it, as a follow-up's do), a sentence quoted once; a part the articles do not
+        answer adds nothing. The first quote in another language is framed "According
+        to…", the next ones "Also, according to…"."""
+        claims: list[Claim] = []
+        seen: set[tuple[str, int, int]] = set()
+        for i, part in enumerate(parts):
+            sub = Query(question=part, text=condense(part, parts[:i]), language=query.language)
+            qvec = self.retriever.embedder.embed_query(sub.text)
+            passages = self.retriever.retrieve(sub.text, k=k, query_vector=qvec, filters=filters)
+            if self.off_topic(sub, passages, qvec):
+                continue
+            for claim in self.reader.answer(sub, passages, trace):
+                key = (claim.passage.chunk.chunk_id, claim.quote_start, claim.quote_end)
+                if key in seen:
+                    continue
+                seen.add(key)
+                if claim.translation is None:  # the readers' own quotes: framed for their place
+                    claim = claim_for(claim.passage, Sentence(claim.quote_start, claim.quote_end, 0.0),
+                                      query.language, first=not claims)
+                claims.append(claim)
+        return claims
+
+    def _translate(self, claims: list[Claim], foreign: list[int], language: str) -> None:
+        """Claims ``foreign`` get their quotes' checked translations leading (one batch per
+        source language), in place; a claim whose translation is not shown stays as it is."""
+        assert self.translator is not None
+        sources = {i: passage_language(claims[i].passage, language) for i in foreign}
+        for source in dict.fromkeys(sources.values()):
+            which = [i for i in foreign if sources[i] == source]
+            quotes = [claims[i].passage.document.text[claims[i].quote_start:claims[i].quote_end] for i in which]
+            for i, translation in zip(which, self.translator.checked_many(quotes, source, language)):
+                if translation is not None:
+                    c = claims[i]
+                    claims[i] = claim_for(c.passage, Sentence(c.quote_start, c.quote_end, 0.0), language,
+                                          i == 0, translation)
+
+    # ---- the corpus ---------------------------------------------------------------
+
+    def articles(self) -> list[tuple[Document, int]]:
+        """The indexed articles (without their text) and their chunk counts."""
+        self.refresh()
+        return self.store.articles()
+
+    def document(self, doc_id: str) -> Document:
+        """One indexed article, with its cleaned text (what citation offsets point into)."""
+        self.refresh()
+        try:
+            return self.store.document(doc_id)
+        except KeyError:
+            raise RagError(f"No article {doc_id!r} in the index.") from None
+
+    def corpus_drift(self) -> Drift:
+        """The corpus folder's files the live index does not hold, and its articles whose
+        file is gone (names only: see :func:`rag.ingest.corpus_drift`)."""
+        self.refresh()
+        return corpus_drift(self.settings, self.store.manifest)
+
+    def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
+                     progress: Progress | None = None) -> IngestReport:
+        """Copy article files into the corpus folder and ingest them (incrementally)."""
+        add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
+        return self.ingest(progress=progress)
+
+    def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
+        """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
+        ``max_removed_files``) and of the index."""
+        remove_file(self.settings.corpus_dir, source, keep=self.settings.max_removed_files)
+        return self.ingest(progress=progress)
+
+    def off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None = None) -> bool:
+        """True when the corpus cannot hold the answer, whatever the reader: no passage;
+        the question shares no word (a name, a number, a cognate, a month) with the passages and
+        none of their sentences is very close (embeddings find *some* nearest sentence for
+        anything, even "hello" or gibberish) — across languages, where words rarely meet, close
+        enough and nearer than small talk (:data:`rag.lang.SMALL_TALK`) is; or most of the
+        question's words never occur in the corpus (only checked when the question is in the
+        corpus's language, or when it holds no stop word of a language newsrag knows, whose
+        language then cannot be told). ``query_vector`` is the embedding of ``query.text`` when the
+        caller has it."""
+        if not passages:
+            return True
+        anchors = content_terms(query.text)  # the standalone query: a follow-up's names count
+        months = months_in(query.text)  # a month's name is a shared word across languages too
+        same_language = detect_language(passages[0].text, default=query.language) == query.language
+        best = max((s.score for p in passages for s in p.sentences), default=0.0)
+        if best < self.settings.min_score_unanchored and not any(
+                anchors & content_terms(p.text) or months & months_in(p.text) for p in passages):
+            if same_language or best < self.settings.min_score_cross_language:
+                return True
+            qvec = self.retriever.embedder.embed_query(query.text) if query_vector is None else query_vector
+            if float((self._small_talk() @ qvec).max()) >= best:
+                return True
+        terms = content_terms(query.question)
+        # Across languages most words of a question are not the corpus's; but a question
+        # with no stop word of a language newsrag knows (words written backwards) is not
+        # across languages: its words must then be the corpus's.
+        if not terms or not (same_language or not has_stop_words(query.question)):
+            return False
+        unknown = terms - self.store.known_terms(terms)
+        return len(unknown) / len(terms) >= self.settings.max_unknown_terms
+
+    def _small_talk(self) -> np.ndarray:
+        """The embeddings of every language's small talk, as passages (what the question's
+        best sentence is compared with), computed once per embedder."""
+        embedder = self.retriever.embedder
+        with _SMALL_TALK_LOCK:
+            try:
+                vectors = _SMALL_TALK_VECTORS.get(embedder)
+            except TypeError:  # an embedder that cannot be a weak key (unhashable): not cached
+                return embedder.embed_passages(list(SMALL_TALK))
+            if vectors is None:
+                vectors = _SMALL_TALK_VECTORS[embedder] = embedder.embed_passages(list(SMALL_TALK))
+        return vectors
+
+    def validate(self, question: str) -> str:
+        """The question, cleaned of control characters; clear errors for unusable input."""
+        if not isinstance(question, str):
+            raise InputError("The question must be text.")
+        raw = question
+        question = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
+        question = re.sub(r"\s+", " ", question).strip()
+        if not question:
+            raise InputError("The question is empty. Type a question about the articles.")
+        if not is_text(raw):
+            raise InputError("The question is not text (control characters, undecodable bytes): "
+                             "type a question about the articles.")
+        if len(question) > self.settings.max_question_chars:
+            raise InputError(f"The question is {len(question):,} characters long; the limit is "
+                             f"{self.settings.max_question_chars:,}. Ask a shorter question.")
+        if not re.search(r"\w", question):
+            raise InputError("The question has no words. Type a question about the articles.")
+        return question
+
+    def validate_history(self, history: Sequence[str] | None) -> list[str]:
+        """The earlier questions, each cleaned like a question (blank ones dropped);
+        clear errors for anything else.
+
+        More than ``max_history_items`` is refused rather than cut to the latest: follow-ups
+        only look at the last three questions, so a caller sending thousands is a bug (a
+        history that is never reset) that an error shows and silent trimming would hide.
+        """
+        if history is None:
+            return []
+        if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
+            raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                             f"got {type(history).__name__}.")
+        limit = self.settings.max_history_items
+        if len(history) > limit:
+            raise InputError(f"The history holds {len(history):,} earlier questions; the limit is {limit:,} "
+                             "(RAG_MAX_HISTORY_ITEMS). Send only the latest ones.")
+        cleaned = []
+        for i, item in enumerate(history, 1):
+            if not isinstance(item, str):
+                raise InputError("The history must be a list of earlier questions (text), oldest first; "
+                                 f"item {i} is {type(item).__name__}.")
+            if len(item) > self.settings.max_question_chars:
+                raise InputError(f"Earlier question {i} of the history is {len(item):,} characters long; "
+                                 f"the limit is {self.settings.max_question_chars:,}. Send shorter questions.")
+            try:
+                cleaned.append(self.validate(item))
+            except InputError:  # blank, or no words: nothing a follow-up could lean on
+                continue
+        return cleaned
+
+    def close(self) -> None:
+        self._live.close()
+
+
+def ask(question: str, history: Sequence[str] | None = None, settings: Settings | None = None) -> Answer:
+    """One-shot convenience: builds a :class:`Pipeline` (loading models) and asks once.
+    Keep a ``Pipeline`` for more than one question."""
+    pipeline = Pipeline.from_settings(settings)
+    try:
+        return pipeline.ask(question, history)
+    finally:
+        pipeline.close()

@@ -1,0 +1,1 @@
+"""Measuring answers: question files, metrics and rag eval."""

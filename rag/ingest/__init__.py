@@ -1,0 +1,1 @@
+"""Corpus → index: articles are read and cleaned (corpus, cleaning), cut into chunks with exact character offsets (chunking), embedded and written as a new index generation (run), on this machine or on a Ray cluster (ray_engine)."""
