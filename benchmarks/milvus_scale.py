@@ -71,7 +71,7 @@ def _search_ms(search: Any, queries: np.ndarray) -> tuple[list[float], np.ndarra
 def _faiss(x: np.ndarray, queries: np.ndarray) -> dict[str, Any]:
     import faiss
 
-    from rag.store.vectors.base import build_faiss
+    from rag.store.vectors.faiss import build_faiss
     from rag.store.vectors.faiss_factory import auto_factory, search_parameters
 
     factory = auto_factory(len(x), x.shape[1])

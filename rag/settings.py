@@ -200,10 +200,10 @@ class Settings:
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if not self.max_file_mb > 0:
             problems.append(f"max_file_mb must be above 0 (got {self.max_file_mb})")
-        from rag.store.vectors.base import VectorStoreSpec
+        from rag.store.vectors.registry import parse_vector_store
 
         try:
-            spec = VectorStoreSpec.parse(self.vector_store)
+            spec = parse_vector_store(self.vector_store)
         except RagError as exc:
             problems.append(str(exc).rstrip("."))
         else:

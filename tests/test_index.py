@@ -552,10 +552,11 @@ def test_ivf_trained_from_the_vectors_file_searches_as_faiss_own_training(tmp_pa
     recall@10 against exact search is that of FAISS's own ``train`` on the same sample."""
     import faiss
 
-    import rag.store.vectors.base
-    from rag.store.vectors.base import TRAIN_PER_LIST, VectorFile, build_faiss
+    import rag.store.vectors.faiss
+    from rag.store.vectors.base import VectorFile
+    from rag.store.vectors.faiss import TRAIN_PER_LIST, build_faiss
 
-    monkeypatch.setattr(rag.store.vectors.base, "SQ_TRAIN_VECTORS", 1000)  # below the sample: a share is used
+    monkeypatch.setattr(rag.store.vectors.faiss, "SQ_TRAIN_VECTORS", 1000)  # below the sample: a share is used
     rng = np.random.default_rng(3)
     n, dim = 8192, 32
     centres = rng.normal(size=(128, dim)).astype(np.float32)

@@ -28,7 +28,7 @@ from rag.errors import IndexCorruptError, IndexMismatchError, RagError
 from rag.evaluation.evaluate import evaluate, first_hit
 from rag.ingest.run import ingest
 from rag.store.index import IndexStore, current_generation
-from rag.store.vectors.base import VectorStoreSpec
+from rag.store.vectors.registry import parse_vector_store
 from rag.types import Filters
 
 try:
@@ -54,7 +54,7 @@ ODD_NAME = 'sommet "arctique" \\ n°1.txt'
 
 def entities(store: IndexStore) -> dict[str, dict]:
     """Every entity of the index's collection, by chunk id (vector included)."""
-    client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+    client = milvus.connect(parse_vector_store(store.manifest.vector_store))
     rows = client.query(store.manifest.collection, filter='chunk_id != ""', limit=16384,
                         output_fields=["*"])
     return {r["chunk_id"]: dict(r) for r in rows}
@@ -98,10 +98,10 @@ def test_bad_vector_store_setting_says_what_to_write(value, message):
 
 def test_vector_store_setting_forms(tmp_path):
     assert Settings().vector_store == "faiss"
-    lite = VectorStoreSpec.parse(f"milvus:{tmp_path}/v.db")
-    assert lite.lite and lite.uri == f"{tmp_path}/v.db" and str(lite) == f"milvus:{tmp_path}/v.db"
-    server = VectorStoreSpec.parse("milvus://127.0.0.1:19530")
-    assert not server.lite and server.uri == "http://127.0.0.1:19530" and str(server) == "milvus://127.0.0.1:19530"
+    lite = parse_vector_store(f"milvus:{tmp_path}/v.db")
+    assert milvus.is_lite(lite) and lite.uri == f"{tmp_path}/v.db" and str(lite) == f"milvus:{tmp_path}/v.db"
+    server = parse_vector_store("milvus://127.0.0.1:19530")
+    assert not milvus.is_lite(server) and server.uri == "http://127.0.0.1:19530" and str(server) == "milvus://127.0.0.1:19530"
 
 
 # --------------------------------------------------------------------------- ingest
@@ -191,7 +191,7 @@ def test_entities_a_crash_left_behind_are_skipped_then_deleted(milvus_settings, 
     store = IndexStore.load(settings.index_dir)
     qvec = embedder.embed_query(QUESTION)
     expected = store.search(qvec, 3)
-    client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+    client = milvus.connect(parse_vector_store(store.manifest.vector_store))
     ghosts = [{"chunk_id": f"ghost{i}", "doc_id": "gone.txt", "start": 0, "end": 1, "title": "", "date": "",
                "outlet": "", "date_first": "", "date_last": "", "fingerprint": "x", "terms": "new start",
                "vector": qvec.astype(np.float32).tolist()} for i in range(5)]  # they outrank every chunk
@@ -220,7 +220,7 @@ def test_the_vector_index_is_made_again_when_the_collection_grows(milvus_setting
     def index_type() -> str:
         store = IndexStore.load(settings.index_dir)
         try:
-            client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+            client = milvus.connect(parse_vector_store(store.manifest.vector_store))
             return str(client.describe_index(store.manifest.collection, "vector")["index_type"])
         finally:
             store.close()
@@ -247,7 +247,7 @@ def test_a_new_big_collection_gets_its_index_made_over_all_its_rows(milvus_setti
     ingest(settings, embedder)
     store = IndexStore.load(settings.index_dir)
     try:
-        client = milvus.connect(VectorStoreSpec.parse(store.manifest.vector_store))
+        client = milvus.connect(parse_vector_store(store.manifest.vector_store))
         described = client.describe_index(store.manifest.collection, "vector")
         assert described["index_type"] == "AUTOINDEX" and int(described["indexed_rows"]) == len(store)
         qvec = embedder.embed_query(QUESTION)
@@ -385,7 +385,7 @@ def test_missing_collection_is_named_and_rebuild_repairs_it(milvus_settings, emb
     store = IndexStore.load(settings.index_dir)
     collection = store.manifest.collection
     store.close()
-    milvus.connect(VectorStoreSpec.parse(settings.vector_store)).drop_collection(collection)
+    milvus.connect(parse_vector_store(settings.vector_store)).drop_collection(collection)
     with pytest.raises(IndexCorruptError, match=f"collection {collection}.*is missing.*rag ingest --rebuild"):
         IndexStore.load(settings.index_dir)
     report = ingest(settings, embedder, rebuild=True)
@@ -427,7 +427,7 @@ def test_lite_database_open_in_another_process_is_refused_with_the_reason(milvus
 def test_pymilvus_missing_is_explained(monkeypatch, tmp_path):
     """Without the scale extra, the message names the command that installs it."""
     monkeypatch.setitem(sys.modules, "pymilvus", None)  # what an absent package looks like to import
-    spec = VectorStoreSpec.parse(f"milvus:{tmp_path / 'none.db'}")
+    spec = parse_vector_store(f"milvus:{tmp_path / 'none.db'}")
     with pytest.raises(RagError, match=r"pip install 'newsrag\[scale\]'"):
         milvus.connect(spec)
     shutil.rmtree(tmp_path / "none.db", ignore_errors=True)

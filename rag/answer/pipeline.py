@@ -51,7 +51,7 @@ from rag.lang.patterns import ANAPHORA_RE, question_parts
 from rag.models.embedding import Embedder, embedder_from_settings
 from rag.settings import Settings
 from rag.store.index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
-from rag.store.vectors.base import VectorStoreSpec
+from rag.store.vectors.registry import parse_vector_store
 from rag.types import Answer, Document, Filters, Passage, Sentence
 
 # Words per step when an answer is streamed.
@@ -169,7 +169,7 @@ class Pipeline:
         settings = settings or Settings.from_env()
         embedder = embedder or embedder_from_settings(settings)
         live = read_manifest(settings.index_dir)
-        wanted = str(VectorStoreSpec.parse(settings.vector_store))
+        wanted = str(parse_vector_store(settings.vector_store))
         if live is None or live.format != FORMAT_VERSION or live.vector_store != wanted:
             if not ingest_if_missing:
                 if live is not None and live.format == FORMAT_VERSION:

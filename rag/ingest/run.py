@@ -40,8 +40,8 @@ from rag.store.index import (
     read_manifest,
     remove_stale,
 )
-from rag.store.vectors.base import VectorStoreSpec, vector_writer
 from rag.store.vectors.faiss_factory import auto_factory
+from rag.store.vectors.registry import parse_vector_store, vector_writer
 from rag.text import sentence_spans
 from rag.types import Chunk, Document
 
@@ -308,7 +308,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
     if not plan:
         raise CorpusError(f"No readable article in {settings.corpus_dir}: "
                           + "; ".join(s.reason for s in report.skipped.values()))
-    store = VectorStoreSpec.parse(settings.vector_store)
+    store = parse_vector_store(settings.vector_store)
     if store.kind != "faiss":
         factory = ""  # no FAISS index to build
     elif settings.faiss_factory == "auto":

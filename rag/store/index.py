@@ -55,14 +55,9 @@ from rag.errors import (
 from rag.errors import short as _short
 from rag.lang import content_terms
 from rag.store.bm25 import BM25_FILE, TOKENIZER, BM25Builder, BM25Index, TermCounts
-from rag.store.vectors.base import (
-    FaissWriter,
-    VectorFile,
-    VectorStore,
-    VectorWriter,
-    generation_files,
-    open_vectors,
-)
+from rag.store.vectors.base import VectorFile, VectorStore, VectorWriter
+from rag.store.vectors.faiss import FaissWriter
+from rag.store.vectors.registry import generation_files, open_vectors
 from rag.types import Chunk, Document, Filters
 
 log = logging.getLogger(__name__)

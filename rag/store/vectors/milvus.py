@@ -58,18 +58,19 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import REBUILD, IndexCorruptError, RagError
 from rag.errors import short as _short
 from rag.store.bm25 import tokenize
-from rag.store.vectors.base import VectorFile, VectorStoreSpec
+from rag.store.vectors.base import ChunkKeys, VectorFile, VectorStoreSpec
 from rag.store.vectors.faiss_factory import FLAT_BELOW
 from rag.types import Filters, period
 
@@ -98,12 +99,34 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-class ChunkKeys(Protocol):
-    """What maps Milvus's chunk ids to a generation's rows (:class:`rag.store.index.IndexStore`)."""
+def parse_spec(text: str) -> VectorStoreSpec:
+    """``milvus:PATH.db`` (Milvus Lite, a local file: the path made absolute) or
+    ``milvus://HOST[:PORT]`` (a server; port 19530 by default).
 
-    def rows_of_chunks(self, chunk_ids: Sequence[str]) -> dict[str, int]: ...
+    >>> parse_spec("milvus:/data/news.db").uri
+    '/data/news.db'
+    >>> str(parse_spec("milvus://[::1]"))
+    'milvus://[::1]:19530'
+    """
+    server = re.fullmatch(r"milvus://([A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\])(?::(\d{1,5}))?/?", text)
+    if server:
+        port = int(server.group(2) or 19530)
+        if not 0 < port < 65536:
+            raise RagError(f"RAG_VECTOR_STORE={text!r}: {port} is not a port number.")
+        return VectorStoreSpec("milvus", f"http://{server.group(1)}:{port}", f"milvus://{server.group(1)}:{port}")
+    if text.startswith("milvus:") and not text.startswith("milvus://"):
+        path = Path(text.removeprefix("milvus:")).expanduser()
+        if path.suffix != ".db" or path.name == ".db":
+            raise RagError(f"RAG_VECTOR_STORE={text!r}: a Milvus Lite database is a path ending "
+                           "in .db, e.g. milvus:index/milvus.db.")
+        return VectorStoreSpec("milvus", str(path.absolute()), f"milvus:{path.absolute()}")
+    raise RagError(f"RAG_VECTOR_STORE={text!r} is not a Milvus store: use milvus:PATH.db (Milvus Lite, "
+                   "a local file) or milvus://HOST:19530 (a Milvus server).")
 
-    def chunk_ids_of(self, rows: Sequence[int]) -> list[str]: ...
+
+def is_lite(spec: VectorStoreSpec) -> bool:
+    """Whether the spec names a Milvus Lite database file rather than a server."""
+    return not spec.uri.startswith("http://")
 
 
 def collection_name(index_dir: Path) -> str:
@@ -123,12 +146,12 @@ def connect(spec: VectorStoreSpec) -> Any:
         except ImportError:
             raise RagError(f"RAG_VECTOR_STORE={spec} needs pymilvus (and milvus-lite for a .db "
                            "database): pip install 'newsrag[scale]', or set RAG_VECTOR_STORE=faiss.") from None
-        if spec.lite:
+        if is_lite(spec):
             _check_lite_free(Path(spec.uri))
         try:
             client = MilvusClient(uri=spec.uri)
         except Exception as exc:  # pymilvus raises MilvusException and subclasses, some without a message
-            if spec.lite:
+            if is_lite(spec):
                 raise RagError(f"Milvus Lite cannot open {spec.uri} ({_short(exc)}). Check that the folder "
                                "is writable and that no other process has it open.") from None
             raise RagError(f"Cannot reach the Milvus server at {spec} ({_short(exc)}). Start it, check "
