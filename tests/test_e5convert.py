@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.e5_st import c_tokenizer, corpus_texts
 from rag.errors import RagError
-from rag.ingest.corpus import file_sha256
+from rag.files import file_sha256
 from rag.models import e5convert
 from rag.models.e5convert import RECORD, converted_model, folder_status, source_path
 from rag.models.embedding import SentenceTransformerEmbedder, load_embedder, resolve_device

@@ -133,9 +133,9 @@ def test_translated_answers_keep_the_quote_facts_both_ways(qwen: Pipeline, pipel
     """English questions over the French articles, with the real small model as translator:
     a translation is shown only when its dates, numbers and names match the quote's both
     ways; the quote stays the citation's evidence either way."""
-    from rag.answer.translation.base import Translator
+    from rag.answer.translation.chat_model import ChatModelTranslator
 
-    translating = pipeline.with_translator(Translator(qwen.reader.model.chat_model, name="qwen"))
+    translating = pipeline.with_translator(ChatModelTranslator(qwen.reader.model.chat_model, name="qwen"))
     shown = translated_citations(pipeline, translating, (
         "Who is the Kremlin spokesman?", "When was New START extended?",
         "Where was the Russian-American summit held in June 2021?"))

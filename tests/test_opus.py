@@ -18,8 +18,10 @@ from conftest import REPO_ROOT, clean_env, translated_citations
 
 from rag import Pipeline
 from rag.answer.translation.base import Translator, mismatches
+from rag.answer.translation.opus import MarianTranslator
+from rag.answer.translation.registry import load_translator
 from rag.lang import detect_language
-from rag.models.opus import MODELS, SHIPPED, STAMP, WEIGHTS, MarianTranslator, default_dir, ready
+from rag.models.opus import MODELS, SHIPPED, STAMP, WEIGHTS, default_dir, ready
 
 MISSING = None if ready() else f"the opus-mt models are not in {default_dir()}: make install-translator"
 if MISSING and os.environ.get("RAG_REQUIRE_LLM") == "1":
@@ -33,7 +35,7 @@ NEW_START = ("Dans le sillage de la conversation entre les chefs d’État russe
 
 @pytest.fixture(scope="module")
 def marian() -> Translator:
-    return Translator.from_spec("marian")
+    return load_translator("marian")
 
 
 def test_the_models_are_kept_as_checked_safetensors_with_their_licence():
@@ -79,7 +81,7 @@ def test_english_questions_get_checked_translations_of_the_french_quotes(pipelin
 
 
 def test_auto_the_default_translates_with_opus_mt_once_installed():
-    from rag.answer.translation.base import translator_from_spec
+    from rag.answer.translation.registry import translator_from_spec
     from rag.settings import Settings
 
     assert isinstance(translator_from_spec(Settings().translator), MarianTranslator)

@@ -11,13 +11,15 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag import Pipeline
-from rag.answer.translation.base import AUTO, Translator, mismatches, translator_from_spec
+from rag.answer.translation.base import Translator, mismatches
+from rag.answer.translation.chat_model import ChatModelTranslator
+from rag.answer.translation.registry import AUTO, load_translator, translator_from_spec
 
 QUESTION = "Who is the Kremlin spokesman?"
 
 
 def translator(*replies: str) -> Translator:
-    return Translator(GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies])), name="fake")
+    return ChatModelTranslator(GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies])), name="fake")
 
 
 class Failing(GenericFakeChatModel):
@@ -95,13 +97,13 @@ def test_a_translation_that_drops_the_name_is_not_shown(pipeline, quote):
 
 
 def test_a_failing_translator_leaves_the_framed_quote(pipeline, quote):
-    p = pipeline.with_translator(Translator(Failing(messages=iter([])), name="broken"))
+    p = pipeline.with_translator(ChatModelTranslator(Failing(messages=iter([])), name="broken"))
     answer = p.ask(QUESTION)
     assert not answer.abstained and answer.citations[0].translation is None
 
 
 def test_same_language_answers_are_never_translated(pipeline):
-    p = pipeline.with_translator(Translator(Failing(messages=iter([])), name="must-not-be-called"))
+    p = pipeline.with_translator(ChatModelTranslator(Failing(messages=iter([])), name="must-not-be-called"))
     answer = p.ask("Qui est le porte-parole du Kremlin ?")
     assert not answer.abstained and "translate" not in answer.timings_ms
 
@@ -111,7 +113,7 @@ def test_an_unknown_translator_names_the_choices(spec):
     from rag.errors import RagError
 
     with pytest.raises(RagError) as caught:
-        Translator.from_spec(spec)
+        load_translator(spec)
     assert f"Unknown translator {spec!r}" in str(caught.value) and "marian" in str(caught.value)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag.answer.translation.base import Translator
+from rag.answer.translation.registry import load_translator
 from rag.lang import detect_language
 from rag.models.llm import chat_model_from_spec
 
@@ -46,7 +46,7 @@ def translate(model, question: str) -> str:
 def translator(spec: str) -> Callable[[str], str]:
     """French question → English, by the opus-mt model or a prompted chat model."""
     if spec.split(":")[0] == "marian":
-        marian = Translator.from_spec(spec)
+        marian = load_translator(spec)
         return lambda question: marian.translate(question, "fr", "en") or ""
     model = chat_model_from_spec(spec, max_tokens=60)
     return lambda question: translate(model, question)

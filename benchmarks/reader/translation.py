@@ -21,10 +21,10 @@ from pathlib import Path
 
 from rag.answer.pipeline import Pipeline
 from rag.answer.readers.base import is_foreign_quote, passage_language
-from rag.answer.translation.base import Translator
+from rag.answer.translation.opus import MarianTranslator
+from rag.answer.translation.registry import load_translator
 from rag.evaluation.metrics import percentile
 from rag.evaluation.questions import load_questions
-from rag.models.opus import MarianTranslator
 from rag.settings import Settings
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     pipeline = Pipeline.from_settings(Settings.from_env(index_dir=args.index), ingest_if_missing=False)
     plain = pipeline.with_translator(None)
-    translator = Translator.from_spec(args.translator)
+    translator = load_translator(args.translator)
     if isinstance(translator, MarianTranslator):
         translator.threads = args.threads or translator.threads
         translator.engine = args.engine or translator.engine

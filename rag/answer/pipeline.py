@@ -30,7 +30,8 @@ from rag.answer.readers.base import (
     reader_for_store,
 )
 from rag.answer.retrieval import NewsRetriever, Retriever
-from rag.answer.translation.base import Translator, translator_from_spec
+from rag.answer.translation.base import Translator
+from rag.answer.translation.registry import translator_from_spec
 from rag.errors import IndexMismatchError, IndexMissingError, InputError, RagError
 from rag.evaluation.questions import is_text
 from rag.ingest.corpus import add_files, remove_file

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import CorpusError
+from rag.files import file_sha256
 from rag.ingest.cleaning import clean_article
 from rag.lang.dates import parse_date
 from rag.types import Document
@@ -113,12 +114,6 @@ def too_big(name: str, size: int, max_bytes: int) -> str:
     """The message for a file over the size limit: its name, its size, how to raise the limit."""
     return (f"{name}: {size / 1024 / 1024:,.1f} MB is over the {max_bytes / 1024 / 1024:g} MB limit for an "
             f"article file (raise it with RAG_MAX_FILE_MB=…).")
-
-
-def file_sha256(path: Path) -> str:
-    """The file's sha256, read in 1 MiB blocks."""
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _inside(path: Path, real_root: Path) -> bool:

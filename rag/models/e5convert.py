@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.errors import RagError
-from rag.ingest.corpus import file_sha256
+from rag.files import file_sha256
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

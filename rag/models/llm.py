@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.ingest.corpus import file_sha256
+from rag.files import file_sha256
 from rag.lang import LANGUAGE_NAMES
 from rag.types import Passage
 

@@ -23,18 +23,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from rag.answer.verification import NO_DOCUMENT, PassageFacts
 from rag.answer.verification import mismatches as two_way
-from rag.errors import RagError
-from rag.lang import LANGUAGE_NAMES, stop_words, words
+from rag.lang import stop_words, words
 
 log = logging.getLogger(__name__)
-
-PROMPT = ("Translate this {source} sentence from a news article into {target}. Keep every name, "
-          "date and number. Reply with the translation only.\n\n{text}")
-
 
 def mismatches(quote: str, translation: str) -> list[str]:
     """What breaks the two-way fact check (empty: the facts match both ways); the same
@@ -45,72 +39,19 @@ def mismatches(quote: str, translation: str) -> list[str]:
 _NAME_PROBLEM = re.compile(r"^(adds|lacks) name (\S+)$")
 
 
-#: The default spec: the offline opus-mt translator when its models are installed, else none.
-AUTO = "auto"
-#: Specs that turn translation off.
-OFF = ("", "none", "off")
-
-
-def translator_from_spec(spec: str) -> Translator | None:
-    """The translator ``spec`` names (``RAG_TRANSLATOR``), or None when it names none.
-
-    ``auto`` (the default) is the offline opus-mt translator when its models are
-    assembled and checked in ``~/.cache/newsrag/opus-mt`` and ``transformers`` can run
-    them (:func:`rag.models.opus.available`), else None: the framed quote alone, as without a
-    model. ``""``, ``none`` or ``off``: never translate. Anything else is
-    :meth:`Translator.from_spec`'s, and a translator it names but cannot build is an error.
-    """
-    spec = spec.strip()
-    if spec.lower() in OFF:
-        return None
-    if spec.lower() == AUTO:
-        from rag.models.opus import MarianTranslator, available
-
-        return MarianTranslator() if available() else None
-    return Translator.from_spec(spec)
-
-
 class Translator:
-    """Translates one quote with a LangChain chat model (deterministic settings)."""
+    """What every translator is: :meth:`translate` (one text) to implement, :meth:`translate_many`
+    where an engine batches; the two-way fact check (:meth:`check`, :meth:`checked_many`) is
+    the same for all. ``name`` is what logs and answers call it."""
 
-    def __init__(self, chat_model: Any, name: str) -> None:
-        self.chat_model = chat_model
-        self.name = name
+    name = "translator"
 
     def warm(self) -> None:
         """Load what the first translation would load (a server calls it as it starts)."""
 
-    @classmethod
-    def from_spec(cls, spec: str) -> Translator:
-        """``marian[:DIR]`` (the opus-mt models, :mod:`rag.models.opus`), or a chat-model spec
-        (``llamacpp:PATH.gguf``, ``ollama:…``, ``openai:…``)."""
-        kind, _, argument = spec.strip().partition(":")
-        if kind == "marian":
-            from rag.models.opus import MarianTranslator
-
-            return MarianTranslator.from_argument(argument)
-        from rag.models.llm import CHAT_MODEL_KINDS, chat_model_from_spec
-
-        if kind not in CHAT_MODEL_KINDS:
-            raise RagError(f"Unknown translator {spec!r}. Use marian[:DIR] (the offline opus-mt models; "
-                           "make install-translator), llamacpp:PATH.gguf, ollama:MODEL[@URL] or "
-                           "openai:MODEL@BASE_URL.")
-        return cls(chat_model_from_spec(spec, max_tokens=200), spec)
-
     def translate(self, text: str, source: str, target: str) -> str | None:
         """The translation of ``text``, or None when the model fails or returns nothing."""
-        from langchain_core.messages import HumanMessage
-
-        prompt = PROMPT.format(source=LANGUAGE_NAMES.get(source, source),
-                               target=LANGUAGE_NAMES.get(target, target), text=text)
-        try:
-            reply = self.chat_model.invoke([HumanMessage(prompt)]).content
-        except Exception as exc:  # a model server down, a broken model file...
-            log.warning("the %s translator failed (%s)", self.name, exc)
-            return None
-        out = (reply if isinstance(reply, str) else str(reply)).strip()
-        out = out.splitlines()[0].strip().strip('"«»“”').strip() if out else ""
-        return out or None
+        raise NotImplementedError
 
     def translate_many(self, texts: list[str], source: str, target: str) -> list[str | None]:
         """The translations of ``texts``, in order; an engine that can decodes them as one batch."""
