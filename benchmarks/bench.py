@@ -185,7 +185,7 @@ def index_texts(settings: Settings) -> list[str]:
     """Every text an ingest of ``settings.index_dir``'s corpus embeds, in the ingest's order:
     each chunk's embedding text, then its sentences (``rag.ingest.run``'s own helper)."""
     from rag.ingest.run import _batch_texts
-    from rag.store.index import IndexStore
+    from rag.store.index_store import IndexStore
 
     store = IndexStore.load(settings.index_dir)
     try:
@@ -274,7 +274,7 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
 def corpus_vectors(index_dir: Path) -> np.ndarray:
     """Every unit vector of a built index: its chunk vectors (FAISS reconstruct) and the
     stored sentence vectors — the seeds of the synthetic data."""
-    from rag.store.index import IndexStore
+    from rag.store.index_store import IndexStore
 
     store = IndexStore.load(index_dir)
     try:
@@ -628,7 +628,7 @@ def _machine() -> dict[str, Any]:
 def _ensure_index(settings: Settings, embedder: Any) -> None:
     """Build the temporary index when no part before has built it."""
     from rag.ingest.run import ingest
-    from rag.store.index import current_generation
+    from rag.store.generations import current_generation
 
     if current_generation(settings.index_dir) is None:
         ingest(settings, embedder)

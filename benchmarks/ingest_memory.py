@@ -112,7 +112,7 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     from rag.ingest.run import ingest
     from rag.models.embedding import Embedder, load_embedder
     from rag.settings import Settings
-    from rag.store.index import current_generation
+    from rag.store.generations import current_generation
 
     stage = ["starting"]
     peaks: dict[str, float] = {}

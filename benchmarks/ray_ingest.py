@@ -38,7 +38,7 @@ from rag.ingest.ray_engine import ray_engine
 from rag.ingest.run import Engine, ingest
 from rag.models.embedding import embedder_from_settings
 from rag.settings import Settings
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "ray_ingest.json"

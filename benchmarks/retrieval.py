@@ -21,7 +21,7 @@ from rag.evaluation.questions import default_questions, load_questions
 from rag.ingest.run import ingest
 from rag.models.embedding import load_embedder
 from rag.settings import Settings
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -228,7 +228,7 @@ def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
     ``drift_note``: say which files of the corpus folder the index does not hold (an
     upload whose ingest was killed), and that ``rag ingest`` indexes them."""
     from rag.answer.pipeline import Pipeline
-    from rag.store.index import current_generation
+    from rag.store.generations import current_generation
 
     settings = _settings(args)
     if current_generation(settings.index_dir) is None:

@@ -18,7 +18,9 @@ import rag.store.bm25
 from rag import Pipeline
 from rag.ingest.run import ingest
 from rag.store.bm25 import BM25_FILE, TOKENIZER, BM25Index, TermCounts, tokenize
-from rag.store.index import IndexStore, current_generation, file_checksum
+from rag.store.generations import current_generation
+from rag.store.index_store import IndexStore
+from rag.store.manifest import file_checksum
 
 FRENCH = "Quand le traité New START a-t-il été prolongé ?"
 ARRAYS = ("vocab", "indptr", "rows", "counts", "lengths")

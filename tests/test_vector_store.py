@@ -27,7 +27,8 @@ from rag.answer.retrieval import Retriever
 from rag.errors import IndexCorruptError, IndexMismatchError, RagError
 from rag.evaluation.evaluate import evaluate, first_hit
 from rag.ingest.run import ingest
-from rag.store.index import IndexStore, current_generation
+from rag.store.generations import current_generation
+from rag.store.index_store import IndexStore
 from rag.store.vectors.registry import parse_vector_store
 from rag.types import Filters
 

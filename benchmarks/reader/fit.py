@@ -35,7 +35,7 @@ from rag.evaluation.metrics import is_correct
 from rag.evaluation.questions import load_questions
 from rag.models.embedding import load_embedder
 from rag.settings import Settings
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:

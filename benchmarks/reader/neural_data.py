@@ -44,7 +44,7 @@ from rag.models.e5convert import (
 )
 from rag.models.embedding import load_embedder
 from rag.settings import Settings
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:

@@ -51,7 +51,10 @@ from rag.lang.dates import months_in
 from rag.lang.patterns import ANAPHORA_RE, question_parts
 from rag.models.embedding import Embedder, embedder_from_settings
 from rag.settings import Settings
-from rag.store.index import FORMAT_VERSION, IndexStore, LiveIndex, read_manifest
+from rag.store.generations import read_manifest
+from rag.store.index_store import IndexStore
+from rag.store.live import LiveIndex
+from rag.store.manifest import FORMAT_VERSION
 from rag.store.vectors.registry import parse_vector_store
 from rag.types import Answer, Document, Filters, Passage, Sentence
 

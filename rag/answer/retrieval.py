@@ -22,7 +22,7 @@ from pydantic import ConfigDict
 from rag.lang import content_terms, detect_language
 from rag.models.embedding import Embedder
 from rag.store.bm25 import tokenize as tokenize  # BM25's tokens, at home in rag.store.bm25
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 from rag.types import Chunk, Filters, Passage, Sentence
 
 if TYPE_CHECKING:

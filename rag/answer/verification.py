@@ -35,7 +35,7 @@ from rag.lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_A
 from rag.lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
 from rag.lang.patterns import DIGITS_RE, NUMBER_WORD_RE, ROMAN_RE, TIME_RE, VAGUE_NUMBER_WORDS, roman_value
 from rag.models.embedding import Embedder
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 from rag.text import fold
 from rag.types import Document, Passage
 

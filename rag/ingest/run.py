@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from rag.errors import CorpusError, IndexCorruptError, RagError
+from rag.errors import REBUILD, CorpusError, IndexCorruptError, RagError
 from rag.ingest.chunking import chunk_document, default_splitter
 from rag.ingest.corpus import CorpusScan, load_document, read_article_bytes, scan_corpus
 from rag.ingest.spool import ArticleSpool
@@ -27,19 +27,11 @@ from rag.lang.dates import format_date
 from rag.models.embedding import Embedder
 from rag.settings import Settings
 from rag.store.bm25 import TermCounts
-from rag.store.index import (
-    CACHE,
-    FORMAT_VERSION,
-    REBUILD,
-    EmbeddingCache,
-    GenerationWriter,
-    IndexStore,
-    Manifest,
-    check_compatible,
-    index_lock,
-    read_manifest,
-    remove_stale,
-)
+from rag.store.embedding_cache import CACHE, EmbeddingCache
+from rag.store.generations import GenerationWriter, read_manifest, remove_stale
+from rag.store.index_store import IndexStore
+from rag.store.lock import index_lock
+from rag.store.manifest import FORMAT_VERSION, Manifest, check_compatible
 from rag.store.vectors.faiss_factory import auto_factory
 from rag.store.vectors.registry import parse_vector_store, vector_writer
 from rag.text import sentence_spans
@@ -212,7 +204,7 @@ def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
     still names the model (cache keys, manifest) — ``engine.embedder()`` does so without
     loading the model in this process — and the result is the same index.
 
-    One ingest at a time per index (:func:`rag.store.index.index_lock`): when another is running,
+    One ingest at a time per index (:func:`rag.store.lock.index_lock`): when another is running,
     wait for it (``on_wait`` is told first), or with ``wait=False`` raise
     :class:`~rag.errors.IndexBusyError`. A damaged live index is rebuilt (with a warning);
     ``rebuild=True`` never reads it at all.

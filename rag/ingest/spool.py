@@ -7,7 +7,7 @@ here, so that every article is cleaned and chunked once, whatever the corpus's s
 while the ingesting process holds one article of them at a time.
 
 The spool is a SQLite file in the index's folder (a ``.tmp-plan-…`` name that
-:func:`rag.store.index.remove_stale` clears if a killed ingest left one), written without a
+:func:`rag.store.generations.remove_stale` clears if a killed ingest left one), written without a
 journal (it lives only as long as its ingest), holding each article as zlib-compressed
 JSON (:func:`rag.ingest.chunking.chunked_payload`): never pickle.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rag.ingest.chunking import chunked_payload, from_chunked_payload
-from rag.store.index import SPOOL_PREFIX
+from rag.store.generations import SPOOL_PREFIX
 from rag.types import Chunk, Document
 
 #: zlib's fastest level. Measured on the five shipped articles' JSON (2026-12-03, beside a

@@ -147,7 +147,7 @@ class Job(Generic[T]):
     """A corpus change's ingest, run in a thread of its own at a lower CPU priority
     (:data:`INGEST_NICE`), so that questions go on being answered from the live
     generation meanwhile; only the switch to the new generation is shared (an attribute
-    set, see :class:`rag.store.index.LiveIndex`). ``work`` gets a progress callback, which
+    set, see :class:`rag.store.live.LiveIndex`). ``work`` gets a progress callback, which
     records the progress for :meth:`wait` and raises :class:`Cancelled` once
     :meth:`cancel` was called (the ingest then drops its unfinished generation)."""
 

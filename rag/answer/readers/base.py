@@ -25,7 +25,7 @@ from rag.lang.dates import format_date
 from rag.types import Passage, Sentence
 
 if TYPE_CHECKING:
-    from rag.store.index import IndexStore
+    from rag.store.index_store import IndexStore
 
 
 @dataclass(frozen=True)

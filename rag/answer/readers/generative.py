@@ -22,7 +22,7 @@ from rag.answer.readers.features import fits_type
 from rag.answer.verification import Verifier, markers_of, split_sentences, strip_markers
 from rag.lang.patterns import question_type
 from rag.models.llm import LLMGenerator, is_abstention
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 from rag.types import Passage, Sentence
 
 log = logging.getLogger(__name__)

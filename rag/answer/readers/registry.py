@@ -19,7 +19,7 @@ from rag.answer.readers.base import Reader
 from rag.errors import RagError
 from rag.models.embedding import Embedder
 from rag.settings import Settings
-from rag.store.index import IndexStore
+from rag.store.index_store import IndexStore
 
 #: What the offline readers fall back to / what the page always offers.
 OFFLINE_DEFAULT = "learned"

@@ -35,7 +35,7 @@ import numpy as np
 from rag.types import Filters
 
 if TYPE_CHECKING:
-    from rag.store.index import Manifest
+    from rag.store.manifest import Manifest
 
 
 class VectorStore(Protocol):
@@ -55,7 +55,7 @@ class VectorStore(Protocol):
 
 
 class VectorWriter(Protocol):
-    """Writes the vectors of a generation being committed (:class:`rag.store.index.GenerationWriter`)."""
+    """Writes the vectors of a generation being committed (:class:`rag.store.generations.GenerationWriter`)."""
 
     #: Files it writes into the generation folder (their checksums go in the manifest).
     files: tuple[str, ...]
@@ -91,7 +91,7 @@ class VectorStoreSpec:
 
 
 class ChunkKeys(Protocol):
-    """What maps a store's chunk ids to a generation's rows (:class:`rag.store.index.IndexStore`)."""
+    """What maps a store's chunk ids to a generation's rows (:class:`rag.store.index_store.IndexStore`)."""
 
     def rows_of_chunks(self, chunk_ids: Sequence[str]) -> dict[str, int]: ...
 

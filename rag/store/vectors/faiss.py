@@ -20,7 +20,7 @@ from rag.store.vectors.faiss_factory import search_parameters
 from rag.types import Filters
 
 if TYPE_CHECKING:
-    from rag.store.index import Manifest
+    from rag.store.manifest import Manifest
 
 #: Vectors an IVF index is trained on, per list (an even sample of the corpus's): FAISS
 #: warns below 39 per list and gains little above 64; other trained indexes get at most

@@ -75,7 +75,7 @@ from rag.store.vectors.faiss_factory import FLAT_BELOW
 from rag.types import Filters, period
 
 if TYPE_CHECKING:
-    from rag.store.index import Manifest
+    from rag.store.manifest import Manifest
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from rag.errors import RagError
 from rag.store.vectors.base import ChunkKeys, VectorStore, VectorStoreSpec, VectorWriter
 
 if TYPE_CHECKING:
-    from rag.store.index import Manifest
+    from rag.store.manifest import Manifest
 
 
 @dataclass(frozen=True)
