@@ -184,14 +184,14 @@ def bench_real(settings: Settings, questions: list[dict[str, Any]], *, embedder:
 def index_texts(settings: Settings) -> list[str]:
     """Every text an ingest of ``settings.index_dir``'s corpus embeds, in the ingest's order:
     each chunk's embedding text, then its sentences (``rag.ingest.run``'s own helper)."""
-    from rag.ingest.run import _batch_texts
+    from rag.ingest.embed import batch_texts
     from rag.store.index_store import IndexStore
 
     store = IndexStore.load(settings.index_dir)
     try:
         texts: list[str] = []
         for doc in store.documents():
-            _, chunk_texts, _, sentence_texts = _batch_texts([(doc, store.chunks_of(doc.doc_id))], settings)
+            _, chunk_texts, _, sentence_texts = batch_texts([(doc, store.chunks_of(doc.doc_id))], settings)
             texts += chunk_texts + sentence_texts
         return list(dict.fromkeys(texts))  # the cache embeds a repeated text once
     finally:
@@ -243,7 +243,7 @@ def bench_baseline(corpus_dir: Path, questions: list[dict[str, Any]], embedder: 
     from langchain_core.documents import Document as LCDocument
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    from rag.answer.pipeline import condense
+    from rag.answer.followup import condense
     from rag.ingest.corpus import load_corpus
 
     log("baseline: LangChain splitter + FAISS vector store...")
@@ -657,7 +657,7 @@ def run(settings: Settings | None = None, sizes: Sequence[int] = (10_000, 100_00
     try:
         # What is timed is the answer as it is first shown, the quote: a translation of an
         # English question's French quote follows it ~2 s later and is timed apart
-        # (benchmarks/reader/translation.py, README "Readers").
+        # (benchmarks/reader/translation.py, benchmarks/README.md#translations).
         run_settings = settings.replace(index_dir=tmp / "index", translator="none")
         embedder = embedder or embedder_from_settings(settings)
         if not skip_real:

@@ -93,7 +93,7 @@ def corpus_texts() -> dict[str, list[str]]:
     from rag.evaluation.questions import default_questions, load_questions
     from rag.ingest.chunking import chunk_documents, default_splitter
     from rag.ingest.corpus import load_corpus
-    from rag.ingest.run import embedding_text
+    from rag.ingest.embed import embedding_text
     from rag.settings import Settings
     from rag.text import sentence_spans
 

@@ -138,7 +138,9 @@ def ingest_once(corpus: Path, index: Path, engine: str = "process", model: str |
     def progress(_done: int, _total: int, what: str) -> None:
         stage[0] = what
 
-    settings = Settings(corpus_dir=corpus, index_dir=index, **({"embedding_model": model} if model else {}))
+    settings = Settings(corpus_dir=corpus, index_dir=index)
+    if model:
+        settings = settings.replace(embedding_model=model)
     # on Ray, as `rag ingest --engine ray`: the workers load the model, this process does not
     embedder: Embedder | None = None if engine == "ray" else load_embedder(model) if model else HashEmbedder()
     base = (rss_mib(os.getpid()) or 0.0)

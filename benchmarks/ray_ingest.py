@@ -34,9 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from rag.ingest.engine import Engine
 from rag.ingest.ray_engine import ray_engine
-from rag.ingest.run import Engine, ingest
-from rag.models.embedding import embedder_from_settings
+from rag.ingest.run import ingest
+from rag.models.embedding import Embedder, embedder_from_settings
 from rag.settings import Settings
 from rag.store.index_store import IndexStore
 
@@ -78,6 +79,10 @@ class TimedEngine:
 
     def embed(self, texts: Sequence[str]) -> Iterator[Any]:
         return self._timed("embed", self.engine.embed(texts))
+
+    def embedder(self) -> Embedder:
+        """The wrapped engine's model (nothing to time: it embeds nothing)."""
+        return self.engine.embedder()
 
 
 def _load() -> dict[str, Any]:

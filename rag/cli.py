@@ -237,7 +237,7 @@ def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
     with ProgressBar() as bar:
         pipeline = Pipeline.from_settings(settings, progress=bar)
     if drift_note:
-        drift = pipeline.corpus_drift()
+        drift = pipeline.library.drift()
         if drift:
             _note("note: " + drift.describe("answers come from the index as it is; `rag ingest` brings it up to date."))
     return pipeline

@@ -17,7 +17,7 @@ class ReaderConfig:
     """Every threshold of the readers (``RAG_READER_<FIELD>``), each with one home.
 
     The extractive reader's numbers were hand-tuned on the team's question set; the
-    learned reader's were chosen on dev sets (see README, "Readers"), its weights
+    learned reader's were chosen on dev sets (docs/readers.md#training-and-evaluation-data), its weights
     fitted on public data.
     """
 
@@ -159,12 +159,12 @@ class Settings:
     # … and across languages (an English question over French articles, whose words rarely
     # meet), this close, provided the question is nearer a sentence than small talk
     # ("hello" is 0.80-0.84 from *some* French sentence, 0.83-0.93 from the nearest of
-    # rag.lang's small talk). Chosen on PIAF dev EN: see README, "Readers compared".
+    # rag.lang's small talk). Chosen on PIAF dev EN: see benchmarks/README.md#cross-language-floor.
     min_score_cross_language: float = 0.80
     # --- serving (rag serve: the web chat and its /ask API)
     # Questions answered at once with the offline readers (Gradio's concurrency limit of the
     # chat and of /ask; the others wait in Gradio's queue). Retrieval and these readers are
-    # thread-safe; see README, "Many users", for the measurements behind the default.
+    # thread-safe; see benchmarks/README.md#serve-concurrency-default for the measurements behind the default.
     serve_concurrency: int = 4
     # Questions that may wait for a language-model reader, which answers one at a time
     # (10-20 s each on 2 cores: 3 waiting is about a minute); the next one is told "busy,

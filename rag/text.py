@@ -55,3 +55,26 @@ def _trimmed(text: str, a: int, b: int) -> Iterator[tuple[int, int]]:
         b -= 1
     if b > a:
         yield a, b
+
+
+#: A text whose characters are more than this share control characters, replacement
+#: characters (U+FFFD, what undecodable bytes become) or unassigned code points is not
+#: text. A question with a few stray controls (pasted from a terminal) passes: they are
+#: stripped; a line of binary garbage (half U+FFFD or more) does not.
+MAX_NON_TEXT_SHARE = 0.3
+
+
+def is_text(text: str) -> bool:
+    """Whether ``text`` reads as text rather than binary garbage — the one judgement of it
+    (:func:`rag.answer.validation.validate_question` asks it of every question).
+
+    Whitespace is not counted either way; emoji, RTL text and zero-width joiners are text.
+
+    >>> is_text("When was New START extended?"), is_text("\\x00\\x01\\ufffd\\ufffdab\\x02\\x03"), is_text("🙂🙂")
+    (True, False, True)
+    """
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return True  # empty: the caller says so in its own words
+    bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn"))
+    return bad <= MAX_NON_TEXT_SHARE * len(chars)

@@ -29,13 +29,15 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span ``text == document.text[start:end]`` of one document."""
+    """A span ``text == document.text[start:end]`` of one document; ``language`` its
+    language as told once, at ingest ("" when its words do not say)."""
 
     chunk_id: str
     doc_id: str
     start: int
     end: int
     text: str
+    language: str = ""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from conftest import LOCAL_CONTRACT_DIR
 
 from rag.answer.citations import markers
+from rag.answer.gate import off_topic
 from rag.lang import SMALL_TALK, phrase
 from rag.lang.patterns import question_parts
 from rag.text import fold
@@ -195,7 +196,7 @@ def test_an_english_question_sharing_a_month_with_the_passages_is_not_off_topic(
     ("February" / "février"): the question is about the articles, not refused at the gate."""
     query = pipeline.query("How long did the call of February 2022 last?", None)
     passages = pipeline.retriever.retrieve(query.text, k=3)
-    assert not pipeline.off_topic(query, passages)
+    assert not off_topic(query, passages, settings=pipeline.settings, embedder=pipeline.embedder, store=pipeline.store)
 
 
 # Said to a chatbot, not asked of the articles, and none of them in rag.lang's small-talk
@@ -221,7 +222,7 @@ def test_cross_language_floor_is_below_the_same_language_one(pipeline):
     passages = pipeline.retriever.retrieve(query.text, k=3)
     best = max(x.score for p in passages for x in p.sentences)
     assert best >= s.min_score_cross_language  # the floor alone would let it through
-    assert pipeline.off_topic(query, passages)
+    assert off_topic(query, passages, settings=pipeline.settings, embedder=pipeline.embedder, store=pipeline.store)
 
 
 def test_abstention_messages_are_in_two_languages():

@@ -1,5 +1,5 @@
 """`rag bench` at a tiny size: the JSON holds every part with sane values and the files are
-written. No timing is asserted (the machine may be busy); see README "Benchmarks" for figures."""
+written. No timing is asserted (the machine may be busy); see benchmarks/README.md for figures."""
 
 from __future__ import annotations
 

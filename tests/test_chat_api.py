@@ -62,7 +62,7 @@ def test_partial_dates_count_as_their_whole_period(date, expected):
 
 
 def test_articles_lists_metadata_and_chunk_counts(pipeline: Pipeline):
-    listed = pipeline.articles()
+    listed = pipeline.library.articles()
     assert len(listed) == 5
     by_source = {d.source: (d, n) for d, n in listed}
     doc, n = by_source["sputnik-kremlin-avantage-biden.txt"]
@@ -81,7 +81,7 @@ def test_upload_and_remove_articles(make_settings, corpus_copy, embedder, tmp_pa
                       "le 3 mars 2022. Les ministres y ont parlé de la fonte des glaces et des routes "
                       "maritimes du Grand Nord.</p><script>alert('x')</script></article></body></html>",
                       encoding="utf-8")
-    report = p.add_articles([upload], names=["arctique.html"])
+    report = p.library.add_articles([upload], names=["arctique.html"])
     assert report.added == ["arctique.html"] and report.wrote_index
     assert (corpus_copy / "arctique.html").is_file()
     doc = p.document("arctique.html")
@@ -89,13 +89,13 @@ def test_upload_and_remove_articles(make_settings, corpus_copy, embedder, tmp_pa
     answer = p.ask("Où s'est tenu le sommet de l'Arctique ?")
     assert not answer.abstained and answer.citations[0].doc_id == "arctique.html"
     # the same file again is not duplicated
-    assert p.add_articles([upload], names=["arctique.html"]).added == []
+    assert p.library.add_articles([upload], names=["arctique.html"]).added == []
     # removal: out of the index, file kept aside, not deleted
-    report = p.remove_article("arctique.html")
+    report = p.library.remove_article("arctique.html")
     assert report.removed == ["arctique.html"]
     assert not (corpus_copy / "arctique.html").exists()
     assert (corpus_copy / ".removed" / "arctique.html").is_file()
-    assert all(d.source != "arctique.html" for d, _ in p.articles())
+    assert all(d.source != "arctique.html" for d, _ in p.library.articles())
     p.close()
 
 
@@ -111,7 +111,7 @@ def test_broken_uploads_are_refused_with_the_file_name(make_settings, corpus_cop
     upload = tmp_path / "upload"
     upload.write_bytes(content)
     with pytest.raises(CorpusError, match=message) as err:
-        p.add_articles([upload], names=[name])
+        p.library.add_articles([upload], names=[name])
     assert name in str(err.value)
     assert not (corpus_copy / name).exists()
     p.close()
@@ -119,7 +119,7 @@ def test_broken_uploads_are_refused_with_the_file_name(make_settings, corpus_cop
 
 def test_removing_an_unknown_article_is_a_clear_error(pipeline: Pipeline):
     with pytest.raises(CorpusError, match="no such article"):
-        pipeline.remove_article("../../etc/passwd")
+        pipeline.library.remove_article("../../etc/passwd")
 
 
 def test_highlight_comes_from_offsets_and_is_escaped(pipeline: Pipeline):

@@ -119,7 +119,7 @@ def test_filters_from_the_page():
 
 
 def test_corpus_rows_and_choices_list_every_article(pipeline: Pipeline):
-    listed = pipeline.articles()
+    listed = pipeline.library.articles()
     rows = corpus_rows(listed)
     assert len(rows) == len(listed) == len(article_choices(listed))
     assert {r[3] for r in rows} == {d.source for d, _ in listed}
@@ -142,6 +142,17 @@ def test_chat_turn_streams_then_fills_the_panels_and_remembers_the_question(pipe
     # answered about New START's expiry: the history was carried over
     cited = follow.answer.citations[0]
     assert "new start" in cited.passage.lower() and "expir" in cited.quote.lower()
+
+
+def test_the_sources_come_with_the_first_claim_that_cites_them(pipeline: Pipeline):
+    """The Sources panel fills as soon as the growing answer shows its first [n] (an English
+    answer's translation may follow seconds later), not when the whole answer is done."""
+    updates = list(chat_turn(pipeline, "When was New START extended?", ChatState()))
+    first_cited = next(i for i, u in enumerate(updates) if 'href="#src-0-1"' in u.markdown)
+    early = updates[first_cited]
+    assert not early.done and 'id="src-0-1"' in early.sources and 'id="passage-0-1"' in early.articles
+    assert all(not u.sources for u in updates[:first_cited])  # nothing cited yet: the panel is left as it is
+    assert updates[-1].done and 'id="src-0-1"' in updates[-1].sources
 
 
 def test_chat_turn_refuses_unusable_questions_before_showing_anything(pipeline: Pipeline):
@@ -187,11 +198,11 @@ def test_upload_adds_good_files_and_refuses_broken_ones(make_settings, corpus_co
     assert "binary" in result.refused["broken.txt"] and steps
     message = result.message()
     assert "**Added:** barrage.md" in message and "**Not added:** broken.txt" in message
-    assert any(d.source == "barrage.md" for d, _ in p.articles())
+    assert any(d.source == "barrage.md" for d, _ in p.library.articles())
     again = upload_articles(p, [good], ["barrage.md"])
     assert again.added == [] and again.unchanged == ["barrage.md"]
     assert upload_articles(p, [broken], ["broken.txt"]).report is None
     copy = upload_articles(p, [good], ["barrage-copie.md"])  # the same article under another name
     assert copy.added == [] and "the same article as barrage.md" in copy.refused["barrage-copie.md"]
-    assert [d.source for d, _ in p.articles()].count("barrage-copie.md") == 0
+    assert [d.source for d, _ in p.library.articles()].count("barrage-copie.md") == 0
     p.close()

@@ -27,7 +27,8 @@ from conftest import REPO_ROOT, clean_env
 from benchmarks.upload_latency import one_line_article
 from rag import Pipeline
 from rag.errors import Cancelled, IndexBusyError, IndexCorruptError, IndexMissingError
-from rag.ingest.run import embedding_text, ingest
+from rag.ingest.embed import embedding_text
+from rag.ingest.run import ingest
 from rag.store.embedding_cache import CACHE, EmbeddingCache
 from rag.store.generations import current_generation, read_manifest
 from rag.store.index_store import IndexStore
@@ -288,8 +289,8 @@ def test_duplicate_article_is_indexed_once_and_named(built, embedder, caplog):
     assert any("zz-copy.txt" in r.getMessage() and original in r.getMessage() for r in caplog.records)
     p = load(settings, embedder)
     try:
-        assert [d.source for d, _ in p.articles()].count(original) == 1
-        assert "zz-copy.txt" not in {d.source for d, _ in p.articles()}
+        assert [d.source for d, _ in p.library.articles()].count(original) == 1
+        assert "zz-copy.txt" not in {d.source for d, _ in p.library.articles()}
         sources = [c.source for c in p.ask(QUESTION, k=5).citations]
         assert "zz-copy.txt" not in sources
     finally:
@@ -327,7 +328,7 @@ def test_running_pipeline_answers_from_a_new_index_at_the_next_question(built, e
 
         (settings.corpus_dir / "arctique.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         other = Pipeline.from_settings(settings, embedder=embedder, ingest_if_missing=False)
-        other.ingest()  # another process's ingest: the server's generation folder is deleted
+        other.library.ingest()  # another process's ingest: the server's generation folder is deleted
         other.close()
 
         rest = list(in_flight)  # the question in flight finishes on the generation it started with
@@ -336,7 +337,7 @@ def test_running_pipeline_answers_from_a_new_index_at_the_next_question(built, e
         after = server.ask(question)
         assert any(c.source == "arctique.txt" for c in after.citations), after.answer
         assert "Tromsø" in after.answer or "2025" in after.answer
-        assert "arctique.txt" in {d.source for d, _ in server.articles()}
+        assert "arctique.txt" in {d.source for d, _ in server.library.articles()}
     finally:
         server.close()
 
@@ -348,8 +349,8 @@ def test_pinned_pipeline_stays_on_its_generation(built, embedder):
         pinned = server.pinned()
         (settings.corpus_dir / "arctique.txt").write_text(NEW_ARTICLE, encoding="utf-8")
         ingest(settings, embedder)
-        assert "arctique.txt" not in {d.source for d, _ in pinned.articles()}
-        assert "arctique.txt" in {d.source for d, _ in server.articles()}
+        assert "arctique.txt" not in {d.source for d, _ in pinned.store.articles()}
+        assert "arctique.txt" in {d.source for d, _ in server.library.articles()}
     finally:
         server.close()
 
@@ -506,7 +507,7 @@ def test_a_cancelled_upload_leaves_corpus_and_index_as_they_were(built, embedder
         assert generations(settings.index_dir) == live
         assert sorted(os.listdir(settings.corpus_dir)) == files  # the upload's copy went again
         assert not [p for p in settings.index_dir.iterdir() if p.name.startswith(".tmp-")]
-        assert server.ask(QUESTION).answer == expected and server.corpus_drift().new == []
+        assert server.ask(QUESTION).answer == expected and server.library.drift().new == []
     finally:
         server.close()
 
@@ -529,7 +530,7 @@ def test_questions_are_answered_from_the_live_generation_while_an_upload_ingests
         answered_meanwhile = [took for took, done, _ in during if not done]
         assert len(answered_meanwhile) >= 3, during  # never held until the ingest is done
         assert all(text == expected for _, _, text in during)
-        assert "rapport.txt" in {d.source for d, _ in server.articles()}
+        assert "rapport.txt" in {d.source for d, _ in server.library.articles()}
     finally:
         server.close()
 
@@ -540,16 +541,16 @@ def test_files_an_interrupted_upload_left_are_noticed_and_indexed_at_start(built
     (settings.corpus_dir / "peskov-dialogue-new-start.txt").unlink()  # removed, still indexed
     server = load(settings, embedder)
     try:
-        drift = server.corpus_drift()
+        drift = server.library.drift()
         assert drift.new == ["arctique.txt"] and drift.gone == ["peskov-dialogue-new-start.txt"]
         from rag.web.page import build_app
 
         build_app(server)  # a page starting: indexes them in the background
         deadline = time.monotonic() + 300
-        while server.corpus_drift() and time.monotonic() < deadline:
+        while server.library.drift() and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not server.corpus_drift()
-        assert "arctique.txt" in {d.source for d, _ in server.articles()}
+        assert not server.library.drift()
+        assert "arctique.txt" in {d.source for d, _ in server.library.articles()}
     finally:
         server.close()
 

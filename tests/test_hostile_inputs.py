@@ -317,13 +317,13 @@ def assert_terminal_safe(text: str, sources: int) -> None:
 def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, embedder):
     p = Pipeline.from_settings(make_settings(corpus_dir=hostile_corpus), embedder=embedder)
     try:
-        titles = {d.source: d.title for d, _ in p.articles()}
+        titles = {d.source: d.title for d, _ in p.library.articles()}
         assert titles["titre-hostile.html"] == "<img src=x onerror=alert(1)> Titre"  # stored as text
         assert "4711" not in json.dumps(p.ask("Quel est le code secret du coffre ?").to_dict())
         answer = p.ask("Quand s'est ouvert le festival de sculpture sur glace de Harbin ?")
         assert not answer.abstained and answer.citations[0].doc_id == "titre-hostile.html"
         with pytest.raises(RagError, match="no such article"):
-            p.remove_article("dossier-lien/secret.txt")
+            p.library.remove_article("dossier-lien/secret.txt")
         for question, source in ((GLACIERS, "titre-terminal.txt"),
                                  ("Quand la bibliothèque municipale a-t-elle fermé ?", "deux\nlignes.txt")):
             answer = p.ask(question)
@@ -338,8 +338,8 @@ def test_corpus_files_through_the_pipeline(hostile_corpus: Path, make_settings, 
         assert "2022 [7]." in format_answer(footnote).splitlines()[0]
         cafe = p.ask("Quand le café de la place du village a-t-il rouvert ?")
         assert not cafe.abstained and cafe.citations[0].source == LATIN1_NAME
-        p.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
-        assert LATIN1_NAME not in {d.source for d, _ in p.articles()}
+        p.library.remove_article(LATIN1_NAME)  # found by its shown name, moved aside
+        assert LATIN1_NAME not in {d.source for d, _ in p.library.articles()}
         assert os.listdir(os.fsencode(hostile_corpus / ".removed")) == [b"caf\xe9.txt"]
     finally:
         p.close()

@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 from conftest import CORPUS_FILES, ST_MODEL
 
+import rag.ingest.plan
 import rag.ingest.run
 import rag.store.vectors.faiss
 from rag import Pipeline
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
-from rag.ingest.run import embedding_text, ingest
+from rag.ingest.embed import embedding_text
+from rag.ingest.run import ingest
 from rag.store.generations import current_generation
 from rag.store.index_store import IndexStore
 from rag.store.lock import LOCK
@@ -212,12 +214,12 @@ def test_pipeline_ingest_switches_to_the_new_index(make_settings, corpus_copy, e
     p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
     try:
         (corpus_copy / "sommet-arctique.md").write_text(NEW_ARTICLE, encoding="utf-8")
-        report = p.ingest()
+        report = p.library.ingest()
         assert report.added == ["sommet-arctique.md"] and report.wrote_index
         # the same Pipeline object answers from the new generation, no reload needed
         hits = p.retrieve("Où les ministres se sont-ils réunis pour parler de la fonte des glaces arctiques ?")
         assert hits[0].chunk.doc_id == "sommet-arctique.md"
-        assert not p.ingest().wrote_index
+        assert not p.library.ingest().wrote_index
     finally:
         p.close()
 
@@ -287,7 +289,8 @@ import rag.store.vectors.faiss
 import rag.ingest.run
 from rag import Settings
 from rag.models.embedding import load_embedder
-from rag.ingest.run import embedding_text, ingest
+from rag.ingest.embed import embedding_text
+from rag.ingest.run import ingest
 
 def die(*args, **kwargs):
     os._exit(17)  # the process dies on the spot: no except, no finally, no cleanup
@@ -518,15 +521,15 @@ def test_ingest_in_small_batches_equals_one_batch(make_settings, embedder, pipel
     article is still cleaned once: the writing pass finds it in the ingest's spool, which
     goes with the ingest."""
     monkeypatch.setattr(rag.ingest.run, "BATCH_CHUNKS", 7)
-    monkeypatch.setattr(rag.ingest.run, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest.plan, "READ_AHEAD_CHARS", 0)
     cleaned: list[str] = []
-    clean = rag.ingest.run.load_document
+    clean = rag.ingest.plan.load_document
 
     def counted(path, source, *args, **kwargs):
         cleaned.append(source)
         return clean(path, source, *args, **kwargs)
 
-    monkeypatch.setattr(rag.ingest.run, "load_document", counted)
+    monkeypatch.setattr(rag.ingest.plan, "load_document", counted)
     settings = make_settings()
     report = ingest(settings, embedder)
     assert report.embedded == 0  # every text from the warm cache

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from conftest import REPO_ROOT, clean_env
 
+from rag.answer.validation import validate_history
 from rag.errors import InputError, RagError
 
 NEW_START = "When was New START extended?"
@@ -199,7 +200,7 @@ def test_history_limits_and_blanks(pipeline):
     follow = pipeline.ask("And when does it expire?", ["", "  ", "?!", *[NEW_START] * (limit - 3)])
     assert not follow.abstained and "expir" in follow.answer
     assert pipeline.ask(NEW_START, None).answer == pipeline.ask(NEW_START, []).answer
-    assert pipeline.validate_history((" When\x00 was  it? ",)) == ["When was it?"]
+    assert validate_history((" When\x00 was  it? ",), 10, 100) == ["When was it?"]
 
 
 # --------------------------------------------------------------------------- questions files

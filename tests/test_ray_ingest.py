@@ -386,14 +386,16 @@ def test_ray_ingest_in_bounded_rounds_equals_one_round(local_ray, settings, make
     nothing is read ahead: the index is the same as the single-process one, and every
     article is cleaned once, by Ray, never in this process (the writing pass finds it in
     the ingest's spool)."""
-    import rag.ingest.run
+    import rag.ingest.engine
+    import rag.ingest.plan
 
     def cleaned_here(*args, **kwargs):
         raise AssertionError("an article was cleaned in the ingesting process")
 
-    monkeypatch.setattr(rag.ingest.run, "ENGINE_ROUND_BYTES", 1)
-    monkeypatch.setattr(rag.ingest.run, "READ_AHEAD_CHARS", 0)
-    monkeypatch.setattr(rag.ingest.run, "load_document", cleaned_here)
+    monkeypatch.setattr(rag.ingest.engine, "ENGINE_ROUND_BYTES", 1)
+    monkeypatch.setattr(rag.ingest.engine, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest.plan, "READ_AHEAD_CHARS", 0)
+    monkeypatch.setattr(rag.ingest.plan, "load_document", cleaned_here)
     ray_settings = make_settings(corpus_dir=corpus_copy)
     with ray_engine(ray_settings) as engine:
         counting = CountingEngine(engine)

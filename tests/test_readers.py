@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from rag.answer.citations import assemble, check
+from rag.answer.framing import claim_for, quoted
 from rag.answer.readers import READERS, Query, available_readers, load_reader, register_reader
-from rag.answer.readers.base import claim_for, quoted
 from rag.answer.readers.extractive import ExtractiveReader
 from rag.answer.readers.features import FEATURES, featurize, fits_type
 from rag.answer.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights

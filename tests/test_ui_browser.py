@@ -318,12 +318,12 @@ def test_article_with_script_and_html_is_shown_as_text(page, tmp_path: Path):
 def test_broken_upload_gets_a_friendly_error(page, tmp_path: Path, ui_pipeline: Pipeline):
     path = tmp_path / "broken.txt"
     path.write_bytes(b"\x00\x01\x02\x03binary\xff\xfe" * 64)
-    listed = len(ui_pipeline.articles())
+    listed = len(ui_pipeline.library.articles())
     status = upload(page, path)
     assert "Not added" in status and "broken.txt" in status and "binary" in status
     assert "Traceback" not in page.content()
     assert "broken.txt" not in page.locator("#corpus-table").inner_text()
-    assert len(ui_pipeline.articles()) == listed
+    assert len(ui_pipeline.library.articles()) == listed
 
 
 def test_removing_an_article_asks_first_then_takes_it_out(page, tmp_path: Path, ui_pipeline: Pipeline):
@@ -339,7 +339,7 @@ def test_removing_an_article_asks_first_then_takes_it_out(page, tmp_path: Path, 
     page.click("#confirm-yes")
     page.locator("#remove-status").get_by_text("Removed:").wait_for()
     page.wait_for_function("() => !document.querySelector('#corpus-table').innerText.includes('note-a-retirer.md')")
-    assert all(d.source != "note-a-retirer.md" for d, _ in ui_pipeline.articles())
+    assert all(d.source != "note-a-retirer.md" for d, _ in ui_pipeline.library.articles())
     assert not page.locator("#confirm").is_visible()
 
 

@@ -154,7 +154,7 @@ def fit(fit_paths: list[Path], dev_paths: list[Path], out: Path, max_false: floa
         "C": c_best, "dev_top1": round(best[0], 4), "min_answerable": round(threshold, 4),
         "max_false_abstention": max_false,
         "data": "PIAF v1.0 (Etalab, MIT licence; French Wikipedia), questions machine-translated to "
-                "English for the cross-language features; see README, 'Readers'"})
+                "English for the cross-language features; see docs/readers.md, 'Training and evaluation data'"})
     weights.save(out)
     print(f"wrote {out} (abstention threshold {threshold:.3f}, read by the reader from the file)")
 

@@ -106,7 +106,10 @@ def pack(sets: list[tuple[str, Path]], out: Path) -> None:
     def text_id(t: str) -> int:
         return texts.setdefault(t, len(texts))
 
-    q_rows, c_rows, names, meta_sets = [], [], [], []
+    q_rows: list[tuple[int, int, int, int, int]] = []  # set, text, answerable, first candidate, count
+    c_rows: list[tuple[int, int, int, int, int, float, int]] = []  # question, sentence, title, prev, y, p, rank
+    names: list[str] = []
+    meta_sets: list[dict[str, object]] = []
     for role, path in sets:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         meta_sets.append({"role": role, "name": path.name, "questions": len(rows)})

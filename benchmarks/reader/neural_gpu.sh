@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one GPU run that trains the neural reader's adapters (docs: README, "Training the neural
+# The one GPU run that trains the neural reader's adapters (docs: docs/readers.md, "The neural
 # reader"). Run from the repository root on a machine with a GPU, torch, transformers and
 # safetensors; DATA is the folder `neural_data.py pack` wrote, OUT where the adapters and the
 # training log go. Variants run in order of need, each written as soon as it is trained, so a

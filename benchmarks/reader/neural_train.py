@@ -32,18 +32,23 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 # The model code lives in the package; loaded by path, since the GPU machine has torch
-# and transformers but not the product's other dependencies.
-_spec = importlib.util.spec_from_file_location(
-    "cross_encoder", Path(__file__).resolve().parents[2] / "rag" / "readers" / "cross_encoder.py")
-assert _spec is not None and _spec.loader is not None
-ce = importlib.util.module_from_spec(_spec)
-sys.modules["cross_encoder"] = ce
-_spec.loader.exec_module(ce)
+# and transformers but not the product's other dependencies (the type checker reads it
+# as the package's module, which it is).
+if TYPE_CHECKING:
+    from rag.answer.readers import cross_encoder as ce
+else:
+    _spec = importlib.util.spec_from_file_location(
+        "cross_encoder", Path(__file__).resolve().parents[2] / "rag" / "answer" / "readers" / "cross_encoder.py")
+    assert _spec is not None and _spec.loader is not None
+    ce = importlib.util.module_from_spec(_spec)
+    sys.modules["cross_encoder"] = ce
+    _spec.loader.exec_module(ce)
 
 PASSAGES = (3, 5, 8)          # passages read (the retriever's top k)
 CANDIDATES = (4, 6, 8, 12, 0)   # learned reader's best sentences rescored (0: all)
@@ -256,6 +261,7 @@ def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers
         if figures["mean_top1"] > best[0]:
             best = (figures["mean_top1"], {k: v.detach().clone() for k, v in model.trained_state().items()},
                     dev_logits)
+    assert best[1] is not None, "no epoch was trained"  # the first epoch's figures beat -1.0
     model.load_state_dict(best[1], strict=False)
     adapter = ce.AdapterConfig(layers=layers, rank=rank, alpha=2.0 * rank, layout=layout)
     return best[0], model, best[2], adapter

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag.answer.translation.registry import load_translator
 from rag.lang import detect_language
@@ -33,8 +34,8 @@ EXAMPLES = [("Quand le traité a-t-il été signé ?", "When was the treaty sign
             ("Qui a fondé l'entreprise ?", "Who founded the company?")]
 
 
-def translate(model, question: str) -> str:
-    messages = [SystemMessage(SYSTEM)]
+def translate(model: BaseChatModel, question: str) -> str:
+    messages: list[BaseMessage] = [SystemMessage(SYSTEM)]
     for fr, en in EXAMPLES:
         messages += [HumanMessage(fr), AIMessage(en)]
     messages.append(HumanMessage(question))

@@ -19,8 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from rag.answer.framing import is_foreign_quote, passage_language
 from rag.answer.pipeline import Pipeline
-from rag.answer.readers.base import is_foreign_quote, passage_language
 from rag.answer.translation.opus import MarianTranslator
 from rag.answer.translation.registry import load_translator
 from rag.evaluation.metrics import percentile

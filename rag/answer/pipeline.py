@@ -8,47 +8,31 @@ According to … [1]: «… prorogation du traité New Start pour cinq ans, soit
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-import unicodedata
-import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.answer.citations import Claim, assemble, check, markers
-from rag.answer.readers import Parts, Query, Reader, Trace, claim_for, load_reader
-from rag.answer.readers.base import (
-    Condenser,
-    is_foreign_quote,
-    passage_language,
-    passages_to_read,
-    reader_for_store,
-)
+from rag.answer.citations import Claim, assemble, check
+from rag.answer.followup import condense
+from rag.answer.framing import claim_for, is_foreign_quote, passage_language
+from rag.answer.gate import off_topic
+from rag.answer.readers import Parts, Query, Reader, Trace, load_reader
+from rag.answer.readers.base import Condenser, passages_to_read, reader_for_store
 from rag.answer.retrieval import NewsRetriever, Retriever
 from rag.answer.translation.base import Translator
 from rag.answer.translation.registry import translator_from_spec
-from rag.errors import IndexMismatchError, IndexMissingError, InputError, RagError
-from rag.evaluation.questions import is_text
-from rag.ingest.corpus import add_files, remove_file
-from rag.ingest.run import Drift, IngestReport, Progress, corpus_drift, ingest
-from rag.lang import (
-    LANGUAGES,
-    QUESTION_WORDS,
-    SMALL_TALK,
-    content_terms,
-    detect_language,
-    has_stop_words,
-    phrase,
-    question_language,
-    unsupported,
-)
-from rag.lang.dates import months_in
-from rag.lang.patterns import ANAPHORA_RE, question_parts
+from rag.answer.validation import validate_history, validate_question
+from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.ingest.report import Progress
+from rag.ingest.run import ingest
+from rag.lang import LANGUAGES, phrase, question_language, unsupported
+from rag.lang.patterns import question_parts
+from rag.library import Library
 from rag.models.embedding import Embedder, embedder_from_settings
 from rag.settings import Settings
 from rag.store.generations import read_manifest
@@ -57,54 +41,6 @@ from rag.store.live import LiveIndex
 from rag.store.manifest import FORMAT_VERSION
 from rag.store.vectors.registry import parse_vector_store
 from rag.types import Answer, Document, Filters, Passage, Sentence
-
-# Words per step when an answer is streamed.
-STREAM_WORDS = 3
-
-# The small-talk embeddings of each embedder (Pipeline._small_talk), shared by its pipelines.
-_SMALL_TALK_VECTORS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
-_SMALL_TALK_LOCK = threading.Lock()
-
-_ENTITY = re.compile(r"\b(?:[A-ZÀ-Þ][\w’'-]*[A-Z]\w*|[A-ZÀ-Þ][a-zà-ÿ]+(?:[ -][A-ZÀ-Þ][\w-]+)*|\d[\d./:h-]*)")
-
-
-
-def condense(question: str, history: Sequence[str] | None) -> str:
-    """A standalone retrieval query for a follow-up question.
-
-    Rule (no language model): when the question leans on an earlier one (pronouns, a
-    short question, no name of its own), the names, numbers and dates of the latest
-    earlier questions are carried over.
-
-    >>> condense("And when does it expire?", ["When was New START extended?"])
-    'And when does it expire? (New START)'
-    >>> condense("Who was the White House press secretary Jen Psaki speaking for?", ["When was New START extended?"])
-    'Who was the White House press secretary Jen Psaki speaking for?'
-    """
-    if not history:
-        return question
-    own = entities(question)
-    leans = bool(ANAPHORA_RE.search(question)) or len(question.split()) <= 5
-    if own and not leans:
-        return question
-    carried: list[str] = []
-    for earlier in reversed(list(history)[-3:]):
-        carried += [e for e in entities(earlier) if e not in carried and e not in own]
-        if carried:
-            break
-    return f"{question} ({', '.join(carried)})" if carried else question
-
-
-def entities(text: str) -> list[str]:
-    """Capitalised names, acronyms, numbers and dates of a text, question words excluded."""
-    out = []
-    for m in _ENTITY.finditer(text):
-        words = [w for w in m.group().split() if w not in QUESTION_WORDS]
-        if words:
-            value = " ".join(words)
-            if value not in out:
-                out.append(value)
-    return out
 
 
 @dataclass(frozen=True)
@@ -149,6 +85,8 @@ class Pipeline:
         # the generation CURRENT names, shared by the pipelines derived from this one
         self._live = live or LiveIndex(store, store.path.parent, embedder.name, embedder.dim)
         self._follow = follow
+        #: the corpus behind the index: listing, adding and removing articles
+        self.library = Library(settings, embedder, self._live)
 
     @property
     def store(self) -> IndexStore:
@@ -239,24 +177,14 @@ class Pipeline:
         derived._readers, derived._readers_lock = self._readers, self._readers_lock
         return derived
 
-    def ingest(self, *, rebuild: bool = False, progress: Progress | None = None,
-               wait: bool = True) -> IngestReport:
-        """Re-ingest the corpus and switch to the new index (see :func:`rag.ingest.run.ingest`);
-        while another ingest holds the index, ``progress`` is told so."""
-        on_wait = (lambda message: progress(0, 0, message)) if progress else None
-        report = ingest(self.settings, self.embedder, rebuild=rebuild, progress=progress, wait=wait,
-                        on_wait=on_wait)
-        self.refresh(wait=True)
-        return report
-
     def as_langchain_retriever(self, k: int | None = None) -> NewsRetriever:
         return NewsRetriever(retriever=self.retriever, k=k or self.settings.top_k)
 
     def query(self, question: str, history: Sequence[str] | None = None) -> Query:
         """What the reader is asked: the question, the standalone query retrieval uses
         (condensed by the reader's model when it has one), and the question's language."""
-        question = self.validate(question)
-        history = self.validate_history(history)
+        question = validate_question(question, self.settings.max_question_chars)
+        history = validate_history(history, self.settings.max_history_items, self.settings.max_question_chars)
         if history and isinstance(self.reader, Condenser):
             text = self.reader.condense(question, list(history))
         else:
@@ -265,8 +193,8 @@ class Pipeline:
 
     def retrieve(self, question: str, history: Sequence[str] | None = None,
                  k: int | None = None, filters: Filters | None = None) -> list[Passage]:
-        question = self.validate(question)
-        history = self.validate_history(history)
+        question = validate_question(question, self.settings.max_question_chars)
+        history = validate_history(history, self.settings.max_history_items, self.settings.max_question_chars)
         self.refresh()
         return self.retriever.retrieve(condense(question, history), k=k or self.settings.top_k,
                                        filters=filters)
@@ -287,9 +215,9 @@ class Pipeline:
 
         Retrieve → off-topic gate → reader → assemble (→ translate). A partial answer
         carries the citations its text already refers to. A streaming reader's claims (a
-        language model's verified sentences) are shown as they come; a fast reader's answer
-        is composed at once (in milliseconds) and handed out a few words at a time, so
-        that readers, and the page, see one behaviour whatever the reader. With a
+        language model's verified sentences) come as they are written; a fast reader's answer
+        is composed at once (in milliseconds) and comes whole (the page shows it growing,
+        :func:`rag.web.chatview.growing`). With a
         translator, a quote in another language than the question's is shown at once, then
         replaced by its checked translation (the quote kept as its source) when the facts
         of both match.
@@ -331,18 +259,12 @@ class Pipeline:
         claims: list[Claim] = []
         if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart
             claims = self._answer_parts(parts, query, k, filters, trace)
-        elif not self.off_topic(query, passages, qvec):
+        elif not self._off_topic(query, passages, qvec):
             for claim in self.reader.answer(query, passages, trace):
                 claims.append(claim)
                 if self.reader.streams:
                     yield answer(claims)
         final = answer(claims)
-        if not self.reader.streams and not final.abstained:
-            words = re.findall(r"\S+\s*", final.answer)
-            for end in range(STREAM_WORDS, len(words), STREAM_WORDS):
-                text = "".join(words[:end])
-                shown = set(markers(text))
-                yield replace(final, answer=text, citations=[c for c in final.citations if c.n in shown])
         if self.translator is not None and not self.reader.streams:
             foreign = [i for i, c in enumerate(claims) if is_foreign_quote(c, query.language)]
             if foreign:
@@ -366,7 +288,7 @@ class Pipeline:
             sub = Query(question=part, text=condense(part, parts[:i]), language=query.language)
             qvec = self.retriever.embedder.embed_query(sub.text)
             passages = self.retriever.retrieve(sub.text, k=k, query_vector=qvec, filters=filters)
-            if self.off_topic(sub, passages, qvec):
+            if self._off_topic(sub, passages, qvec):
                 continue
             for claim in self.reader.answer(sub, passages, trace):
                 key = (claim.passage.chunk.chunk_id, claim.quote_start, claim.quote_end)
@@ -393,133 +315,18 @@ class Pipeline:
                     claims[i] = claim_for(c.passage, Sentence(c.quote_start, c.quote_end, 0.0), language,
                                           i == 0, translation)
 
-    # ---- the corpus ---------------------------------------------------------------
-
-    def articles(self) -> list[tuple[Document, int]]:
-        """The indexed articles (without their text) and their chunk counts."""
-        self.refresh()
-        return self.store.articles()
-
     def document(self, doc_id: str) -> Document:
-        """One indexed article, with its cleaned text (what citation offsets point into)."""
+        """One article of the generation this pipeline answers from, with its cleaned text
+        (what its answers' citation offsets point into)."""
         self.refresh()
         try:
             return self.store.document(doc_id)
         except KeyError:
             raise RagError(f"No article {doc_id!r} in the index.") from None
 
-    def corpus_drift(self) -> Drift:
-        """The corpus folder's files the live index does not hold, and its articles whose
-        file is gone (names only: see :func:`rag.ingest.corpus_drift`)."""
-        self.refresh()
-        return corpus_drift(self.settings, self.store.manifest)
-
-    def add_articles(self, files: Sequence[str | Path], names: Sequence[str] | None = None,
-                     progress: Progress | None = None) -> IngestReport:
-        """Copy article files into the corpus folder and ingest them (incrementally)."""
-        add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
-        return self.ingest(progress=progress)
-
-    def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
-        """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
-        ``max_removed_files``) and of the index."""
-        remove_file(self.settings.corpus_dir, source, keep=self.settings.max_removed_files)
-        return self.ingest(progress=progress)
-
-    def off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None = None) -> bool:
-        """True when the corpus cannot hold the answer, whatever the reader: no passage;
-        the question shares no word (a name, a number, a cognate, a month) with the passages and
-        none of their sentences is very close (embeddings find *some* nearest sentence for
-        anything, even "hello" or gibberish) — across languages, where words rarely meet, close
-        enough and nearer than small talk (:data:`rag.lang.SMALL_TALK`) is; or most of the
-        question's words never occur in the corpus (only checked when the question is in the
-        corpus's language, or when it holds no stop word of a language newsrag knows, whose
-        language then cannot be told). ``query_vector`` is the embedding of ``query.text`` when the
-        caller has it."""
-        if not passages:
-            return True
-        anchors = content_terms(query.text)  # the standalone query: a follow-up's names count
-        months = months_in(query.text)  # a month's name is a shared word across languages too
-        same_language = detect_language(passages[0].text, default=query.language) == query.language
-        best = max((s.score for p in passages for s in p.sentences), default=0.0)
-        if best < self.settings.min_score_unanchored and not any(
-                anchors & content_terms(p.text) or months & months_in(p.text) for p in passages):
-            if same_language or best < self.settings.min_score_cross_language:
-                return True
-            qvec = self.retriever.embedder.embed_query(query.text) if query_vector is None else query_vector
-            if float((self._small_talk() @ qvec).max()) >= best:
-                return True
-        terms = content_terms(query.question)
-        # Across languages most words of a question are not the corpus's; but a question
-        # with no stop word of a language newsrag knows (words written backwards) is not
-        # across languages: its words must then be the corpus's.
-        if not terms or not (same_language or not has_stop_words(query.question)):
-            return False
-        unknown = terms - self.store.known_terms(terms)
-        return len(unknown) / len(terms) >= self.settings.max_unknown_terms
-
-    def _small_talk(self) -> np.ndarray:
-        """The embeddings of every language's small talk, as passages (what the question's
-        best sentence is compared with), computed once per embedder."""
-        embedder = self.retriever.embedder
-        with _SMALL_TALK_LOCK:
-            try:
-                vectors = _SMALL_TALK_VECTORS.get(embedder)
-            except TypeError:  # an embedder that cannot be a weak key (unhashable): not cached
-                return embedder.embed_passages(list(SMALL_TALK))
-            if vectors is None:
-                vectors = _SMALL_TALK_VECTORS[embedder] = embedder.embed_passages(list(SMALL_TALK))
-        return vectors
-
-    def validate(self, question: str) -> str:
-        """The question, cleaned of control characters; clear errors for unusable input."""
-        if not isinstance(question, str):
-            raise InputError("The question must be text.")
-        raw = question
-        question = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
-        question = re.sub(r"\s+", " ", question).strip()
-        if not question:
-            raise InputError("The question is empty. Type a question about the articles.")
-        if not is_text(raw):
-            raise InputError("The question is not text (control characters, undecodable bytes): "
-                             "type a question about the articles.")
-        if len(question) > self.settings.max_question_chars:
-            raise InputError(f"The question is {len(question):,} characters long; the limit is "
-                             f"{self.settings.max_question_chars:,}. Ask a shorter question.")
-        if not re.search(r"\w", question):
-            raise InputError("The question has no words. Type a question about the articles.")
-        return question
-
-    def validate_history(self, history: Sequence[str] | None) -> list[str]:
-        """The earlier questions, each cleaned like a question (blank ones dropped);
-        clear errors for anything else.
-
-        More than ``max_history_items`` is refused rather than cut to the latest: follow-ups
-        only look at the last three questions, so a caller sending thousands is a bug (a
-        history that is never reset) that an error shows and silent trimming would hide.
-        """
-        if history is None:
-            return []
-        if isinstance(history, (str, bytes)) or not isinstance(history, (list, tuple)):
-            raise InputError("The history must be a list of earlier questions (text), oldest first; "
-                             f"got {type(history).__name__}.")
-        limit = self.settings.max_history_items
-        if len(history) > limit:
-            raise InputError(f"The history holds {len(history):,} earlier questions; the limit is {limit:,} "
-                             "(RAG_MAX_HISTORY_ITEMS). Send only the latest ones.")
-        cleaned = []
-        for i, item in enumerate(history, 1):
-            if not isinstance(item, str):
-                raise InputError("The history must be a list of earlier questions (text), oldest first; "
-                                 f"item {i} is {type(item).__name__}.")
-            if len(item) > self.settings.max_question_chars:
-                raise InputError(f"Earlier question {i} of the history is {len(item):,} characters long; "
-                                 f"the limit is {self.settings.max_question_chars:,}. Send shorter questions.")
-            try:
-                cleaned.append(self.validate(item))
-            except InputError:  # blank, or no words: nothing a follow-up could lean on
-                continue
-        return cleaned
+    def _off_topic(self, query: Query, passages: list[Passage], query_vector: np.ndarray | None) -> bool:
+        return off_topic(query, passages, settings=self.settings, embedder=self.retriever.embedder,
+                         store=self.store, query_vector=query_vector)
 
     def close(self) -> None:
         self._live.close()

@@ -5,7 +5,7 @@ multilingual embeddings) matches an English question to a
 French passage; passages are then reranked by their best sentence and by the share of
 the question's words one sentence holds. BM25 is fused in by weighted reciprocal rank
 fusion (``bm25_weight``) when the question is in the passages' language, where words
-can match (see the README for the measurements behind each choice).
+can match (see benchmarks/README.md#retrieval-variants for the measurements behind each choice).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class Retriever:
         if not self.bm25_same_language_only:
             return True
         top = self.store.chunks([dense[0][0]])[0]
-        return detect_language(query) == detect_language(top.text)
+        return detect_language(query) == (top.language or detect_language(top.text))
 
     def _fuse(self, dense: list[int], sparse: list[int]) -> list[int]:
         """Weighted reciprocal-rank fusion of two rankings of rows."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -28,29 +27,6 @@ def default_questions() -> Path:
     """The team's question set, shipped in the package (``rag/data/questions.jsonl``):
     86 questions on the five articles of ``corpus/``, 43 English and 43 French."""
     return Path(str(resources.files("rag").joinpath("data", "questions.jsonl")))
-
-
-#: A text whose characters are more than this share control characters, replacement
-#: characters (U+FFFD, what undecodable bytes become) or unassigned code points is not
-#: text. A question with a few stray controls (pasted from a terminal) passes: they are
-#: stripped; a line of binary garbage (half U+FFFD or more) does not.
-MAX_NON_TEXT_SHARE = 0.3
-
-
-def is_text(text: str) -> bool:
-    """Whether ``text`` reads as text rather than binary garbage — the one judgement of it
-    (:meth:`rag.answer.pipeline.Pipeline.validate` asks it of every question).
-
-    Whitespace is not counted either way; emoji, RTL text and zero-width joiners are text.
-
-    >>> is_text("When was New START extended?"), is_text("\\x00\\x01\\ufffd\\ufffdab\\x02\\x03"), is_text("🙂🙂")
-    (True, False, True)
-    """
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return True  # empty: the caller says so in its own words
-    bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn"))
-    return bad <= MAX_NON_TEXT_SHARE * len(chars)
 
 
 def decoded_lines(stream: BinaryIO, name: str) -> Iterator[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitter
 
+from rag.lang import detect_language
 from rag.types import Chunk, Document
 
 # Paragraphs, lines, sentence ends (kept with their sentence), then words.
@@ -58,7 +59,8 @@ def chunk_document(doc: Document, splitter: TextSplitter | None = None,
             cid = chunk_id(doc.doc_id, f"{text}\0{seen[cid]}")
         else:
             seen[cid] = 0
-        chunks.append(Chunk(chunk_id=cid, doc_id=doc.doc_id, start=start, end=end, text=text))
+        chunks.append(Chunk(chunk_id=cid, doc_id=doc.doc_id, start=start, end=end, text=text,
+                            language=detect_language(text, default="")))
     return chunks
 
 
@@ -77,13 +79,14 @@ def chunked_payload(doc: Document, chunks: list[Chunk]) -> dict[str, Any]:
     >>> from_chunked_payload(chunked_payload(d, cs)) == (d, cs)
     True
     """
-    return {"document": dataclasses.asdict(doc), "chunks": [[c.chunk_id, c.start, c.end] for c in chunks]}
+    return {"document": dataclasses.asdict(doc),
+            "chunks": [[c.chunk_id, c.start, c.end, c.language] for c in chunks]}
 
 
 def from_chunked_payload(payload: dict[str, Any]) -> tuple[Document, list[Chunk]]:
     """The document and chunks of :func:`chunked_payload`."""
     doc = Document(**payload["document"])
-    return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b]) for cid, a, b in payload["chunks"]]
+    return doc, [Chunk(cid, doc.doc_id, a, b, doc.text[a:b], language) for cid, a, b, language in payload["chunks"]]
 
 
 def chunk_id(doc_id: str, text: str) -> str:

@@ -55,11 +55,9 @@ def clean_article(raw: str, *, title: str | None = None, date: str | None = None
     ``title``/``date``/``outlet`` given by the caller (e.g. from HTML meta tags) win over
     what is read from the text.
 
-    Linear in the text. Measured 2026-11-26 (2 cores, shared, load ~2): the five articles
-    repeated to 1 MB went from 0.94 MB/s to 18 MB/s (50 MB, reported at over 5 minutes: 4.4 s
-    under load 4); a one-line file of 0.25 MB ("aaaa…") from over 60 s to 13 MB/s. The
-    culprits: the unanchored cookie-banner pattern (see :class:`rag.lang.base.Language`)
-    and :func:`_find_outlet`.
+    Linear in the text: the unanchored cookie-banner pattern (see
+    :class:`rag.lang.base.Language`) and :func:`_find_outlet` made it quadratic
+    (benchmarks/README.md#cleaning-in-linear-time).
 
     >>> a = clean_article(" date 2021-01 Le texte.\\n\\nCe site utilise des cookies.\\n\\nrussie")
     >>> a.text, a.date
@@ -140,8 +138,7 @@ def _find_outlet(lines: list[str]) -> str | None:
 
     Each name is found by a pattern that starts with its letters, the word boundary before
     it checked per hit: an opening ``(?<!\\w)`` made the regex engine try every position
-    of the text (25 MB/s per name, 21 names: 1.1 MB/s for the whole article; now 15x
-    faster per name; measured 2026-11-26, see :func:`clean_article`).
+    of the text (benchmarks/README.md#cleaning-in-linear-time).
     """
     counts: dict[str, int] = {}
     text = "\n".join(ln for ln in lines if "©" not in ln and "source:" not in ln.lower())

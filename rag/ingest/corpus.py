@@ -299,8 +299,8 @@ def _text_blocks(body: Any) -> list[Any]:
     (its text is in that one's).
 
     Linear in the page: asking each block ``find(["p", "li"])`` and taking the text of
-    nested blocks again was quadratic (5,000 nested ``<blockquote>``, 0.14 MB: 40 s, at
-    0.003 MB/s; 2026-11-26). Here each element's nearest enclosing block is looked up
+    nested blocks again was quadratic (benchmarks/README.md#cleaning-in-linear-time).
+    Here each element's nearest enclosing block is looked up
     once (memoised), and the marks climb only until they meet a block already marked.
     """
     blocks = body.find_all(_BLOCKS)
@@ -348,8 +348,8 @@ def markdown_to_text(md: str) -> str:
 
     Linear in the text: link text may not hold "[", a link target not "(", and spaces
     are matched within a line; the unbounded ``\\[([^\\]]+)\\]`` and ``^\\s*`` were
-    retried from every "[" or blank line to the end of the text (quadratic: 0.25 MB
-    of "[" took over a minute; now 5 MB of "[" in under a second, 2026-11-26).
+    retried from every "[" or blank line to the end of the text, which was quadratic
+    (benchmarks/README.md#cleaning-in-linear-time).
     """
     md = re.sub(r"^[ \t]{0,3}#{1,6}[ \t]*", "", md, flags=re.M)
     md = re.sub(r"!\[[^\[\]]*\]\([^()]*\)", "", md)

@@ -7,7 +7,7 @@ Who runs what: this process scans the corpus, plans, reads the new and changed f
 generation and switches it in under the index's lock (:func:`rag.ingest.run.ingest`). Ray's
 workers run :func:`rag.ingest.corpus.parse_document` and :func:`rag.ingest.chunking.chunk_document`
 (stateless tasks), then embed the texts the cache lacks in a pool of actors, one model
-per actor loaded once per round of :data:`rag.ingest.run.ENGINE_ROUND_TEXTS` texts. Only
+per actor loaded once per round of :data:`rag.ingest.engine.ENGINE_ROUND_TEXTS` texts. Only
 bytes, strings, numbers and vectors cross between them: a document comes back as JSON.
 
 Ray is an optional extra (``pip install 'newsrag[scale]'``); without it
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: The command that installs what ``--engine ray`` needs.
 INSTALL = "pip install 'newsrag[scale]'"
 #: Articles per cleaning-and-chunking task: cleaning and chunking one takes ~7 ms here
-#: (1,000 synthetic articles in 6.7 s, README "Streaming ingest"), so a task lasts ~0.1 s,
+#: (1,000 synthetic articles in 6.7 s, benchmarks/README.md#ingest-memory-single-process), so a task lasts ~0.1 s,
 #: long beside its scheduling, and 200 new articles still make 13 tasks to share out.
 PARSE_BATCH = 16
 #: Connections tried through the Ray client before giving up. For each connection the
@@ -137,7 +137,7 @@ def _quiet_ray() -> None:
 
 
 class RayEngine:
-    """The :class:`rag.ingest.run.Engine` of a started Ray: cleaning and chunking as stateless
+    """The :class:`rag.ingest.engine.Engine` of a started Ray: cleaning and chunking as stateless
     tasks, embedding in a pool of one actor per worker, each loading the model once.
 
     Workers: one per CPU of the cluster, or, for a sentence-transformers model with
@@ -220,7 +220,7 @@ class WorkersEmbedder:
     process: the name and size of the model its workers run (asked of one of them), and
     passages embedded on the workers. This process never loads the model: with the default
     model's vocabulary under sentence-transformers, it started at 89 MiB instead of 838
-    (README "When one machine is not enough"). Queries are not on an ingest's path; :meth:`embed_query` is
+    (docs/scaling.md). Queries are not on an ingest's path; :meth:`embed_query` is
     answered by a worker that loads the model for it.
 
     >>> with ray_engine(settings) as engine:                      # doctest: +SKIP
@@ -247,8 +247,8 @@ class RayClientEngine(RayEngine):
     object has no attribute 'core_worker'`` through the client): cleaning and chunking as
     Ray tasks of :data:`PARSE_BATCH` articles, embedding in an ``ActorPool`` of one actor
     per worker. Results come back in order, as from Ray Data; a round's batches are all
-    submitted at once (a round is bounded by :data:`rag.ingest.run.ENGINE_ROUND_BYTES` and
-    :data:`rag.ingest.run.ENGINE_ROUND_TEXTS`)."""
+    submitted at once (a round is bounded by :data:`rag.ingest.engine.ENGINE_ROUND_BYTES` and
+    :data:`rag.ingest.engine.ENGINE_ROUND_TEXTS`)."""
 
     def parse(self, articles: Sequence[tuple[str, str, bytes]]
               ) -> Iterator[tuple[str, tuple[Document, list[Chunk]] | str]]:

@@ -2,7 +2,7 @@
 
 An ingest needs each new or changed article three times: to plan (find duplicates, count
 chunks), to list its texts for an engine's embedding, and to write it. The ones that fit
-in the read-ahead (:data:`rag.ingest.run.READ_AHEAD_CHARS`) stay in memory; the others wait
+in the read-ahead (:data:`READ_AHEAD_CHARS`) stay in memory; the others wait
 here, so that every article is cleaned and chunked once, whatever the corpus's size,
 while the ingesting process holds one article of them at a time.
 
@@ -35,10 +35,16 @@ from rag.ingest.chunking import chunked_payload, from_chunked_payload
 from rag.store.generations import SPOOL_PREFIX
 from rag.types import Chunk, Document
 
-#: zlib's fastest level. Measured on the five shipped articles' JSON (2026-12-03, beside a
-#: CI run): level 1 shrinks it 2.24× at 51 MB/s, level 6 (zlib's default) 2.41× at 37 MB/s;
-#: an article takes ~0.1 ms at level 1 against ~1.2 ms to clean and chunk it.
+#: zlib's fastest level: almost the default level's compression, faster, and a small share
+#: of what cleaning an article again costs (benchmarks/README.md#spool-compression-level).
 LEVEL = 1
+
+
+#: Cleaned articles (with their chunks, about as much text again) kept in memory from the
+#: planning pass for the writing pass, up to this many characters of article text in all;
+#: the others wait on disk (:class:`rag.ingest.spool.ArticleSpool`). Either way an article is
+#: cleaned and chunked once.
+READ_AHEAD_CHARS = 16 << 20
 
 
 class ArticleSpool:

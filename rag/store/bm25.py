@@ -17,11 +17,10 @@ Why not ``bm25s``, the package of sparse BM25: it stores *scores* (idf × term w
 depend on the corpus's size, its mean chunk length and every term's document frequency, so
 an ingest that changes one article has to recompute all of them — from Python lists of
 every chunk's token ids, in Python loops. Term counts do not change when other articles do.
-Measured at 1M synthetic passages (``benchmarks/bm25.py``, 2026-12-01, a busy machine): bm25s
-built in 344 s and 11.4 GB, this in 131 s and 2.0 GB, and re-assembles around one changed
-passage in 20 s; bm25s queries faster (p50 4.5 ms against 25 ms: it stores the weights this
-computes from the counts); ``rank_bm25`` built in 399 s and 9.7 GB, and took 3.4 s a question
-(README, "BM25 at scale").
+At 1M passages bm25s builds slower, in several times the memory, and must be rebuilt whole
+on any change, where these counts are re-assembled around one changed passage in seconds;
+bm25s queries faster, as it stores the weights this computes from the counts
+(benchmarks/README.md#bm25-at-scale).
 """
 
 from __future__ import annotations

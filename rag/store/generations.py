@@ -113,7 +113,7 @@ class GenerationWriter:
             self._db.execute("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, text TEXT, "
                              "title TEXT, date TEXT, outlet TEXT, sha256 TEXT)")
             self._db.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, "
-                             "doc_id TEXT, start INTEGER, end INTEGER, text TEXT)")
+                             "doc_id TEXT, start INTEGER, end INTEGER, text TEXT, language TEXT)")
             self._db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
             self._db.execute("CREATE TABLE sentences (row INTEGER PRIMARY KEY, spans TEXT, vecs BLOB)")
             self._db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY, df INTEGER)")
@@ -134,8 +134,8 @@ class GenerationWriter:
             self._db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256)
                                   for d in documents])
-            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
-                                 [(first + i, c.chunk_id, c.doc_id, c.start, c.end, c.text)
+            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [(first + i, c.chunk_id, c.doc_id, c.start, c.end, c.text, c.language)
                                   for i, c in enumerate(chunks)])
             self._db.executemany("INSERT INTO sentences VALUES (?, ?, ?)",
                                  [(first + i, json.dumps(spans), np.asarray(vecs, np.float16).tobytes())

@@ -9,19 +9,22 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 from rag.errors import REBUILD, IndexCorruptError, IndexMissingError, RagError
 from rag.errors import short as _short
+from rag.lang import detect_language
 from rag.store.bm25 import BM25_FILE, TOKENIZER, BM25Index
 from rag.store.generations import current_generation
-from rag.store.manifest import Manifest, check_compatible, verify_generation
+from rag.store.manifest import OPTIONAL_FILES, Manifest, check_compatible, file_checksum
 from rag.store.vectors.base import VectorStore
-from rag.store.vectors.registry import open_vectors
+from rag.store.vectors.registry import generation_files, open_vectors
 from rag.types import Chunk, Document, Filters
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class IndexStore:
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"The index file {store} cannot be read ({_short(exc)}). {REBUILD}") from None
         self._lock = threading.Lock()
+        # a generation written before chunks kept their language: told when they are read
+        self._has_language = "language" in {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
         self.document = lru_cache(maxsize=4096)(self._document)
         self._bm25: BM25Index | None = None
         # BM25 is read on first use: one thread reads it while the others asking wait
@@ -139,9 +144,8 @@ class IndexStore:
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
             return []
-        got = {r[0]: Chunk(*r[1:]) for r in self._fetch(
-            f"SELECT row, chunk_id, doc_id, start, end, text FROM chunks WHERE row IN "
-            f"({','.join('?' * len(rows))})", rows)}
+        got = {r[0]: self._chunk(r[1:]) for r in self._fetch(
+            f"SELECT row, {self._chunk_columns} FROM chunks WHERE row IN ({','.join('?' * len(rows))})", rows)}
         missing = [r for r in rows if r not in got]
         if missing:
             raise IndexCorruptError(f"The index in {self.path} has vectors without chunks (rows "
@@ -179,14 +183,23 @@ class IndexStore:
         return [Document(*r) for r in rows]
 
     def iter_chunks(self) -> Iterator[tuple[int, Chunk]]:
-        rows = self._fetch("SELECT row, chunk_id, doc_id, start, end, text FROM chunks ORDER BY row")
+        rows = self._fetch(f"SELECT row, {self._chunk_columns} FROM chunks ORDER BY row")
         for r in rows:
-            yield r[0], Chunk(*r[1:])
+            yield r[0], self._chunk(r[1:])
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
-        rows = self._fetch("SELECT chunk_id, doc_id, start, end, text FROM chunks "
-                           "WHERE doc_id = ? ORDER BY start", (doc_id,))
-        return [Chunk(*r) for r in rows]
+        rows = self._fetch(f"SELECT {self._chunk_columns} FROM chunks WHERE doc_id = ? ORDER BY start", (doc_id,))
+        return [self._chunk(r) for r in rows]
+
+    @property
+    def _chunk_columns(self) -> str:
+        return "chunk_id, doc_id, start, end, text" + (", language" if self._has_language else "")
+
+    def _chunk(self, row: Sequence[Any]) -> Chunk:
+        chunk = Chunk(*row)
+        if self._has_language:
+            return chunk
+        return replace(chunk, language=detect_language(chunk.text, default=""))
 
     def chunk_rows_of(self, doc_id: str) -> list[int]:
         """The rows of a document's chunks, in the order of :meth:`chunks_of`."""
@@ -228,3 +241,22 @@ class IndexStore:
     def close(self) -> None:
         self._db.close()
         self.vectors.close()
+
+
+def verify_generation(gen: Path, manifest: Manifest) -> None:
+    """Check the generation's files against the sizes and checksums of its manifest, so
+    that a torn or damaged file is reported at load, by name, not after a wrong answer."""
+    for name in (*generation_files(manifest), *(f for f in OPTIONAL_FILES if f in manifest.checksums)):
+        path = gen / name
+        if not path.is_file():
+            raise IndexCorruptError(f"The index file {path} is missing. {REBUILD}")
+        expected = manifest.checksums.get(name)
+        if not expected:  # a generation written before checksums were recorded
+            continue
+        size = path.stat().st_size
+        if size != expected.get("bytes"):
+            raise IndexCorruptError(f"The index file {path} has {size:,} bytes instead of "
+                                    f"{expected.get('bytes'):,} (truncated or damaged). {REBUILD}")
+        if file_checksum(path)["sha256"] != expected.get("sha256"):
+            raise IndexCorruptError(f"The index file {path} is damaged (its checksum does not match "
+                                    f"the manifest's). {REBUILD}")

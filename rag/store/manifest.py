@@ -12,7 +12,6 @@ from pathlib import Path
 from rag.errors import REBUILD, IndexCorruptError, IndexMismatchError
 from rag.errors import short as _short
 from rag.store.bm25 import BM25_FILE
-from rag.store.vectors.registry import generation_files
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +19,9 @@ FORMAT_VERSION = 2
 #: Files a generation written by an older version lacks; checked like the others when
 #: its manifest records them (a generation without BM25 file builds BM25 in memory).
 OPTIONAL_FILES = (BM25_FILE,)
-#: Files up to this size are hashed whole when a generation is loaded; bigger ones by
-#: sampled blocks (their size is always checked). SHA-256 ran at 1.3 GB/s here
-#: (2026-11-26), so the whole check of a 512 MiB file costs about 0.4 s at load.
+#: Files up to this size are hashed whole when a generation is loaded (about 0.4 s for
+#: 512 MiB), bigger ones by sampled blocks, their size always checked
+#: (benchmarks/README.md#index-checksum-at-load).
 VERIFY_FULL_BYTES = 512 << 20
 _SAMPLE_BLOCKS, _BLOCK = 64, 1 << 20
 
@@ -100,22 +99,3 @@ def file_checksum(path: Path) -> dict[str, int | str]:
                 fh.seek(i * (size - _BLOCK) // (_SAMPLE_BLOCKS - 1))
                 digest.update(fh.read(_BLOCK))
     return {"bytes": size, "sha256": digest.hexdigest()}
-
-
-def verify_generation(gen: Path, manifest: Manifest) -> None:
-    """Check the generation's files against the sizes and checksums of its manifest, so
-    that a torn or damaged file is reported at load, by name, not after a wrong answer."""
-    for name in (*generation_files(manifest), *(f for f in OPTIONAL_FILES if f in manifest.checksums)):
-        path = gen / name
-        if not path.is_file():
-            raise IndexCorruptError(f"The index file {path} is missing. {REBUILD}")
-        expected = manifest.checksums.get(name)
-        if not expected:  # a generation written before checksums were recorded
-            continue
-        size = path.stat().st_size
-        if size != expected.get("bytes"):
-            raise IndexCorruptError(f"The index file {path} has {size:,} bytes instead of "
-                                    f"{expected.get('bytes'):,} (truncated or damaged). {REBUILD}")
-        if file_checksum(path)["sha256"] != expected.get("sha256"):
-            raise IndexCorruptError(f"The index file {path} is damaged (its checksum does not match "
-                                    f"the manifest's). {REBUILD}")

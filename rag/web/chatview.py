@@ -26,14 +26,17 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from rag.answer.citations import markers
 from rag.answer.pipeline import Pipeline
 from rag.answer.readers import available_readers
+from rag.answer.validation import validate_question
 from rag.errors import Cancelled, CorpusError, InputError, RagError
 from rag.ingest.corpus import add_files
-from rag.ingest.run import IngestReport, Progress, check_upload
+from rag.ingest.report import IngestReport, Progress
+from rag.ingest.uploads import check_upload
 from rag.lang.dates import format_date
 from rag.types import Answer, Document, Filters
 from rag.web.highlight import article_html, citation_html
@@ -48,6 +51,8 @@ SOURCES_PLACEHOLDER = "Ask a question: the passages its answer quotes appear her
 VIEWER_PLACEHOLDER = "Click a citation [n] or “Open article” to read the whole article here."
 #: Answers whose sources stay on the page (older markers then say so instead of opening).
 KEEP_TURNS = 20
+#: Words added at each step when a fast reader's answer is shown growing.
+STREAM_WORDS = 3
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+!|~$-])")
 _MARKER = re.compile(r"\\\[(\d+)\\\]")  # a [n] marker once escaped for Markdown
@@ -290,16 +295,12 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
     Raises :class:`InputError` before anything is shown when the question is unusable
     (empty, too long); other errors propagate (see :func:`friendly_error`).
     """
-    question = pipeline.validate(question)
+    question = validate_question(question, pipeline.settings.max_question_chars)
     pipeline = pipeline.pinned()  # the sources are rendered from the text the answer quotes
     turn = state.turn
     final: Answer | None = None
     # the latest questions only: a long chat is not a history over the limit
     history = state.questions[-pipeline.settings.max_history_items:]
-    for part in pipeline.stream(question, history=history, k=k, filters=filters):
-        final = part
-        yield ChatUpdate(answer_markdown(part, turn))
-    assert final is not None
     docs: dict[str, Document] = {}
 
     def document(doc_id: str) -> Document:
@@ -307,12 +308,43 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
             docs[doc_id] = pipeline.document(doc_id)
         return docs[doc_id]
 
+    shown: frozenset[int] = frozenset()
+    parts = pipeline.stream(question, history=history, k=k, filters=filters)
+    for i, part in enumerate(parts):
+        # a fast reader's answer comes whole (in milliseconds): shown growing, as a model's does
+        steps = growing(part) if i == 0 and not pipeline.reader.streams and not part.abstained else iter(())
+        for step in (*steps, part):
+            final = step
+            cited = frozenset(c.n for c in step.citations)
+            if cited == shown:
+                yield ChatUpdate(answer_markdown(step, turn))
+                continue
+            shown = cited  # the sources with the first claim that cites them, not at the end
+            yield ChatUpdate(answer_markdown(step, turn),
+                             sources=sources_panel([*state.sources, sources_html(step, document, turn)]),
+                             articles=article_viewer([*state.articles, viewer_html(step, document, turn)]))
+    assert final is not None
     state.questions.append(question)
     state.sources.append(sources_html(final, document, turn))
     state.articles.append(viewer_html(final, document, turn))
     del state.sources[:-KEEP_TURNS], state.articles[:-KEEP_TURNS]
     yield ChatUpdate(answer_markdown(final, turn), done=True, sources=sources_panel(state.sources),
                      articles=article_viewer(state.articles), answer=final)
+
+
+def growing(answer: Answer, words: int = STREAM_WORDS) -> Iterator[Answer]:
+    """``answer`` as the page shows a fast reader's answer: ``words`` more words at each
+    step, with the citations its text already refers to (the whole answer not included).
+
+    >>> from rag.types import Answer
+    >>> [a.answer for a in growing(Answer("q", "It was extended in 2021 [1].", False, "en"), 2)]
+    ['It was ', 'It was extended in ']
+    """
+    pieces = re.findall(r"\S+\s*", answer.answer)
+    for end in range(words, len(pieces), words):
+        text = "".join(pieces[:end])
+        cited = set(markers(text))
+        yield replace(answer, answer=text, citations=[c for c in answer.citations if c.n in cited])
 
 
 def friendly_error(exc: BaseException) -> str:
@@ -456,7 +488,7 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
                 result.refused[name] = f"{name}: could not be read ({exc.strerror or exc})."
         if not sources:
             return result
-        report = pipeline.ingest(progress=progress)
+        report = pipeline.library.ingest(progress=progress)
     except Cancelled:  # before the index switched: the files this upload wrote go again
         for source in sources:
             if source not in before:
@@ -483,7 +515,7 @@ def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = 
     if not isinstance(doc_id, str) or not doc_id:
         raise InputError("Choose the article to remove first.")
     doc = pipeline.document(doc_id)
-    report = pipeline.remove_article(doc.source, progress=progress)
+    report = pipeline.library.remove_article(doc.source, progress=progress)
     return (f"**Removed:** {escape_markdown(doc.title or doc.source)} ({escape_markdown(doc.source)}); "
             f"the file is kept in the corpus's `.removed` folder. "
             f"Index updated in {report.seconds:.1f} s.")

@@ -4,9 +4,9 @@ Layout and event wiring only; its styles and script are ``static/page.css`` and
 ``static/page.js`` (package data). Answers come from :class:`rag.Pipeline`; what the page
 shows (escaped Markdown and HTML, highlights from offsets, filters, uploads) is built by
 :mod:`rag.web.chatview`. The page's API exposes ``ask`` (question, earlier questions) →
-the answer JSON (see the README's "Web chat" section). Who may answer at once (questions
+the answer JSON (README.md#json-contract). Who may answer at once (questions
 side by side, a language model one at a time, corpus changes one at a time beside them) is
-:class:`rag.web.serving.Service`'s (README, "Many users").
+:class:`rag.web.serving.Service`'s (docs/serving.md#who-answers-at-once).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ import gradio as gr
 
 from rag.answer.pipeline import Pipeline
 from rag.errors import Cancelled, InputError, RagError
-from rag.ingest.run import Progress
+from rag.ingest.report import Progress
+from rag.types import Document
 from rag.web import chatview as view
 from rag.web.serving import BusyError, Service, check_address
 
@@ -128,233 +130,300 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
     Serve it with :func:`launch`, which also applies the page's styles and script."""
     pipeline = pipeline or Pipeline.from_settings()
     service = Service(pipeline.settings.generative_queue)
-    # questions run side by side (up to serve_concurrency); uploads and removals one at a time
-    asking: dict[str, Any] = dict(concurrency_id="ask", concurrency_limit=pipeline.settings.serve_concurrency)
-    changing: dict[str, Any] = dict(concurrency_id="corpus", concurrency_limit=1)
-    readers = view.reader_choices(pipeline)
-    articles = pipeline.articles()
-    drift = pipeline.corpus_drift()
+    articles = pipeline.library.articles()
+    drift = pipeline.library.drift()
     if drift:  # an upload whose ingest was killed, files copied in since: indexed in the background
         log.warning("%s", drift.describe("indexing them in the background; questions are answered "
                                          "from the index as it is meanwhile."))
-        service.start(STARTUP_JOB, lambda progress: _logged(pipeline.ingest, progress), "startup-ingest")
+        service.start(STARTUP_JOB, lambda progress: _logged(pipeline.library.ingest, progress), "startup-ingest")
 
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         state = gr.State(view.ChatState())
         gr.HTML(HEADER)
         with gr.Tabs():
-            with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"), gr.Row(equal_height=False):
-                with gr.Column(scale=11, min_width=420):
-                    chatbot = gr.Chatbot(
-                        label="Chat", show_label=False, elem_id="chat", height="60vh",
-                        latex_delimiters=[], buttons=[], feedback_options=None,
-                        placeholder=CHAT_PLACEHOLDER, sanitize_html=True)
-                    with gr.Row(equal_height=True):
-                        question = gr.Textbox(
-                            show_label=False, container=False, scale=8, lines=1, max_lines=4,
-                            placeholder="Ask about the articles, in English or French…",
-                            elem_id="question")
-                        send = gr.Button("Send", variant="primary", scale=1, min_width=90,
-                                         elem_id="send")
-                    # a Dataset of its own, not gr.Examples: Gradio's handler behind it logs a
-                    # traceback for a call without a valid example
-                    examples = gr.Dataset(components=[question], samples=[[q] for q in EXAMPLES],
-                                          label="Examples", type="index", elem_id="examples")
-                    with gr.Accordion("Filters", open=False, elem_id="filters"):
-                        with gr.Row():
-                            date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD",
-                                                   elem_id="date-from")
-                            date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD",
-                                                 elem_id="date-to")
-                        article_filter = Choices(
-                            view.article_choices(articles), label="Only these articles",
-                            info="None ticked: all articles.", elem_id="article-filter")
-                    with gr.Accordion("Settings", open=False, elem_id="settings"):
-                        k = Number(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
-                                      label="Passages to read", elem_id="top-k",
-                                      info="How many retrieved passages the answer may draw on.")
-                        reader = Choice(
-                            readers, value=pipeline.reader.name,
-                            label="Reader (what writes the answer)",
-                            interactive=len(readers) > 1, elem_id="reader")
-                with gr.Column(scale=9, min_width=360):
-                    sources = gr.HTML(view.sources_panel([]), elem_id="sources", js_on_load=SOURCES_JS,
-                                      html_template='<div class="panel-title">Sources</div>${value}')
-                    viewer = gr.HTML(view.article_viewer([]), elem_id="viewer", js_on_load=None,
-                                     html_template='<div class="panel-title">Article</div>${value}')
-
-            with gr.Tab("Corpus", id="corpus-tab", elem_id="corpus-tab"):
-                summary = gr.Markdown(view.corpus_summary(articles, drift.new), elem_id="corpus-summary")
-                table = gr.Dataframe(
-                    view.corpus_rows(articles), headers=["Title", "Date", "Outlet", "Source file", "Chunks"],
-                    datatype=["str", "str", "str", "str", "number"], interactive=False, wrap=True,
-                    label="Articles", elem_id="corpus-table", column_widths=["46%", "10%", "14%", "22%", "8%"])
-                with gr.Row(equal_height=False):
-                    with gr.Column():
-                        upload = gr.File(label="Add articles (.txt, .md, .html)", file_count="multiple",
-                                         file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
-                                         height=140)
-                        upload_status = gr.Markdown(elem_id="upload-status")
-                        cancel = gr.Button("Cancel the upload", variant="stop", visible=False,
-                                           elem_id="cancel-upload")
-                    with gr.Column():
-                        to_remove = Choice(view.article_choices(articles), value=None,
-                                                label="Remove an article", elem_id="to-remove")
-                        remove = gr.Button("Remove…", variant="secondary", elem_id="remove")
-                        with gr.Group(visible=False, elem_id="confirm") as confirm:
-                            confirm_text = gr.Markdown()
-                            with gr.Row():
-                                confirm_yes = gr.Button("Yes, remove it", variant="stop", elem_id="confirm-yes")
-                                confirm_no = gr.Button("Cancel", elem_id="confirm-no")
-                        remove_status = gr.Markdown(elem_id="remove-status")
-                        # the article the session was asked to confirm (server side: an API
-                        # call to the removal cannot skip the question)
-                        confirming = gr.State(None)
-
-        # ---- chat ---------------------------------------------------------------------
-
-        def respond(message: str, messages: list[dict[str, Any]], chat: view.ChatState,
-                    start: str, end: str, chosen: list[str], top_k: float, reader_name: str):
-            skip = gr.skip()
-            try:
-                filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.articles()])
-                chosen_pipeline = view.with_reader(pipeline, reader_name)
-                updates = service.guarded(chosen_pipeline.reader, view.chat_turn(
-                    chosen_pipeline, message, chat if isinstance(chat, view.ChatState) else view.ChatState(),
-                    k=view.passages_to_read(top_k), filters=filters))
-                first = next(updates)
-            except (InputError, BusyError) as exc:  # nothing asked: say why, keep the text to ask again
-                gr.Warning(html.escape(str(exc), quote=False),
-                           title="Busy" if isinstance(exc, BusyError) else "Cannot ask this")
-                yield skip, skip, skip, skip, skip
-                return
-            except Exception as exc:  # noqa: BLE001 — shown as a message, logged when unexpected
-                messages = messages + [_user(message), _bot("⚠️ " + view.escape_markdown(view.friendly_error(exc)))]
-                yield messages, "", skip, skip, skip
-                return
-            messages = messages + [_user(message), _bot(first.markdown)]
-            yield messages, "", skip, skip, skip
-            try:
-                for update in updates:
-                    messages[-1] = _bot(update.markdown)
-                    if update.done:
-                        yield messages, skip, chat, update.sources, update.articles
-                    else:
-                        time.sleep(STREAM_PAUSE)
-                        yield messages, skip, skip, skip, skip
-            except Exception as exc:  # noqa: BLE001
-                messages[-1] = _bot("⚠️ " + view.escape_markdown(view.friendly_error(exc)))
-                yield messages, skip, skip, skip, skip
-
-        # one wiring for the three ways a question is sent (Any: gradio's overloads differ per event)
-        chat_io: dict[str, Any] = dict(fn=respond, inputs=[question, chatbot, state, date_from, date_to, article_filter, k, reader],
-                                       outputs=[chatbot, question, state, sources, viewer],
-                                       api_visibility="private", **asking)
-        question.submit(**chat_io)
-        send.click(**chat_io)
-        examples.click(_example, [examples], [question], api_visibility="private", queue=False,
-                       show_progress="hidden").then(**chat_io)
-        chatbot.clear(lambda: (view.ChatState(), view.sources_panel([]), view.article_viewer([])),
-                      outputs=[state, sources, viewer], api_visibility="private")
-
-        # ---- corpus ---------------------------------------------------------------------
-
-        def refreshed(chosen: list[str] | None):
-            listed = pipeline.articles()
-            choices = view.article_choices(listed)
-            ids = {doc_id for _, doc_id in choices}
-            chosen = chosen if isinstance(chosen, list) else []
-            return (view.corpus_summary(listed, pipeline.corpus_drift().new), view.corpus_rows(listed),
-                    gr.CheckboxGroup(choices=choices, value=[c for c in chosen if c in ids]),
-                    gr.Dropdown(choices=choices, value=None))
-
-        def add(files: list[str] | None, chosen: list[str] | None, request: gr.Request,
-                progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
-            skip = gr.skip()
-            if not files:
-                return skip, skip, skip, skip, skip, skip
-            try:
-                paths = view.uploaded_paths(files)
-                job = service.start(_session(request), lambda report: view.upload_articles(
-                    pipeline, paths, [Path(f).name for f in paths], progress=report), "upload")
-                result = job.wait(poll=lambda done, total, what: progress((done, total) if total else None,
-                                                                           desc=what))
-            except Cancelled:
-                return view.UPLOAD_CANCELLED, None, skip, skip, skip, skip
-            except Exception as exc:  # noqa: BLE001
-                message = view.friendly_error(exc)
-                gr.Warning(html.escape(message, quote=False), title="Upload failed")
-                return "⚠️ " + view.escape_markdown(message), None, skip, skip, skip, skip
-            if result.refused:
-                gr.Warning(html.escape("; ".join(result.refused.values()), quote=False), title="Not added")
-            return (result.message(), None, *refreshed(chosen))
-
-        def cancel_upload(request: gr.Request):
-            if service.cancel(_session(request)):
-                return "Cancelling the upload: it stops at its next step, and nothing of it is kept."
-            return gr.skip()
-
-        private: dict[str, Any] = dict(api_visibility="private")
-        # the cancel button is shown while the upload's ingest runs
-        (upload.upload(lambda: (gr.Button(visible=True), view.UPLOAD_STARTED), None, [cancel, upload_status],
-                       **private)
-         .then(add, [upload, article_filter], [upload_status, upload, summary, table, article_filter, to_remove],
-               **private, **changing)
-         .then(lambda: gr.Button(visible=False), None, [cancel], **private))
-        cancel.click(cancel_upload, None, [upload_status], **private)
-
-        def ask_confirmation(doc_id: str | None):
-            hidden = gr.Group(visible=False), "", None
-            if not isinstance(doc_id, str) or not doc_id:
-                gr.Warning("Choose the article to remove first.")
-                return hidden
-            try:
-                doc = pipeline.document(doc_id)
-            except RagError as exc:
-                gr.Warning(html.escape(str(exc), quote=False))
-                return hidden
-            return gr.Group(visible=True), (f"Remove **{view.escape_markdown(doc.title or doc.source)}** "
-                                            f"({view.escape_markdown(doc.source)}) from the corpus? "
-                                            "The file is moved aside, not deleted."), doc_id
-
-        def do_remove(doc_id: str | None, confirmed: str | None, chosen: list[str] | None,
-                      progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
-            skip = gr.skip()
-            hidden = gr.Group(visible=False)
-            if not isinstance(doc_id, str) or not doc_id or doc_id != confirmed:  # never without its question
-                return view.REMOVE_UNCONFIRMED, hidden, None, skip, skip, skip, skip
-            try:
-                message = view.remove_article(pipeline, doc_id,
-                                              progress=lambda d, t, w: progress((d, t) if t else None, desc=w))
-            except Exception as exc:  # noqa: BLE001
-                return ("⚠️ " + view.escape_markdown(view.friendly_error(exc)), hidden, None,
-                        skip, skip, skip, skip)
-            return (message, hidden, None, *refreshed(chosen))
-
-        remove.click(ask_confirmation, [to_remove], [confirm, confirm_text, confirming], **private)
-        confirm_no.click(lambda: (gr.Group(visible=False), None), outputs=[confirm, confirming], **private)
-        confirm_yes.click(do_remove, [to_remove, confirming, article_filter],
-                          [remove_status, confirm, confirming, summary, table, article_filter, to_remove],
-                          **private, **changing)
-        # each page load shows the corpus as it is now (an ingest may have run since the page was built)
-        app.load(lambda: refreshed([])[:2], None, [summary, table], **private)
-
-        # ---- API ------------------------------------------------------------------------
-
-        def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
-            """Answer a question about the articles as a follow-up of `history` (the earlier
-            questions, oldest first). Returns the answer JSON: question, answer (with [n]
-            markers), abstained, language, citations (passage and quote with their offsets
-            in the article), timings_ms."""
-            try:
-                with service.answering(pipeline.reader):
-                    return pipeline.ask(question, history=history).to_dict()  # checked by validate_history
-            except Exception as exc:  # noqa: BLE001
-                raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
-
-        gr.api(ask, api_name="ask", **asking)
-
+            chat = _chat_tab(pipeline, articles)
+            corpus = _corpus_tab(articles, drift.new)
+        _wire_chat(pipeline, service, chat, state)
+        _wire_corpus(pipeline, service, corpus, chat.article_filter, app)
+        _wire_api(pipeline, service)
     return app
+
+
+def _asking(pipeline: Pipeline) -> dict[str, Any]:
+    """Questions run side by side (up to serve_concurrency)."""
+    return dict(concurrency_id="ask", concurrency_limit=pipeline.settings.serve_concurrency)
+
+
+#: Uploads and removals run one at a time, beside the questions.
+CHANGING: dict[str, Any] = dict(concurrency_id="corpus", concurrency_limit=1)
+PRIVATE: dict[str, Any] = dict(api_visibility="private")
+
+
+@dataclass
+class _ChatTab:
+    chatbot: Any
+    question: Any
+    send: Any
+    examples: Any
+    date_from: Any
+    date_to: Any
+    article_filter: Any
+    k: Any
+    reader: Any
+    sources: Any
+    viewer: Any
+
+
+def _chat_tab(pipeline: Pipeline, articles: list[tuple[Document, int]]) -> _ChatTab:
+    """The Chat tab's layout: the conversation, its filters and settings, the sources and
+    the article viewer."""
+    readers = view.reader_choices(pipeline)
+    with gr.Tab("Chat", id="chat-tab", elem_id="chat-tab"), gr.Row(equal_height=False):
+        with gr.Column(scale=11, min_width=420):
+            chatbot = gr.Chatbot(
+                label="Chat", show_label=False, elem_id="chat", height="60vh",
+                latex_delimiters=[], buttons=[], feedback_options=None,
+                placeholder=CHAT_PLACEHOLDER, sanitize_html=True)
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(
+                    show_label=False, container=False, scale=8, lines=1, max_lines=4,
+                    placeholder="Ask about the articles, in English or French…",
+                    elem_id="question")
+                send = gr.Button("Send", variant="primary", scale=1, min_width=90,
+                                 elem_id="send")
+            # a Dataset of its own, not gr.Examples: Gradio's handler behind it logs a
+            # traceback for a call without a valid example
+            examples = gr.Dataset(components=[question], samples=[[q] for q in EXAMPLES],
+                                  label="Examples", type="index", elem_id="examples")
+            with gr.Accordion("Filters", open=False, elem_id="filters"):
+                with gr.Row():
+                    date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD",
+                                           elem_id="date-from")
+                    date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD",
+                                         elem_id="date-to")
+                article_filter = Choices(
+                    view.article_choices(articles), label="Only these articles",
+                    info="None ticked: all articles.", elem_id="article-filter")
+            with gr.Accordion("Settings", open=False, elem_id="settings"):
+                k = Number(1, 8, value=min(8, max(1, pipeline.settings.top_k)), step=1,
+                              label="Passages to read", elem_id="top-k",
+                              info="How many retrieved passages the answer may draw on.")
+                reader = Choice(
+                    readers, value=pipeline.reader.name,
+                    label="Reader (what writes the answer)",
+                    interactive=len(readers) > 1, elem_id="reader")
+        with gr.Column(scale=9, min_width=360):
+            sources = gr.HTML(view.sources_panel([]), elem_id="sources", js_on_load=SOURCES_JS,
+                              html_template='<div class="panel-title">Sources</div>${value}')
+            viewer = gr.HTML(view.article_viewer([]), elem_id="viewer", js_on_load=None,
+                             html_template='<div class="panel-title">Article</div>${value}')
+
+    return _ChatTab(chatbot, question, send, examples, date_from, date_to, article_filter, k, reader,
+                    sources, viewer)
+
+
+@dataclass
+class _CorpusTab:
+    summary: Any
+    table: Any
+    upload: Any
+    upload_status: Any
+    cancel: Any
+    to_remove: Any
+    remove: Any
+    confirm: Any
+    confirm_text: Any
+    confirm_yes: Any
+    confirm_no: Any
+    remove_status: Any
+    confirming: Any
+
+
+def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str]) -> _CorpusTab:
+    """The Corpus tab's layout: the articles, adding and removing them."""
+    with gr.Tab("Corpus", id="corpus-tab", elem_id="corpus-tab"):
+        summary = gr.Markdown(view.corpus_summary(articles, pending), elem_id="corpus-summary")
+        table = gr.Dataframe(
+            view.corpus_rows(articles), headers=["Title", "Date", "Outlet", "Source file", "Chunks"],
+            datatype=["str", "str", "str", "str", "number"], interactive=False, wrap=True,
+            label="Articles", elem_id="corpus-table", column_widths=["46%", "10%", "14%", "22%", "8%"])
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                upload = gr.File(label="Add articles (.txt, .md, .html)", file_count="multiple",
+                                 file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
+                                 height=140)
+                upload_status = gr.Markdown(elem_id="upload-status")
+                cancel = gr.Button("Cancel the upload", variant="stop", visible=False,
+                                   elem_id="cancel-upload")
+            with gr.Column():
+                to_remove = Choice(view.article_choices(articles), value=None,
+                                        label="Remove an article", elem_id="to-remove")
+                remove = gr.Button("Remove…", variant="secondary", elem_id="remove")
+                with gr.Group(visible=False, elem_id="confirm") as confirm:
+                    confirm_text = gr.Markdown()
+                    with gr.Row():
+                        confirm_yes = gr.Button("Yes, remove it", variant="stop", elem_id="confirm-yes")
+                        confirm_no = gr.Button("Cancel", elem_id="confirm-no")
+                remove_status = gr.Markdown(elem_id="remove-status")
+                # the article the session was asked to confirm (server side: an API
+                # call to the removal cannot skip the question)
+                confirming = gr.State(None)
+
+    return _CorpusTab(summary, table, upload, upload_status, cancel, to_remove, remove, confirm, confirm_text,
+                      confirm_yes, confirm_no, remove_status, confirming)
+
+
+def _wire_chat(pipeline: Pipeline, service: Service, tab: _ChatTab, state: Any) -> None:
+    """What asking does: a question streamed into the chat, its sources beside it."""
+
+    def respond(message: str, messages: list[dict[str, Any]], chat: view.ChatState,
+                start: str, end: str, chosen: list[str], top_k: float, reader_name: str):
+        skip = gr.skip()
+        try:
+            filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.library.articles()])
+            chosen_pipeline = view.with_reader(pipeline, reader_name)
+            updates = service.guarded(chosen_pipeline.reader, view.chat_turn(
+                chosen_pipeline, message, chat if isinstance(chat, view.ChatState) else view.ChatState(),
+                k=view.passages_to_read(top_k), filters=filters))
+            first = next(updates)
+        except (InputError, BusyError) as exc:  # nothing asked: say why, keep the text to ask again
+            gr.Warning(html.escape(str(exc), quote=False),
+                       title="Busy" if isinstance(exc, BusyError) else "Cannot ask this")
+            yield skip, skip, skip, skip, skip
+            return
+        except Exception as exc:  # noqa: BLE001 — shown as a message, logged when unexpected
+            messages = messages + [_user(message), _bot("⚠️ " + view.escape_markdown(view.friendly_error(exc)))]
+            yield messages, "", skip, skip, skip
+            return
+        messages = messages + [_user(message), _bot(first.markdown)]
+        yield messages, "", skip, *((first.sources, first.articles) if first.sources else (skip, skip))
+        try:
+            for update in updates:
+                messages[-1] = _bot(update.markdown)
+                if update.done:
+                    yield messages, skip, chat, update.sources, update.articles
+                else:
+                    time.sleep(STREAM_PAUSE)
+                    panels = (update.sources, update.articles) if update.sources else (skip, skip)
+                    yield messages, skip, skip, *panels
+        except Exception as exc:  # noqa: BLE001
+            messages[-1] = _bot("⚠️ " + view.escape_markdown(view.friendly_error(exc)))
+            yield messages, skip, skip, skip, skip
+
+    # one wiring for the three ways a question is sent (Any: gradio's overloads differ per event)
+    chat_io: dict[str, Any] = dict(fn=respond, inputs=[tab.question, tab.chatbot, state, tab.date_from, tab.date_to, tab.article_filter,
+                                           tab.k, tab.reader],
+                                   outputs=[tab.chatbot, tab.question, state, tab.sources, tab.viewer],
+                                   api_visibility="private", **_asking(pipeline))
+    tab.question.submit(**chat_io)
+    tab.send.click(**chat_io)
+    tab.examples.click(_example, [tab.examples], [tab.question], api_visibility="private", queue=False,
+                   show_progress="hidden").then(**chat_io)
+    tab.chatbot.clear(lambda: (view.ChatState(), view.sources_panel([]), view.article_viewer([])),
+                  outputs=[state, tab.sources, tab.viewer], api_visibility="private")
+
+
+def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_filter: Any,
+                 app: gr.Blocks) -> None:
+    """What the Corpus tab's controls do: uploads (cancellable), removals (confirmed first)."""
+
+    def refreshed(chosen: list[str] | None):
+        listed = pipeline.library.articles()
+        choices = view.article_choices(listed)
+        ids = {doc_id for _, doc_id in choices}
+        chosen = chosen if isinstance(chosen, list) else []
+        return (view.corpus_summary(listed, pipeline.library.drift().new), view.corpus_rows(listed),
+                gr.CheckboxGroup(choices=choices, value=[c for c in chosen if c in ids]),
+                gr.Dropdown(choices=choices, value=None))
+
+    def add(files: list[str] | None, chosen: list[str] | None, request: gr.Request,
+            progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+        skip = gr.skip()
+        if not files:
+            return skip, skip, skip, skip, skip, skip
+        try:
+            paths = view.uploaded_paths(files)
+            job = service.start(_session(request), lambda report: view.upload_articles(
+                pipeline, paths, [Path(f).name for f in paths], progress=report), "upload")
+            result = job.wait(poll=lambda done, total, what: progress((done, total) if total else None,
+                                                                       desc=what))
+        except Cancelled:
+            return view.UPLOAD_CANCELLED, None, skip, skip, skip, skip
+        except Exception as exc:  # noqa: BLE001
+            message = view.friendly_error(exc)
+            gr.Warning(html.escape(message, quote=False), title="Upload failed")
+            return "⚠️ " + view.escape_markdown(message), None, skip, skip, skip, skip
+        if result.refused:
+            gr.Warning(html.escape("; ".join(result.refused.values()), quote=False), title="Not added")
+        return (result.message(), None, *refreshed(chosen))
+
+    def cancel_upload(request: gr.Request):
+        if service.cancel(_session(request)):
+            return "Cancelling the upload: it stops at its next step, and nothing of it is kept."
+        return gr.skip()
+
+    # the cancel button is shown while the upload's ingest runs
+    (tab.upload.upload(lambda: (gr.Button(visible=True), view.UPLOAD_STARTED), None, [tab.cancel, tab.upload_status],
+                   **PRIVATE)
+     .then(add, [tab.upload, article_filter], [tab.upload_status, tab.upload, tab.summary, tab.table, article_filter, tab.to_remove],
+           **PRIVATE, **CHANGING)
+     .then(lambda: gr.Button(visible=False), None, [tab.cancel], **PRIVATE))
+    tab.cancel.click(cancel_upload, None, [tab.upload_status], **PRIVATE)
+
+    def ask_confirmation(doc_id: str | None):
+        hidden = gr.Group(visible=False), "", None
+        if not isinstance(doc_id, str) or not doc_id:
+            gr.Warning("Choose the article to remove first.")
+            return hidden
+        try:
+            doc = pipeline.document(doc_id)
+        except RagError as exc:
+            gr.Warning(html.escape(str(exc), quote=False))
+            return hidden
+        return gr.Group(visible=True), (f"Remove **{view.escape_markdown(doc.title or doc.source)}** "
+                                        f"({view.escape_markdown(doc.source)}) from the corpus? "
+                                        "The file is moved aside, not deleted."), doc_id
+
+    def do_remove(doc_id: str | None, confirmed: str | None, chosen: list[str] | None,
+                  progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+        skip = gr.skip()
+        hidden = gr.Group(visible=False)
+        if not isinstance(doc_id, str) or not doc_id or doc_id != confirmed:  # never without its question
+            return view.REMOVE_UNCONFIRMED, hidden, None, skip, skip, skip, skip
+        try:
+            message = view.remove_article(pipeline, doc_id,
+                                          progress=lambda d, t, w: progress((d, t) if t else None, desc=w))
+        except Exception as exc:  # noqa: BLE001
+            return ("⚠️ " + view.escape_markdown(view.friendly_error(exc)), hidden, None,
+                    skip, skip, skip, skip)
+        return (message, hidden, None, *refreshed(chosen))
+
+    tab.remove.click(ask_confirmation, [tab.to_remove], [tab.confirm, tab.confirm_text, tab.confirming], **PRIVATE)
+    tab.confirm_no.click(lambda: (gr.Group(visible=False), None), outputs=[tab.confirm, tab.confirming], **PRIVATE)
+    tab.confirm_yes.click(do_remove, [tab.to_remove, tab.confirming, article_filter],
+                      [tab.remove_status, tab.confirm, tab.confirming, tab.summary, tab.table, article_filter, tab.to_remove],
+                      **PRIVATE, **CHANGING)
+    # each page load shows the corpus as it is now (an ingest may have run since the page was built)
+    app.load(lambda: refreshed([])[:2], None, [tab.summary, tab.table], **PRIVATE)
+
+
+
+def _wire_api(pipeline: Pipeline, service: Service) -> None:
+    """The page's API: ``ask`` (a question and the earlier ones) → the answer JSON."""
+
+    def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
+        """Answer a question about the articles as a follow-up of `history` (the earlier
+        questions, oldest first). Returns the answer JSON: question, answer (with [n]
+        markers), abstained, language, citations (passage and quote with their offsets
+        in the article), timings_ms."""
+        try:
+            with service.answering(pipeline.reader):
+                return pipeline.ask(question, history=history).to_dict()  # checked by validate_history
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
+
+    gr.api(ask, api_name="ask", **_asking(pipeline))
+
 
 
 #: The key of the start-up ingest among the service's jobs (not a browser session's).
@@ -393,10 +462,9 @@ def _bot(markdown: str) -> dict[str, str]:
     return {"role": "assistant", "content": markdown}
 
 
-#: Gradio rebuilds a pandas summary of its recent events (for its /monitoring page) after
-#: every event unless told to do it less often: 7–15 ms of CPU per answer here
-#: (2026-11-26), a sixth of an answer's. The page turns /monitoring off (it was served
-#: without a login), so the summary is only refreshed every this many events.
+#: Gradio rebuilds a summary of its recent events after every event, a sixth of an answer's
+#: CPU (benchmarks/README.md#gradio-event-analytics); /monitoring is off, so it is only
+#: refreshed every this many events.
 GRADIO_ANALYTICS_EVERY = "1000"
 
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from rag.errors import Cancelled, RagError
-from rag.ingest.run import Progress
+from rag.ingest.report import Progress
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 #: Questions a language-model reader answers at once: one. A local model (llama.cpp)
 #: holds one context that is not reentrant, and on 2 cores one answer already takes
-#: both (10–20 s each, README "Readers"); two at once would only take twice as long.
+#: both (10–20 s each, docs/readers.md#generative-readers); two at once would only take twice as long.
 GENERATIVE_AT_ONCE = 1
 
 

@@ -11,8 +11,8 @@ All implement :class:`~rag.answer.readers.base.Reader`; :func:`~rag.answer.reade
 builds one from its spec.
 """
 
-from rag.answer.readers.base import Query, Reader, Trace, claim_for
+from rag.answer.readers.base import Query, Reader, Trace
 from rag.answer.readers.registry import READERS, Parts, available_readers, load_reader, register_reader
 
-__all__ = ["Query", "Reader", "Trace", "claim_for", "Parts", "READERS", "available_readers",
+__all__ = ["Query", "Reader", "Trace", "Parts", "READERS", "available_readers",
            "load_reader", "register_reader"]

@@ -19,10 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from rag.answer.citations import MARKER, Claim, cited, defuse
-from rag.lang import detect_language, get, phrase
-from rag.lang.dates import format_date
-from rag.types import Passage, Sentence
+from rag.answer.citations import Claim
+from rag.types import Passage
 
 if TYPE_CHECKING:
     from rag.store.index_store import IndexStore
@@ -86,45 +84,3 @@ def reader_for_store(reader: Reader, store: IndexStore) -> Reader:
     in place, so a question in flight keeps its own."""
     bind = getattr(reader, "for_store", None)
     return bind(store) if bind is not None else reader
-
-
-def passage_language(p: Passage, default: str) -> str:
-    return detect_language(p.chunk.text, default=default)
-
-
-def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:
-    """Quote sentence ``s`` of passage ``p`` verbatim. In the article's language the
-    quote is the claim; in another language it is framed in the question's language:
-    ``According to RT France (January 2021) [1]: «…»``, or, given a checked
-    ``translation``, the translation leads and the quote follows as its source:
-    ``… [1] (translated from RT France (January 2021): «…»)``."""
-    doc = p.document
-    quote = defuse(doc.text[s.start:s.end])
-    if passage_language(p, language) == language:
-        template = cited(quote)
-        translation = None
-    else:
-        source = doc.outlet or phrase(language, "an_article")
-        date = format_date(doc.date, language)
-        key = "translated" if translation else "according" if first else "also"
-        template = phrase(language, key).format(source=source, date=f" ({date})" if date else "", marker=MARKER,
-                                                quote=quoted(quote, language), translation=translation)
-    return Claim(template=template, passage=p, quote_start=s.start, quote_end=s.end, translation=translation)
-
-
-def is_foreign_quote(claim: Claim, language: str) -> bool:
-    """A claim that quotes (not restates) a passage in another language than ``language``."""
-    quote = defuse(claim.passage.document.text[claim.quote_start:claim.quote_end])
-    return quote in claim.template and passage_language(claim.passage, language) != language
-
-
-def quoted(quote: str, language: str) -> str:
-    """Wrap a quote in guillemets, unless it already opens with a quotation mark.
-
-    >>> quoted("Il pleut.", "fr"), quoted("«Non»", "en")
-    ('« Il pleut. »', '«Non»')
-    """
-    if quote[:1] in "«\"“":
-        return quote
-    opening, closing = get(language).quote_marks
-    return f"{opening}{quote}{closing}"

@@ -3,7 +3,7 @@
 Kept beside the learned reader as a baseline (``rag eval --readers extractive,learned``)
 and for corpora where its simple rule is easier to reason about. Its bonuses were tuned
 on the team's 86 questions; measured on public data they carry over less well than
-the learned reader's fitted weights (see README, "Readers").
+the learned reader's fitted weights (see benchmarks/README.md#readers-compared).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rag.answer.citations import Claim
-from rag.answer.readers.base import Query, Trace, claim_for, passage_language
+from rag.answer.framing import claim_for, passage_language
+from rag.answer.readers.base import Query, Trace
 from rag.answer.readers.features import Candidate, candidates, fits_type, is_heading
 from rag.lang import content_terms
 from rag.lang.patterns import question_type

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.readers.base import passage_language
+from rag.answer.framing import passage_language
 from rag.lang import content_terms, opens_with_pronoun, stop_words, words
 from rag.lang.dates import YEAR_RE, has_date
 from rag.lang.patterns import DURATION_RE, PLACE_RE, QUANTITY_RE, question_type

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.answer.citations import Claim
-from rag.answer.readers.base import Query, Reader, Trace, claim_for, reader_for_store
+from rag.answer.framing import claim_for
+from rag.answer.readers.base import Query, Reader, Trace, reader_for_store
 from rag.answer.readers.features import fits_type
 from rag.answer.verification import Verifier, markers_of, split_sentences, strip_markers
 from rag.lang.patterns import question_type

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from rag.answer.citations import Claim
-from rag.answer.readers.base import Query, Trace, claim_for
+from rag.answer.framing import claim_for
+from rag.answer.readers.base import Query, Trace
 from rag.answer.readers.features import FEATURES, Candidate, featurize, fits_type
 from rag.errors import RagError
 from rag.lang import opens_with_pronoun

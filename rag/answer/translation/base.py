@@ -66,9 +66,9 @@ class Translator:
         "England") and capitalise different words ("britanniques" / "British", "la guerre" /
         "the War"), which no list of aliases holds. A flagged name is cleared only when its
         own translation is in the other text: a name the translation dropped or invented
-        has none there ("Peskov" translates as "Peskov"). On PIAF dev EN (choose set,
-        2026-12-03) this took the translations shown from 84 to 129 of 231, at ~0.3 s a
-        word looked up; it runs only when names are all that is wrong.
+        has none there ("Peskov" translates as "Peskov"). Looking names up clears most
+        false alarms at ~0.3 s a word (benchmarks/README.md#translation-name-look-ups), so
+        it runs only when names are all that is wrong.
         """
         problems = two_way(quote, translation)
         names = [_NAME_PROBLEM.match(p) for p in problems]

@@ -1,6 +1,6 @@
 """The FAISS index for a corpus size, chosen from measurements (``rag bench``).
 
-Measured on this project's 2-core machine (README "Benchmarks", ``benchmarks/results/
+Measured on this project's 2-core machine (benchmarks/README.md#faiss-index-types-at-scale, ``benchmarks/results/
 bench.json``), 384-d unit vectors clustered around the corpus's real embeddings,
 single-query searches on one thread, recall@10 against exact search:
 

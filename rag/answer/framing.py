@@ -1,0 +1,53 @@
+"""How a quote becomes a claim of the answer, in the question's language: the one place
+claims are framed ("According to RT France (January 2021) [1]: «…»", a checked translation
+leading its quote) — readers, compound questions and translation all go through it."""
+
+from __future__ import annotations
+
+from rag.answer.citations import MARKER, Claim, cited, defuse
+from rag.lang import get, phrase
+from rag.lang.dates import format_date
+from rag.types import Passage, Sentence
+
+
+def passage_language(p: Passage, default: str) -> str:
+    """The language of a passage, told at ingest (:attr:`rag.types.Chunk.language`), else ``default``."""
+    return p.chunk.language or default
+
+
+def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:
+    """Quote sentence ``s`` of passage ``p`` verbatim. In the article's language the
+    quote is the claim; in another language it is framed in the question's language:
+    ``According to RT France (January 2021) [1]: «…»``, or, given a checked
+    ``translation``, the translation leads and the quote follows as its source:
+    ``… [1] (translated from RT France (January 2021): «…»)``."""
+    doc = p.document
+    quote = defuse(doc.text[s.start:s.end])
+    if passage_language(p, language) == language:
+        template = cited(quote)
+        translation = None
+    else:
+        source = doc.outlet or phrase(language, "an_article")
+        date = format_date(doc.date, language)
+        key = "translated" if translation else "according" if first else "also"
+        template = phrase(language, key).format(source=source, date=f" ({date})" if date else "", marker=MARKER,
+                                                quote=quoted(quote, language), translation=translation)
+    return Claim(template=template, passage=p, quote_start=s.start, quote_end=s.end, translation=translation)
+
+
+def is_foreign_quote(claim: Claim, language: str) -> bool:
+    """A claim that quotes (not restates) a passage in another language than ``language``."""
+    quote = defuse(claim.passage.document.text[claim.quote_start:claim.quote_end])
+    return quote in claim.template and passage_language(claim.passage, language) != language
+
+
+def quoted(quote: str, language: str) -> str:
+    """Wrap a quote in guillemets, unless it already opens with a quotation mark.
+
+    >>> quoted("Il pleut.", "fr"), quoted("«Non»", "en")
+    ('« Il pleut. »', '«Non»')
+    """
+    if quote[:1] in "«\"“":
+        return quote
+    opening, closing = get(language).quote_marks
+    return f"{opening}{quote}{closing}"
