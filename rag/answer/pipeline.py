@@ -64,7 +64,8 @@ class Pipeline:
     the index folder's ``CURRENT``, the next question is answered from the new generation
     (:meth:`refresh`), while questions in flight finish on the one they started with.
     :meth:`pinned` gives a pipeline that stays on one generation (what a page needs to
-    render an answer's sources from the very text its offsets point into).
+    render an answer's sources from the very text its offsets point into). The articles
+    behind the index — listed, added, removed — are its :attr:`library`'s.
     """
 
     def __init__(self, settings: Settings, embedder: Embedder, store: IndexStore,
