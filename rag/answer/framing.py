@@ -5,14 +5,16 @@ leading its quote) — readers, compound questions and translation all go throug
 from __future__ import annotations
 
 from rag.answer.citations import MARKER, Claim, cited, defuse
-from rag.lang import get, phrase
+from rag.lang import detect_language, get, phrase
 from rag.lang.dates import format_date
 from rag.types import Passage, Sentence
 
 
 def passage_language(p: Passage, default: str) -> str:
-    """The language of a passage, told at ingest (:attr:`rag.types.Chunk.language`), else ``default``."""
-    return p.chunk.language or default
+    """The language of a passage, told at ingest (:attr:`rag.types.Chunk.language`); told
+    from its words for a chunk that does not say (made by hand, or by an older version),
+    ``default`` when they do not either."""
+    return p.chunk.language or detect_language(p.chunk.text, default=default)
 
 
 def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:

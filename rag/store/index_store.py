@@ -9,17 +9,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 
 from rag.errors import REBUILD, IndexCorruptError, IndexMissingError, RagError
 from rag.errors import short as _short
-from rag.lang import detect_language
 from rag.store.bm25 import BM25_FILE, TOKENIZER, BM25Index
 from rag.store.generations import current_generation
 from rag.store.manifest import OPTIONAL_FILES, Manifest, check_compatible, file_checksum
@@ -45,7 +42,7 @@ class IndexStore:
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"The index file {store} cannot be read ({_short(exc)}). {REBUILD}") from None
         self._lock = threading.Lock()
-        # a generation written before chunks kept their language: told when they are read
+        # a generation written before chunks kept their language (told from their words when used)
         self._has_language = "language" in {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
         self.document = lru_cache(maxsize=4096)(self._document)
         self._bm25: BM25Index | None = None
@@ -144,7 +141,7 @@ class IndexStore:
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
             return []
-        got = {r[0]: self._chunk(r[1:]) for r in self._fetch(
+        got = {r[0]: Chunk(*r[1:]) for r in self._fetch(
             f"SELECT row, {self._chunk_columns} FROM chunks WHERE row IN ({','.join('?' * len(rows))})", rows)}
         missing = [r for r in rows if r not in got]
         if missing:
@@ -185,21 +182,16 @@ class IndexStore:
     def iter_chunks(self) -> Iterator[tuple[int, Chunk]]:
         rows = self._fetch(f"SELECT row, {self._chunk_columns} FROM chunks ORDER BY row")
         for r in rows:
-            yield r[0], self._chunk(r[1:])
+            yield r[0], Chunk(*r[1:])
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         rows = self._fetch(f"SELECT {self._chunk_columns} FROM chunks WHERE doc_id = ? ORDER BY start", (doc_id,))
-        return [self._chunk(r) for r in rows]
+        return [Chunk(*r) for r in rows]
 
     @property
     def _chunk_columns(self) -> str:
         return "chunk_id, doc_id, start, end, text" + (", language" if self._has_language else "")
 
-    def _chunk(self, row: Sequence[Any]) -> Chunk:
-        chunk = Chunk(*row)
-        if self._has_language:
-            return chunk
-        return replace(chunk, language=detect_language(chunk.text, default=""))
 
     def chunk_rows_of(self, doc_id: str) -> list[int]:
         """The rows of a document's chunks, in the order of :meth:`chunks_of`."""
