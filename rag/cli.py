@@ -20,7 +20,7 @@ import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, TypeAlias
 
 from rag.errors import RagError
 from rag.evaluation.questions import decoded_lines, read_question_lines, shown_question
@@ -606,6 +606,11 @@ def _port(text: str) -> int:
     return value
 
 
+_FORMAT = argparse.RawDescriptionHelpFormatter
+#: What ``add_subparsers`` returns: each ``_add_COMMAND`` adds its parser to it.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def _common_options(suppress: bool) -> argparse.ArgumentParser:
     """Options every subcommand takes. They are accepted before the subcommand too; in the
     subcommand's parser their default is SUPPRESS so an unset flag there keeps the value
@@ -646,9 +651,9 @@ def _wrap(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter
+    """The ``rag`` parser: the common options, then one subparser per command."""
     parser = argparse.ArgumentParser(
-        prog="rag", formatter_class=fmt, parents=[_common_options(suppress=False)],
+        prog="rag", formatter_class=_FORMAT, parents=[_common_options(suppress=False)],
         description=_wrap("Cited answers, in English or French, from a folder of news articles — offline."),
         epilog=textwrap.dedent("""\
             examples:
@@ -663,9 +668,15 @@ def build_parser() -> argparse.ArgumentParser:
             Run `rag COMMAND --help` for a command's options."""))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     common = _common_options(suppress=True)
+    for add in (_add_ingest, _add_ask, _add_serve, _add_eval, _add_bench):
+        add(sub, common)
+    return parser
 
+
+def _add_ingest(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag ingest``: build or update the index."""
     p = sub.add_parser(
-        "ingest", parents=[common], formatter_class=fmt,
+        "ingest", parents=[common], formatter_class=_FORMAT,
         help="build or update the index from the corpus folder",
         description=_wrap("Build the index, or bring it up to date with the corpus folder: only new "
                     "and changed articles are read and embedded again."),
@@ -698,8 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "without it a local Ray is started on this machine's CPUs")
     p.set_defaults(func=cmd_ingest, usage=p)
 
+
+def _add_ask(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag ask``: answer questions."""
     p = sub.add_parser(
-        "ask", parents=[common], formatter_class=fmt,
+        "ask", parents=[common], formatter_class=_FORMAT,
         help="answer a question, with citations",
         description=_wrap("Answer a question from the articles, quoting the passages it relies on. "
                     "The index is built first if there is none yet."),
@@ -729,8 +743,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer every line of FILE ('-' for standard input) instead of QUESTION")
     p.set_defaults(func=cmd_ask, usage=p)
 
+
+def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag serve``: the web chat."""
     p = sub.add_parser(
-        "serve", parents=[common], formatter_class=fmt,
+        "serve", parents=[common], formatter_class=_FORMAT,
         help="start the web chat (Gradio)",
         description=_wrap("Start the web chat on this machine. The index is built first if there "
                     "is none yet. Stop it with Ctrl+C."),
@@ -763,8 +780,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="port to listen on [env GRADIO_SERVER_PORT; default 7860]")
     p.set_defaults(func=cmd_serve)
 
+
+def _add_eval(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag eval``: score a question set."""
     p = sub.add_parser(
-        "eval", parents=[common], formatter_class=fmt,
+        "eval", parents=[common], formatter_class=_FORMAT,
         help="score retrieval and answers on a question set",
         description=_wrap("Run a question set through the pipeline and report retrieval recall, MRR, "
                     "answer accuracy, citation quality, abstention and latency — overall and "
@@ -792,8 +812,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "reader specs (e.g. --readers learned,extractive,llamacpp:PATH.gguf)")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_bench(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag bench``: measure speed, memory and scale."""
     p = sub.add_parser(
-        "bench", parents=[common], formatter_class=fmt,
+        "bench", parents=[common], formatter_class=_FORMAT,
         help="measure speed, memory and scale (writes JSON and plots)",
         description=_wrap("Measure the pipeline on the real corpus (ingest throughput, re-ingest, "
                     "cold start of `rag ask`, warm latency p50/p95, peak memory), beside a plain "
@@ -833,7 +856,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-clients", type=_clients, default=None, metavar="N,N,...",
                    help="concurrent clients of each load level (default 1,10,50)")
     p.set_defaults(func=cmd_bench, usage=p)
-    return parser
 
 
 # --------------------------------------------------------------------------- main
