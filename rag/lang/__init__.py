@@ -6,8 +6,8 @@ language is one new file, ``rag/lang/xx.py``: it is found and loaded by its two-
 name, and every table below, :mod:`rag.lang.patterns` and :mod:`rag.lang.dates` then
 include it. Nothing outside this package names a word of a language.
 
->>> sorted(LANGUAGES)
-['en', 'fr']
+>>> {"en", "fr"} <= set(LANGUAGES), LANGUAGES["fr"].name
+(True, 'French')
 >>> detect_language("Quand a eu lieu le sommet de Genève ?")
 'fr'
 """

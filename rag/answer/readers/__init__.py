@@ -12,7 +12,15 @@ builds one from its spec.
 """
 
 from rag.answer.readers.base import Query, Reader, Trace
-from rag.answer.readers.registry import READERS, Parts, available_readers, load_reader, register_reader
+from rag.answer.readers.registry import (
+    READERS,
+    Parts,
+    ReaderKind,
+    available_readers,
+    load_reader,
+    register_reader,
+    unregister_reader,
+)
 
-__all__ = ["Query", "Reader", "Trace", "Parts", "READERS", "available_readers",
-           "load_reader", "register_reader"]
+__all__ = ["Query", "Reader", "Trace", "Parts", "READERS", "ReaderKind", "available_readers",
+           "load_reader", "register_reader", "unregister_reader"]

@@ -6,8 +6,12 @@ Adding a reader is one class and one :func:`register_reader` call::
 
     register_reader("mine", lambda argument, parts: MyReader(parts.settings.reader))
 
->>> sorted(READERS)
-['extractive', 'learned', 'llamacpp', 'neural', 'ollama', 'openai']
+The unknown-reader message and the page's reader choices are read from the registry:
+
+>>> READERS["neural"].usage
+'neural[:PATH]'
+>>> available_readers()[0] == OFFLINE_DEFAULT
+True
 """
 
 from __future__ import annotations
@@ -68,37 +72,71 @@ def _generative(kind: str) -> ReaderFactory:
     return make
 
 
-READERS: dict[str, ReaderFactory] = {
-    "learned": _learned,
-    "neural": _neural,
-    "extractive": _extractive,
-    "llamacpp": _generative("llamacpp"),
-    "ollama": _generative("ollama"),
-    "openai": _generative("openai"),
-}
+@dataclass(frozen=True)
+class ReaderKind:
+    """One kind of reader: ``factory`` builds it from the text after ``KIND:`` and the
+    loaded parts; ``usage`` is how a spec of it is written (for messages); ``offered``
+    says whether the page offers it without configuration (a bool, or a callable asked
+    each time the page is built: the neural reader is offered only when its weights
+    are installed)."""
+
+    factory: ReaderFactory
+    usage: str
+    offered: bool | Callable[[], bool] = True
+
+    def is_offered(self) -> bool:
+        return self.offered() if callable(self.offered) else self.offered
 
 
-def register_reader(kind: str, factory: ReaderFactory) -> None:
-    """Make ``kind[:argument]`` a reader spec (plug-ins, tests' fake readers)."""
-    READERS[kind] = factory
+def _neural_installed() -> bool:
+    from rag.answer.readers.neural import shipped_weights
+
+    return shipped_weights() is not None
+
+
+#: Every reader kind, in the order the page offers them and messages list them.
+READERS: dict[str, ReaderKind] = {}
+
+
+def register_reader(kind: str, factory: ReaderFactory, *, usage: str | None = None,
+                    offered: bool | Callable[[], bool] = True) -> None:
+    """Make ``kind[:argument]`` a reader spec (plug-ins, tests' fake readers).
+
+    ``usage`` is how a spec of it is written in messages (default: ``kind``);
+    ``offered``, whether the page offers it without configuration (a reader that needs
+    an argument, a model path say, should say False: the page then offers it only when
+    the settings name it)."""
+    READERS[kind] = ReaderKind(factory, usage or kind, offered)
+
+
+def unregister_reader(kind: str) -> None:
+    """Forget ``kind`` (a test's reader, once the test is done)."""
+    READERS.pop(kind, None)
+
+
+register_reader(OFFLINE_DEFAULT, _learned)
+register_reader("extractive", _extractive)
+register_reader("neural", _neural, usage="neural[:PATH]", offered=_neural_installed)
+register_reader("llamacpp", _generative("llamacpp"), usage="llamacpp:PATH.gguf", offered=False)
+register_reader("ollama", _generative("ollama"), usage="ollama:MODEL[@URL]", offered=False)
+register_reader("openai", _generative("openai"), usage="openai:MODEL@BASE_URL", offered=False)
 
 
 def load_reader(spec: str, parts: Parts) -> Reader:
     """The reader a spec names, built from ``parts``."""
     kind, _, argument = spec.strip().partition(":")
-    factory = READERS.get(kind)
-    if factory is None:
-        raise RagError(f"Unknown reader {spec!r}. Use one of: learned, extractive, neural[:PATH], llamacpp:PATH.gguf, "
-                       "ollama:MODEL[@URL], openai:MODEL@BASE_URL.")
-    return factory(argument, parts)
+    registered = READERS.get(kind)
+    if registered is None:
+        forms = ", ".join(r.usage for r in READERS.values())
+        raise RagError(f"Unknown reader {spec!r}. Use one of: {forms}.")
+    return registered.factory(argument, parts)
 
 
 def available_readers(configured: str | None = None) -> list[str]:
-    """The readers on offer (what the page's reader setting lists): the offline ones,
-    then the generative one the settings configure, if any."""
-    from rag.answer.readers.neural import shipped_weights
-
-    names = [OFFLINE_DEFAULT, "extractive"] + (["neural"] if shipped_weights() else [])
+    """The readers on offer (what the page's reader setting lists): those offered without
+    configuration, in their registration order, then the one the settings configure
+    (``configured``), if it is not among them."""
+    names = [kind for kind, registered in READERS.items() if registered.is_offered()]
     if configured and configured not in names:
         names.append(configured)
     return names
