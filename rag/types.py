@@ -103,13 +103,16 @@ class Answer:
     language: str
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
-    # sentences the generator wrote that no passage supported (never shown)
+    # sentences a language-model reader wrote that no passage supported (never shown)
     dropped_sentences: int = 0
-    # what wrote the answer: "extractive", a model spec, or "extractive (fallback)"
-    generator: str = "extractive"
+    # the reader that wrote the answer: "learned", a model spec, or "learned (fallback)"
+    reader: str = "extractive"
 
     def to_dict(self) -> dict[str, Any]:
+        """The contract's fields; the reader under ``generator`` (the contract's name, read
+        by other programs) and under ``reader``, the same value."""
         data = asdict(self)
+        data["generator"] = data["reader"] = data.pop("reader")
         data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         for c in data["citations"]:
             c["score"] = round(float(c["score"]), 4)

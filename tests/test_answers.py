@@ -85,6 +85,7 @@ def test_every_answer_validates_against_the_schema(answers, validator):
         assert not errors, f"{a.question!r}: {errors}"
         assert set(data["timings_ms"]) >= {"retrieve", "generate", "total"}
         assert data["language"] in ("en", "fr")
+        assert data["generator"] == data["reader"] == a.reader  # the contract's name, and the new one
 
 
 def test_every_marker_refers_to_a_citation(answers):

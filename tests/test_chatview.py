@@ -1,5 +1,5 @@
 """rag.web.chatview: what the chat page shows — escaped, linked, highlighted from offsets —
-and the page's filters, uploads and generator choice. No browser here (see
+and the page's filters, uploads and reader choice. No browser here (see
 test_ui_browser.py for the page itself)."""
 
 from __future__ import annotations

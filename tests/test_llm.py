@@ -59,7 +59,7 @@ def test_new_start_answer_in_english_cites_the_right_passage(qwen: Pipeline):
     model tends to state the 2021 expiry date as the extension date: that must not pass)."""
     answer = qwen.ask("When was New START extended?")
     assert not answer.abstained and answer.language == "en"
-    assert answer.generator.startswith("llamacpp:") or answer.generator == "learned (fallback)"
+    assert answer.reader.startswith("llamacpp:") or answer.reader == "learned (fallback)"
     assert any("5 février 2026" in c.passage for c in answer.citations), answer.to_dict()
     assert all(c.verified for c in answer.citations)
     framing = strip_markers(answer.answer).split("«")[0]
@@ -84,11 +84,11 @@ def test_only_supported_sentences_reach_the_reader(qwen: Pipeline, pipeline: Pip
             assert doc.text[citation.quote_start:citation.quote_end] == citation.quote
             assert doc.text[citation.start:citation.end] == citation.passage
             assert citation.verified
-            if answer.generator.startswith("llamacpp:"):  # a model sentence: its facts are the passage's
+            if answer.reader.startswith("llamacpp:"):  # a model sentence: its facts are the passage's
                 whole = Passage(Chunk("c", doc.doc_id, citation.start, citation.end, citation.passage), doc, 0.0)
                 assert PassageFacts.of(whole).missing(extract_facts(strip_markers(sentence))) == [], sentence
         rows.append({"id": q["id"], "q": q["q"], "answerable": q.get("answerable", True),
-                     "llm": answer.answer, "generator": answer.generator,
+                     "llm": answer.answer, "reader": answer.reader,
                      "dropped": answer.dropped_sentences,
                      "llm_correct": bool(q.get("answer")) and is_correct(answer.answer, q["answer"]),
                      "extractive_correct": bool(q.get("answer")) and is_correct(baseline.answer, q["answer"]),
@@ -98,7 +98,7 @@ def test_only_supported_sentences_reach_the_reader(qwen: Pipeline, pipeline: Pip
         "questions": len(rows),
         "llm_accuracy": sum(r["llm_correct"] for r in answerable) / len(answerable),
         "extractive_accuracy": sum(r["extractive_correct"] for r in answerable) / len(answerable),
-        "llm_answers_from_model": sum(r["generator"].startswith("llamacpp:") for r in rows),
+        "llm_answers_from_model": sum(r["reader"].startswith("llamacpp:") for r in rows),
         "sentences_dropped": dropped,
         "unsupported_sentences_shown": 0,  # asserted above for every sentence shown
     }

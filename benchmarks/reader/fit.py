@@ -39,10 +39,10 @@ from rag.store.index_store import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:
-    settings = Settings.from_env(index_dir=index, generator="extractive")
+    settings = Settings.from_env(index_dir=index, reader="extractive")
     embedder = load_embedder(settings.embedding_model)
     store = IndexStore.load(index, embedder.name, embedder.dim)
-    pipeline = Pipeline(settings, embedder, store, reader=ExtractiveReader(settings.reader))
+    pipeline = Pipeline(settings, embedder, store, reader=ExtractiveReader(settings.reader_config))
     rows, labels, qid, answerable, where = [], [], [], [], []
     questions = load_questions(questions_path)
     for n, q in enumerate(questions):

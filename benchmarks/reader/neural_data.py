@@ -48,10 +48,10 @@ from rag.store.index_store import IndexStore
 
 
 def extract(index: Path, questions_path: Path, out: Path, k: int) -> None:
-    settings = Settings.from_env(index_dir=index, generator="learned")
+    settings = Settings.from_env(index_dir=index, reader="learned")
     embedder = load_embedder(settings.embedding_model)
     store = IndexStore.load(index, embedder.name, embedder.dim)
-    learned = LearnedReader.from_config(settings.reader)
+    learned = LearnedReader.from_config(settings.reader_config)
     pipeline = Pipeline(settings, embedder, store, reader=learned)
     questions = load_questions(questions_path)
     with out.open("w", encoding="utf-8") as f:

@@ -1,6 +1,6 @@
 """Number the passages an answer relies on and build its :class:`Citation` s.
 
-Generators return :class:`Claim` s — a sentence of the answer and the exact span of a
+Readers return :class:`Claim` s — a sentence of the answer and the exact span of a
 passage that supports it. This module turns them into the answer text with ``[n]``
 markers and the citation list, so that every marker always points at a real citation
 and every citation's quote is a verbatim span of its passage.

@@ -75,7 +75,7 @@ class Pipeline:
         self.settings = settings
         self.embedder = embedder
         self._view = _View(store, retriever or Retriever.from_settings(settings, store, embedder),
-                           reader or load_reader(settings.generator, Parts(settings, embedder, store)))
+                           reader or load_reader(settings.reader, Parts(settings, embedder, store)))
         if translator == "settings":  # the one RAG_TRANSLATOR names, if any (auto: opus-mt if installed)
             translator = translator_from_spec(settings.translator)
         self.translator: Translator | None = translator  # type: ignore[assignment]
@@ -232,7 +232,7 @@ class Pipeline:
             yield Answer(question=query.question, answer=unsupported(query.language), abstained=True,
                          language=query.language, citations=[],
                          timings_ms={"retrieve": 0.0, "generate": 0.0, "total": (time.perf_counter() - t0) * 1000},
-                         generator=self.reader.name)
+                         reader=self.reader.name)
             return
         parts = [] if self.reader.streams else question_parts(query.text)
         qvec = None if len(parts) > 1 else self.retriever.embedder.embed_query(query.text)
@@ -255,7 +255,7 @@ class Pipeline:
                           abstained=not claims, language=query.language, citations=citations,
                           timings_ms={"retrieve": (t1 - t0) * 1000, **timings, "total": (t2 - t0) * 1000},
                           dropped_sentences=trace.dropped,
-                          generator=trace.answered_by if claims else self.reader.name)
+                          reader=trace.answered_by if claims else self.reader.name)
 
         claims: list[Claim] = []
         if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart

@@ -1,6 +1,6 @@
 """Generative answers through LangChain chat models.
 
-``RAG_GENERATOR`` picks the model:
+A generative reader's spec (``RAG_READER``) or a translator's (``RAG_TRANSLATOR``) picks the model:
 
 * ``llamacpp:/path/model.gguf`` — a local GGUF file through ``ChatLlamaCpp``
   (``pip install llama-cpp-python langchain-community``);
@@ -180,8 +180,8 @@ def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
     except ImportError as exc:
         package = {"llamacpp": "llama-cpp-python langchain-community", "ollama": "langchain-ollama",
                    "openai": "langchain-openai"}[kind]
-        raise RagError(f"The {kind} generator needs: pip install {package}") from exc
-    raise RagError(f"Unknown generator {spec!r}. Use extractive, llamacpp:PATH.gguf, "
+        raise RagError(f"The {kind} chat model needs: pip install {package}") from exc
+    raise RagError(f"Unknown chat model {spec!r}. Use llamacpp:PATH.gguf, "
                    "ollama:MODEL[@URL] or openai:MODEL@BASE_URL.")
 
 

@@ -268,7 +268,7 @@ def _valid_date(value: str) -> bool:
 def reader_choices(pipeline: Pipeline) -> list[str]:
     """The readers the page offers: :func:`~rag.answer.readers.available_readers` for the
     settings, with the pipeline's own reader among them."""
-    names = available_readers(pipeline.settings.generator)
+    names = available_readers(pipeline.settings.reader)
     own = pipeline.reader.name
     return names + [own] if own not in names else names
 

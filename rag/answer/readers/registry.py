@@ -1,10 +1,10 @@
-"""Readers by name: the ``RAG_GENERATOR`` / ``--reader`` spec picks one.
+"""Readers by name: the ``RAG_READER`` / ``--reader`` spec picks one.
 
 A spec is ``KIND`` or ``KIND:ARGUMENT`` — ``learned``, ``extractive``,
 ``neural[:ADAPTER.safetensors]``, ``llamacpp:/path/model.gguf``, ``ollama:MODEL[@URL]``, ``openai:MODEL@BASE_URL``.
 Adding a reader is one class and one :func:`register_reader` call::
 
-    register_reader("mine", lambda argument, parts: MyReader(parts.settings.reader))
+    register_reader("mine", lambda argument, parts: MyReader(parts.settings.reader_config))
 
 The unknown-reader message and the page's reader choices are read from the registry:
 
@@ -44,19 +44,19 @@ ReaderFactory = Callable[[str, Parts], Reader]
 def _learned(argument: str, parts: Parts) -> Reader:
     from rag.answer.readers.learned import LearnedReader
 
-    return LearnedReader.from_config(parts.settings.reader, argument or None)
+    return LearnedReader.from_config(parts.settings.reader_config, argument or None)
 
 
 def _neural(argument: str, parts: Parts) -> Reader:
     from rag.answer.readers.neural import NeuralReader
 
-    return NeuralReader.from_config(parts.settings.reader, argument or None)
+    return NeuralReader.from_config(parts.settings.reader_config, argument or None)
 
 
 def _extractive(argument: str, parts: Parts) -> Reader:
     from rag.answer.readers.extractive import ExtractiveReader
 
-    return ExtractiveReader(parts.settings.reader)
+    return ExtractiveReader(parts.settings.reader_config)
 
 
 def _generative(kind: str) -> ReaderFactory:
@@ -66,7 +66,7 @@ def _generative(kind: str) -> ReaderFactory:
         from rag.models.llm import chat_model_from_spec
 
         spec = f"{kind}:{argument}"
-        verifier = Verifier(parts.embedder, parts.store, min_similarity=parts.settings.reader.min_support_score)
+        verifier = Verifier(parts.embedder, parts.store, min_similarity=parts.settings.reader_config.min_support_score)
         return GenerativeReader.from_chat_model(chat_model_from_spec(spec), spec, verifier,
                                                 load_reader(OFFLINE_DEFAULT, parts))
     return make
