@@ -14,6 +14,7 @@ from rag import Pipeline
 from rag.answer.translation.base import Translator, mismatches
 from rag.answer.translation.chat_model import ChatModelTranslator
 from rag.answer.translation.registry import AUTO, load_translator, translator_from_spec
+from rag.errors import RagError
 
 QUESTION = "Who is the Kremlin spokesman?"
 
@@ -133,3 +134,26 @@ def test_auto_the_default_is_no_translator_where_opus_mt_is_not_installed(monkey
     assert translator_from_spec(AUTO) is None and translator_from_spec(" Auto ") is None
     with pytest.raises(RagError, match="make install-translator"):
         translator_from_spec("marian")
+
+
+def test_a_translator_is_one_class_and_one_registry_line():
+    """A plug-in translator is named by RAG_TRANSLATOR like the shipped ones, and listed when a
+    spec names none."""
+    from rag.answer.translation.registry import register_translator, unregister_translator
+
+    class Upper(Translator):
+        name = "upper"
+
+        def translate(self, text: str, source: str, target: str) -> str | None:
+            return text.upper()
+
+    register_translator("upper", lambda argument: Upper(), usage="upper (capitals)")
+    try:
+        made = translator_from_spec("upper")
+        assert isinstance(made, Upper) and made.translate("Genève", "fr", "en") == "GENÈVE"
+        with pytest.raises(RagError, match=r"Unknown translator 'nope'.*upper \(capitals\)"):
+            load_translator("nope")
+    finally:
+        unregister_translator("upper")
+    with pytest.raises(RagError, match="Unknown translator 'upper'"):
+        load_translator("upper")

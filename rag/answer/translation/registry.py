@@ -12,6 +12,7 @@ one :class:`~rag.answer.translation.base.Translator` subclass and one
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from rag.answer.translation.base import Translator
 from rag.errors import RagError
@@ -40,31 +41,43 @@ def _chat_model(kind: str) -> TranslatorFactory:
     return make
 
 
-TRANSLATORS: dict[str, TranslatorFactory] = {
-    "marian": _marian,
-    "llamacpp": _chat_model("llamacpp"),
-    "ollama": _chat_model("ollama"),
-    "openai": _chat_model("openai"),
-}
+@dataclass(frozen=True)
+class TranslatorKind:
+    """A registered translator: what builds it from the spec's argument, and how its spec is
+    written (for the unknown-translator message)."""
 
-#: How each kind is written, for the unknown-translator message (a kind not listed: KIND:…).
-USAGE = {"marian": "marian[:DIR] (the offline opus-mt models; make install-translator)",
-         "llamacpp": "llamacpp:PATH.gguf", "ollama": "ollama:MODEL[@URL]", "openai": "openai:MODEL@BASE_URL"}
+    factory: TranslatorFactory
+    usage: str
 
 
-def register_translator(kind: str, factory: TranslatorFactory) -> None:
-    """Make ``kind[:argument]`` a translator spec (plug-ins, tests' fake translators)."""
-    TRANSLATORS[kind] = factory
+TRANSLATORS: dict[str, TranslatorKind] = {}
+
+
+def register_translator(kind: str, factory: TranslatorFactory, *, usage: str | None = None) -> None:
+    """Make ``kind[:argument]`` a translator spec (plug-ins, tests' fake translators);
+    ``usage`` is how users write it (default ``KIND[:ARGUMENT]``)."""
+    TRANSLATORS[kind] = TranslatorKind(factory, usage or f"{kind}[:ARGUMENT]")
+
+
+def unregister_translator(kind: str) -> None:
+    """Take a translator out of the registry (a test's plug-in, when it is done)."""
+    TRANSLATORS.pop(kind, None)
+
+
+register_translator("marian", _marian, usage="marian[:DIR] (the offline opus-mt models; make install-translator)")
+register_translator("llamacpp", _chat_model("llamacpp"), usage="llamacpp:PATH.gguf")
+register_translator("ollama", _chat_model("ollama"), usage="ollama:MODEL[@URL]")
+register_translator("openai", _chat_model("openai"), usage="openai:MODEL@BASE_URL")
 
 
 def load_translator(spec: str) -> Translator:
     """The translator a spec names; a clear error for a kind no one registered."""
     kind, _, argument = spec.strip().partition(":")
-    factory = TRANSLATORS.get(kind)
-    if factory is None:
-        forms = ", ".join(USAGE.get(k, f"{k}:…") for k in TRANSLATORS)
+    registered = TRANSLATORS.get(kind)
+    if registered is None:
+        forms = ", ".join(k.usage for k in TRANSLATORS.values())
         raise RagError(f"Unknown translator {spec!r}. Use one of: {forms}.")
-    return factory(argument)
+    return registered.factory(argument)
 
 
 def translator_from_spec(spec: str) -> Translator | None:
