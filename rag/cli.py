@@ -253,10 +253,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Skipped and duplicate files are reported from the IngestReport below (which also
     # names those of an earlier run), so the library's own warning would say it twice.
-    loggers = [logging.getLogger("rag.ingest.run"), logging.getLogger("rag.ingest.corpus")]
+    # on the terminal's handler: it sees every ingest module's records (a logger's own filter
+    # would miss those its child modules' loggers pass up)
+    handlers = [h for h in logging.getLogger("rag").handlers if isinstance(h, _StderrHandler)]
     drop_warnings = _DropWarnings()
-    for logger in loggers:
-        logger.addFilter(drop_warnings)
+    for handler in handlers:
+        handler.addFilter(drop_warnings)
     try:
         with _engine(args, settings) as engine, ProgressBar() as bar:
             # on Ray the workers load the model; this process only needs its name and size
@@ -265,8 +267,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                             wait=not args.no_wait, on_wait=lambda message: _note(f"note: {message}"),
                             engine=engine)
     finally:
-        for logger in loggers:
-            logger.removeFilter(drop_warnings)
+        for handler in handlers:
+            handler.removeFilter(drop_warnings)
     for source, skipped in sorted(report.skipped.items()):
         message = skipped.reason
         print(f"warning: {terminal_safe(message if source in message else f'{source}: {message}')}",

@@ -151,6 +151,7 @@ def test_the_sources_come_with_the_first_claim_that_cites_them(pipeline: Pipelin
     first_cited = next(i for i, u in enumerate(updates) if 'href="#src-0-1"' in u.markdown)
     early = updates[first_cited]
     assert not early.done and 'id="src-0-1"' in early.sources and 'id="passage-0-1"' in early.articles
+    assert 'aria-busy="true"' in early.sources and 'aria-busy' not in updates[-1].sources  # said to be coming
     assert all(not u.sources for u in updates[:first_cited])  # nothing cited yet: the panel is left as it is
     assert updates[-1].done and 'id="src-0-1"' in updates[-1].sources
 

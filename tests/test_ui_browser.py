@@ -127,7 +127,8 @@ def page(browser, app_url: str):
 
 def ask(page, question: str) -> dict[str, Any]:
     """Type ``question``, send it, wait until its answer is complete (its sources are in
-    the panel); returns the answer's text, its turn and the texts seen while streaming."""
+    the panel, no longer marked as coming); returns the answer's text, its turn and the
+    texts seen while streaming."""
     turn = page.locator(".sources .turn").count()
     page.evaluate("""() => {
         window.__seen = [];
@@ -141,7 +142,7 @@ def ask(page, question: str) -> dict[str, Any]:
     }""")
     page.fill("#question textarea", question)
     page.click("#send")
-    page.wait_for_selector(f'.sources .turn.current[data-turn="{turn}"]')
+    page.wait_for_selector(f'.sources .turn.current[data-turn="{turn}"]:not([aria-busy])')
     bot = page.locator("#chat [data-testid=bot]").last
     return {"turn": turn, "text": bot.inner_text().strip(), "bot": bot,
             "seen": page.evaluate("window.__seen")}

@@ -169,13 +169,15 @@ def viewer_html(answer: Answer, documents: Callable[[str], Document], turn: int)
     return "".join(parts)
 
 
-def sources_panel(turns: Sequence[str]) -> str:
+def sources_panel(turns: Sequence[str], coming: bool = False) -> str:
     """The sources panel: the latest answer's block shown, earlier ones kept hidden
-    (so that their markers still open the right source)."""
+    (so that their markers still open the right source); ``coming``: the latest answer is
+    still being written (its block says so, ``aria-busy``)."""
     if not turns:
         return f'<div class="sources"><p class="placeholder">{html.escape(SOURCES_PLACEHOLDER)}</p></div>'
     blocks = list(turns[-KEEP_TURNS:])
-    blocks[-1] = blocks[-1].replace('<section class="turn"', '<section class="turn current"', 1)
+    current = '<section class="turn current" aria-busy="true"' if coming else '<section class="turn current"'
+    blocks[-1] = blocks[-1].replace('<section class="turn"', current, 1)
     return f'<div class="sources">{"".join(blocks)}</div>'
 
 
@@ -321,7 +323,7 @@ def chat_turn(pipeline: Pipeline, question: str, state: ChatState, *, k: int | N
                 continue
             shown = cited  # the sources with the first claim that cites them, not at the end
             yield ChatUpdate(answer_markdown(step, turn),
-                             sources=sources_panel([*state.sources, sources_html(step, document, turn)]),
+                             sources=sources_panel([*state.sources, sources_html(step, document, turn)], coming=True),
                              articles=article_viewer([*state.articles, viewer_html(step, document, turn)]))
     assert final is not None
     state.questions.append(question)
