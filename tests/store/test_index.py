@@ -14,7 +14,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
-from conftest import CORPUS_FILES, ST_MODEL
+from helpers import CORPUS_FILES, ST_MODEL
 
 import rag.ingest.run
 import rag.store.index

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, clean_env
+from helpers import REPO_ROOT, clean_env
 
 from rag import Pipeline, Settings
 from rag.answer.retrieval import Retriever
@@ -71,7 +71,7 @@ def milvus_settings(make_settings, tmp_path):
 @pytest.fixture(scope="module")
 def milvus_pipeline(tmp_path_factory, settings, embedder, ingest_report):
     """The real corpus in Milvus Lite (the session's embedding cache copied: no text embedded)."""
-    from conftest import copy_sqlite
+    from helpers import copy_sqlite
 
     root = tmp_path_factory.mktemp("milvus")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
