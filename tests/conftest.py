@@ -41,6 +41,7 @@ from helpers import (  # noqa: E402
     NO_TRANSLATOR,
     QUESTIONS_FILE,
     ST_MODEL,
+    AnsweredOnce,
     copy_sqlite,
 )
 
@@ -111,9 +112,16 @@ def questions() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def eval_report(pipeline: Pipeline, questions):
-    """rag.evaluation.evaluate over the whole question set, run once."""
-    return evaluate(pipeline, questions)
+def answered(pipeline: Pipeline) -> AnsweredOnce:
+    """The session's pipeline answering each question (with its history) once."""
+    return AnsweredOnce(pipeline)
+
+
+@pytest.fixture(scope="session")
+def eval_report(answered: AnsweredOnce, questions):
+    """rag.evaluation.evaluate over the whole question set, run once (its answers are
+    ``answered``'s, which test_answers.py reads too)."""
+    return evaluate(answered, questions)
 
 
 @pytest.fixture(scope="session")

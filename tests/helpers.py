@@ -74,6 +74,25 @@ def copy_sqlite(src: Path, dst: Path) -> None:
         b.close()
 
 
+class AnsweredOnce:
+    """``pipeline``'s ``ask`` with each (question, history) answered once, and its
+    ``retrieve``: the question set's evaluation and the tests that read every answer of
+    the set share one run of it (answers are deterministic, see web/test_concurrency.py)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self._answers: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+
+    def ask(self, question: str, history: list[str] | None = None) -> Any:
+        key = (question, None if history is None else tuple(history))
+        if key not in self._answers:
+            self._answers[key] = self.pipeline.ask(question, history)
+        return self._answers[key]
+
+    def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+        return self.pipeline.retrieve(*args, **kwargs)
+
+
 def translated_citations(pipeline: Pipeline, translating: Pipeline, questions: tuple[str, ...]) -> list[tuple[Any, Any]]:
     """Ask English ``questions`` over the French articles through ``translating`` (a
     pipeline with a translator) and check what every translator must keep: each answer

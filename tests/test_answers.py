@@ -41,10 +41,11 @@ OUT_OF_CORPUS = [
 
 
 @pytest.fixture(scope="module")
-def answers(pipeline, questions):
-    """Every question of the set (with its history) plus a few more, asked once."""
+def answers(answered, questions):
+    """Every question of the set (with its history) plus a few more, asked once (the
+    set's answers are those eval_report scores)."""
     asked = [(q["q"], q.get("history")) for q in questions] + EXTRA_QUESTIONS
-    return [pipeline.ask(q, history=h) for q, h in asked]
+    return [answered.ask(q, history=h) for q, h in asked]
 
 
 @pytest.fixture(scope="module")
