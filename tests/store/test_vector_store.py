@@ -294,6 +294,7 @@ def test_filter_expression_quotes_what_it_is_given():
 # --------------------------------------------------------------------------- same answers
 
 
+@pytest.mark.slow  # the whole question set asked of both stores, then evaluated through Milvus Lite
 def test_same_answers_as_faiss_on_the_question_set(milvus_pipeline, pipeline, questions, eval_report):
     for q in questions:
         history = q.get("history") or None
@@ -332,6 +333,7 @@ def test_milvus_bm25_ranks_as_newsrags_bm25(milvus_pipeline, pipeline, questions
     assert milvus_pipeline.store.text_search("?!", 5) == []  # no term at all
 
 
+@pytest.mark.slow  # the whole question set evaluated through Milvus Lite's BM25
 def test_bm25_backend_milvus_answers_as_the_default(milvus_pipeline, questions, eval_report):
     retriever = Retriever.from_settings(milvus_pipeline.settings.replace(bm25_backend="milvus"),
                                         milvus_pipeline.store, milvus_pipeline.embedder)
