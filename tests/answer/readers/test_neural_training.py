@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
+from helpers import QUESTIONS_FILE, REPO_ROOT, clean_env
 
 from rag.answer.readers.cross_encoder import read_adapter
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
+from helpers import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
 from rag.errors import RagError

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, clean_env
+from helpers import REPO_ROOT, clean_env
 
 from benchmarks.upload_latency import one_line_article
 from rag import Pipeline

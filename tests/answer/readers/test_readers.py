@@ -11,8 +11,8 @@ import json
 
 import numpy as np
 import pytest
+from helpers import ARTICLE, COS, COS_EN, ask, passage
 
-from rag.answer.citations import assemble, check
 from rag.answer.framing import claim_for, quoted
 from rag.answer.readers import READERS, Query, available_readers, load_reader, register_reader
 from rag.answer.readers.extractive import ExtractiveReader
@@ -21,39 +21,6 @@ from rag.answer.readers.learned import ABSTAIN_FEATURES, LearnedReader, Weights
 from rag.errors import RagError
 from rag.lang.patterns import question_type
 from rag.settings import ReaderConfig
-from rag.text import sentence_spans
-from rag.types import Chunk, Document, Passage, Sentence
-
-ARTICLE = ("Le traité New START prolongé\n\n"
-           "Les présidents russe et américain se sont entretenus au téléphone. "
-           "Ils ont évoqué le traité New START sur les armes stratégiques. "
-           "Un projet de loi prévoyant la prorogation du traité a été signé par Vladimir Poutine le 29 janvier. "
-           "Le porte-parole du Kremlin, Dmitri Peskov, a salué un signal positif.")
-# cosines of the title and the four sentences with a question on the extension: the Peskov
-# sentence is the most similar, the one that holds the date a little less
-COS = [0.70, 0.80, 0.84, 0.85, 0.86]
-COS_EN = [0.68, 0.78, 0.81, 0.82, 0.83]
-
-
-def passage(text: str, cosines: list[float], score: float = 0.85, rank: int = 0,
-            doc_id: str = "a.txt", date: str | None = "2021-01", outlet: str | None = None) -> Passage:
-    doc = Document(doc_id=doc_id, source=doc_id, text=text, title=text.split("\n")[0], date=date, outlet=outlet)
-    spans = list(sentence_spans(text))
-    assert len(spans) == len(cosines), [text[a:b] for a, b in spans]
-    sentences = tuple(Sentence(a, b, c) for (a, b), c in zip(spans, cosines))
-    chunk = Chunk(chunk_id=f"{doc_id}#0", doc_id=doc_id, start=0, end=len(text), text=text)
-    return Passage(chunk=chunk, document=doc, score=score, rank=rank, sentences=sentences)
-
-
-def ask(reader, question: str, passages: list[Passage], language: str | None = None):
-    from rag.lang import detect_language
-
-    query = Query(question=question, text=question, language=language or detect_language(question))
-    claims = list(reader.answer(query, passages))
-    text, citations = assemble(claims)
-    assert check(text, citations) == [] if claims else True
-    return text, citations
-
 
 # ---- features ---------------------------------------------------------------------
 

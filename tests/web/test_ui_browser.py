@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
+from helpers import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
 
 from rag import Pipeline, Settings
 from rag.answer.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import QUESTIONS_FILE, REPO_ROOT, clean_env
+from helpers import QUESTIONS_FILE, REPO_ROOT, clean_env
 
 from rag.errors import RagError
 from rag.evaluation.evaluate import RETRIEVAL_VARIANTS, compare

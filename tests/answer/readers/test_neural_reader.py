@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import ARTICLE, COS, ask, passage
 from safetensors.torch import save_file
-from test_readers import ARTICLE, COS, ask, passage
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import BertConfig, BertModel
 

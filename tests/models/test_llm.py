@@ -14,7 +14,7 @@ import os
 import re
 
 import pytest
-from conftest import REPO_ROOT, translated_citations
+from helpers import REPO_ROOT, translated_citations
 
 from rag import Pipeline
 from rag.answer.citations import check

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, clean_env
+from helpers import REPO_ROOT, clean_env
 
 from rag import Pipeline, Settings
 from rag.answer.retrieval import Retriever
@@ -72,7 +72,7 @@ def milvus_settings(make_settings, tmp_path):
 @pytest.fixture(scope="module")
 def milvus_pipeline(tmp_path_factory, settings, embedder, ingest_report):
     """The real corpus in Milvus Lite (the session's embedding cache copied: no text embedded)."""
-    from conftest import copy_sqlite
+    from helpers import copy_sqlite
 
     root = tmp_path_factory.mktemp("milvus")
     copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
@@ -295,6 +295,7 @@ def test_filter_expression_quotes_what_it_is_given():
 # --------------------------------------------------------------------------- same answers
 
 
+@pytest.mark.slow  # the whole question set asked of both stores, then evaluated through Milvus Lite
 def test_same_answers_as_faiss_on_the_question_set(milvus_pipeline, pipeline, questions, eval_report):
     for q in questions:
         history = q.get("history") or None
@@ -333,6 +334,7 @@ def test_milvus_bm25_ranks_as_newsrags_bm25(milvus_pipeline, pipeline, questions
     assert milvus_pipeline.store.text_search("?!", 5) == []  # no term at all
 
 
+@pytest.mark.slow  # the whole question set evaluated through Milvus Lite's BM25
 def test_bm25_backend_milvus_answers_as_the_default(milvus_pipeline, questions, eval_report):
     retriever = Retriever.from_settings(milvus_pipeline.settings.replace(bm25_backend="milvus"),
                                         milvus_pipeline.store, milvus_pipeline.embedder)

@@ -110,6 +110,7 @@ def test_a_damaged_or_stale_folder_is_detected(folder: Path, tmp_path: Path):
     assert folder_status(partial, digest) == "damaged"
 
 
+@pytest.mark.slow  # two more conversions of the whole model (a 470 MB folder each)
 def test_a_damaged_folder_is_converted_again(folder: Path):
     digest = file_sha256(source_path())
     tokenizer = folder / "tokenizer.json"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, clean_env, free_port
+from helpers import REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline, Settings
 from rag.cli import main

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO_ROOT, clean_env, translated_citations
+from helpers import REPO_ROOT, clean_env, translated_citations
 
 from rag import Pipeline
 from rag.answer.translation.base import Translator, mismatches

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS_FILES, REPO_ROOT, clean_env, free_port
+from helpers import CORPUS_FILES, REPO_ROOT, clean_env, free_port
 
 from rag import Pipeline
 from rag.answer.citations import check
