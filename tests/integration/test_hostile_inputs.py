@@ -146,6 +146,7 @@ def page_client(pipeline: Pipeline) -> Iterator[Any]:
     app.close()
 
 
+@pytest.mark.slow  # a real server: the page served on localhost, asked over HTTP (the rows' Python API run above)
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_page_api(page_client, row, caplog):
     from gradio_client.exceptions import AppError

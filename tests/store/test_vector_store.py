@@ -63,7 +63,11 @@ def entities(store: IndexStore) -> dict[str, dict]:
 
 @pytest.fixture
 def milvus_settings(make_settings, tmp_path):
-    """``make_settings`` with the vectors in a Milvus Lite database of the test's own."""
+    """``make_settings`` with the vectors in a Milvus Lite database of the test's own.
+
+    The tests that use it are slow: each starts a Milvus Lite server of its own and makes
+    collections, and pymilvus waits 0.5 s before it first asks whether an index is built
+    (1-3 s a test). The tests over ``milvus_pipeline``, one database for the module, are not."""
     def make(**overrides) -> Settings:
         return make_settings(vector_store=f"milvus:{tmp_path / 'milvus.db'}", **overrides)
     return make
@@ -136,6 +140,7 @@ def test_search_gives_faiss_rows_and_scores(milvus_pipeline, pipeline):
     assert np.allclose([s for _, s in faiss_hits], [s for _, s in milvus_hits], atol=1e-5)
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_nothing_changed_writes_nothing(milvus_settings, embedder):
     settings = milvus_settings()
     first = ingest(settings, embedder)
@@ -144,6 +149,7 @@ def test_nothing_changed_writes_nothing(milvus_settings, embedder):
     assert not again.wrote_index and again.vectors_written == 0
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_incremental_update_upserts_and_deletes_only_what_changed(milvus_settings, corpus_copy, embedder):
     settings = milvus_settings(corpus_dir=corpus_copy)
     ingest(settings, embedder)
@@ -184,6 +190,7 @@ def test_incremental_update_upserts_and_deletes_only_what_changed(milvus_setting
     assert {k: v["fingerprint"] for k, v in rebuilt.items()} == {k: v["fingerprint"] for k, v in after.items()}
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_entities_a_crash_left_behind_are_skipped_then_deleted(milvus_settings, corpus_copy, embedder):
     """A crashed ingest may leave chunks no generation holds: searches skip them (asking
     Milvus for more), and the next ingest that writes deletes them."""
@@ -211,6 +218,7 @@ def test_entities_a_crash_left_behind_are_skipped_then_deleted(milvus_settings, 
     assert not any(cid.startswith("ghost") for cid in entities(IndexStore.load(settings.index_dir)))
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_the_vector_index_is_made_again_when_the_collection_grows(milvus_settings, corpus_copy, embedder,
                                                                   monkeypatch):
     """A collection made small (exact FLAT) gets Milvus's approximate index once an ingest
@@ -239,6 +247,7 @@ def test_the_vector_index_is_made_again_when_the_collection_grows(milvus_setting
         store.close()
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_a_new_big_collection_gets_its_index_made_over_all_its_rows(milvus_settings, embedder, pipeline,
                                                                    monkeypatch):
     """A collection made big (here: FLAT_BELOW lowered under the corpus's 26 chunks) gets
@@ -365,6 +374,7 @@ def test_bm25_backend_milvus_over_faiss_store_is_a_clear_error(pipeline):
 # --------------------------------------------------------------------------- switching, damage, errors
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_switching_the_store_moves_the_vectors_without_embedding(make_settings, tmp_path, embedder):
     faiss_settings = make_settings()
     ingest(faiss_settings, embedder)
@@ -382,6 +392,7 @@ def test_switching_the_store_moves_the_vectors_without_embedding(make_settings, 
     assert IndexStore.load(faiss_settings.index_dir).manifest.vector_store == "faiss"
 
 
+@pytest.mark.slow  # a Milvus Lite database of its own: see milvus_settings
 def test_missing_collection_is_named_and_rebuild_repairs_it(milvus_settings, embedder):
     settings = milvus_settings()
     ingest(settings, embedder)
