@@ -3,7 +3,7 @@
 * :class:`Service` — what the page wraps around each piece of work. Answers with the
   offline readers run side by side (up to ``Settings.serve_concurrency``, Gradio's
   concurrency limit: retrieval and these readers are thread-safe, see
-  ``tests/test_concurrency.py``); a language-model reader answers one question at a time
+  ``tests/web/test_concurrency.py``); a language-model reader answers one question at a time
   with at most ``Settings.generative_queue`` more waiting, and refuses the next with
   :class:`BusyError` ("busy, try again") rather than letting it wait for minutes; a corpus
   change (upload, removal: an ingest) runs as a :class:`Job`, in a thread of lower
