@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from rag.errors import CorpusError
 from rag.ingest.corpus import scan_corpus
 from rag.settings import Settings
 from rag.store.manifest import Manifest
-
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,6 @@ class Engine(Protocol):
         ...
 
 
-
 #: Texts looked up in the cache and embedded by an engine per round: a round is one Ray
 #: job, whose workers load the model once. 65,536 texts (their strings and, at most, as
 #: many cached 384-float vectors: ~120 MB) bound this process's memory, while a model

@@ -7,7 +7,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from rag.errors import CorpusError
 from rag.ingest.chunking import chunk_document
@@ -20,7 +20,6 @@ from rag.store.index_store import IndexStore
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 @dataclass

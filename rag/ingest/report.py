@@ -6,10 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 #: progress(done, total, what) — called while reading and embedding (total 0: a step of

@@ -11,7 +11,6 @@ import datetime as _dt
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
 
 from rag.errors import REBUILD, CorpusError, IndexCorruptError
 from rag.ingest.chunking import default_splitter
@@ -33,7 +32,6 @@ from rag.store.vectors.registry import parse_vector_store, vector_writer
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 def ingest(settings: Settings, embedder: Embedder, *, rebuild: bool = False,

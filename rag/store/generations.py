@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -27,8 +26,6 @@ from rag.store.manifest import Manifest, file_checksum
 from rag.store.vectors.base import VectorFile, VectorWriter
 from rag.store.vectors.faiss import FaissWriter
 from rag.types import Chunk, Document
-
-log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 #: What an ingest's article spool (:class:`rag.ingest.spool.ArticleSpool`) is named from: a

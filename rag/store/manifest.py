@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import REBUILD, IndexCorruptError, IndexMismatchError
 from rag.errors import short as _short
 from rag.store.bm25 import BM25_FILE
-
-log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 #: Files a generation written by an older version lacks; checked like the others when

@@ -422,7 +422,6 @@ class UploadResult:
         return "\n\n".join(lines) or "No file to add."
 
 
-
 #: The upload's status while its ingest runs, and once cancelled.
 UPLOAD_STARTED = ("Indexing the upload… Questions are still answered meanwhile, from the articles "
                   "already indexed.")

@@ -407,7 +407,6 @@ def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_
     app.load(lambda: refreshed([])[:2], None, [tab.summary, tab.table], **PRIVATE)
 
 
-
 def _wire_api(pipeline: Pipeline, service: Service) -> None:
     """The page's API: ``ask`` (a question and the earlier ones) → the answer JSON."""
 
@@ -423,7 +422,6 @@ def _wire_api(pipeline: Pipeline, service: Service) -> None:
             raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 
     gr.api(ask, api_name="ask", **_asking(pipeline))
-
 
 
 #: The key of the start-up ingest among the service's jobs (not a browser session's).
