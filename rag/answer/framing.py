@@ -7,14 +7,19 @@ from __future__ import annotations
 from rag.answer.citations import MARKER, Claim, cited, defuse
 from rag.lang import detect_language, get, phrase
 from rag.lang.dates import format_date
-from rag.types import Passage, Sentence
+from rag.types import Chunk, Passage, Sentence
+
+
+def chunk_language(chunk: Chunk, default: str) -> str:
+    """The language of a chunk, told at ingest (:attr:`rag.types.Chunk.language`); told
+    from its words for a chunk that does not say (made by hand, or by an older version),
+    ``default`` when they do not either."""
+    return chunk.language or detect_language(chunk.text, default=default)
 
 
 def passage_language(p: Passage, default: str) -> str:
-    """The language of a passage, told at ingest (:attr:`rag.types.Chunk.language`); told
-    from its words for a chunk that does not say (made by hand, or by an older version),
-    ``default`` when they do not either."""
-    return p.chunk.language or detect_language(p.chunk.text, default=default)
+    """The language of a passage's chunk (:func:`chunk_language`)."""
+    return chunk_language(p.chunk, default)
 
 
 def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:

@@ -19,7 +19,8 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.lang import content_terms, detect_language
+from rag.answer.framing import chunk_language
+from rag.lang import DEFAULT, content_terms, detect_language
 from rag.models.embedding import Embedder
 from rag.store.bm25 import tokenize as tokenize  # BM25's tokens, at home in rag.store.bm25
 from rag.store.index_store import IndexStore
@@ -136,7 +137,7 @@ class Retriever:
         if not self.bm25_same_language_only:
             return True
         top = self.store.chunks([dense[0][0]])[0]
-        return detect_language(query) == (top.language or detect_language(top.text))
+        return detect_language(query) == chunk_language(top, DEFAULT)
 
     def _fuse(self, dense: list[int], sparse: list[int]) -> list[int]:
         """Weighted reciprocal-rank fusion of two rankings of rows."""
