@@ -18,6 +18,7 @@ upload, how many were answered during it, and the upload's own time.
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
 import json
 import os
 import shutil
@@ -25,9 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +64,12 @@ class PageSession:
     and one stream per session brings back every event's messages. Events of one session
     reach each other's state (an upload and its cancel button)."""
 
-    def __init__(self, url: str, timeout: float = 900.0) -> None:
+    def __init__(self, url: str, timeout: float = 900.0, auth: tuple[str, str] | None = None) -> None:
         self.url = url
         self.timeout = timeout
         self.session = uuid.uuid4().hex[:10]
-        with urllib.request.urlopen(f"{url}/config", timeout=30) as response:
+        self._open = opener(url, auth)
+        with self._open(f"{url}/config", timeout=30) as response:
             self._fns = {d.get("api_name"): d["id"] for d in json.loads(response.read())["dependencies"]}
         self._done: dict[str, dict[str, Any]] = {}
         self._seen: list[str] = []
@@ -79,7 +82,7 @@ class PageSession:
                            "event_data": None, "trigger_id": None}).encode()
         request = urllib.request.Request(f"{self.url}/gradio_api/queue/join", data=body,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with self._open(request, timeout=30) as response:
             event_id = str(json.loads(response.read())["event_id"])
         if self._reader is None or not self._reader.is_alive():
             self._reader = threading.Thread(target=self._read, daemon=True)
@@ -102,7 +105,7 @@ class PageSession:
 
     def _read(self) -> None:
         url = f"{self.url}/gradio_api/queue/data?session_hash={self.session}"
-        with urllib.request.urlopen(url, timeout=self.timeout) as stream:
+        with self._open(url, timeout=self.timeout) as stream:
             for raw in stream:
                 line = raw.decode("utf-8").strip()
                 if not line.startswith("data:"):
@@ -118,21 +121,34 @@ class PageSession:
                     return
 
 
-def page_event(url: str, api_name: str, data: list[Any], timeout: float = 900.0) -> dict[str, Any]:
-    """Run one of the page's own events in a session of its own (see :class:`PageSession`);
-    its ``process_completed`` message."""
-    return PageSession(url, timeout).run(api_name, data)
+def opener(url: str, auth: tuple[str, str] | None = None) -> Callable[..., Any]:
+    """``urlopen`` for the page at ``url``: signed in first as ``auth`` (name, password)
+    through the page's sign-in form, keeping its cookie, when given."""
+    if auth is None:
+        return urllib.request.urlopen
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = urllib.parse.urlencode({"username": auth[0], "password": auth[1]}).encode()
+    with browser.open(urllib.request.Request(f"{url}/login", data=form), timeout=30):
+        pass
+    return browser.open
 
 
-def uploaded(url: str, path: Path) -> dict[str, Any]:
-    """Hand ``path`` to the server as the browser's upload widget does; the file data the
-    page's upload event takes."""
+def page_event(url: str, api_name: str, data: list[Any], timeout: float = 900.0,
+               auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Run one of the page's own events in a session of its own (see :class:`PageSession`),
+    signed in as ``auth`` when given; its ``process_completed`` message."""
+    return PageSession(url, timeout, auth).run(api_name, data)
+
+
+def uploaded(url: str, path: Path, auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Hand ``path`` to the server as the browser's upload widget does (signed in as
+    ``auth`` when given); the file data the page's upload event takes."""
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n"
             "Content-Type: text/plain\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
     request = urllib.request.Request(f"{url}/gradio_api/upload", data=body,
                                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=60) as response:
+    with opener(url, auth)(request, timeout=60) as response:
         [stored] = json.loads(response.read())
     return {"path": stored, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 

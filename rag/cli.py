@@ -220,7 +220,8 @@ def _settings(args: argparse.Namespace) -> Any:
                              embedding_model=getattr(args, "embedding_model", None),
                              reader=getattr(args, "reader", None),
                              translator=getattr(args, "translator", None),
-                             follow_links=getattr(args, "follow_links", None))
+                             follow_links=getattr(args, "follow_links", None),
+                             users=getattr(args, "users", None))
 
 
 def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
@@ -403,19 +404,60 @@ def _ask_many(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rag.web import launch
-    from rag.web.serving import bind_error, check_address, resolve_address
+    from rag.web.serving import access_for, bind_error, check_address, resolve_address
 
     host, port = resolve_address(args.host, args.port)
     check_address(host, port)  # before the models load: a wrong address is said at once
+    access = access_for(host, _settings(args).users, no_auth=args.no_auth, read_only=args.read_only)
     pipeline = _load_pipeline(args, drift_note=False)  # the page indexes them itself, saying so
     try:
-        launch(host=host, port=port, pipeline=pipeline)
+        launch(host=host, port=port, pipeline=pipeline, access=access)
     except OSError as exc:  # taken between the check and the server's own bind
         raise (bind_error(exc, host, port) if exc.errno else
                RagError(f"Cannot serve on {host}:{port}: {exc}. Pick another port with --port.")) from exc
     finally:
         pipeline.close()
     return 0
+
+
+# --------------------------------------------------------------------------- users
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from rag.web.accounts import Accounts
+
+    if args.action != "list" and not args.name:
+        args.usage.error(f"rag users {args.action} needs the account's NAME")
+    path = _settings(args).users
+    accounts = Accounts.load(path)
+    if args.action == "list":
+        for account in accounts:
+            print(f"{account.name}\t{account.role}")
+        if not len(accounts):
+            _note(f"No accounts in {path}. Add one with: rag users add NAME --role editor")
+        return 0
+    if args.action == "remove":
+        accounts.remove(args.name)
+        _note(f"Removed {args.name} from {path}.")
+        return 0
+    password = _new_password(args.password_stdin)
+    account = accounts.add(args.name, args.role, password, replace=args.replace)
+    _note(f"{account.name} ({account.role}) is in {path}; serve with: rag serve --host 0.0.0.0")
+    return 0
+
+
+def _new_password(from_stdin: bool) -> str:
+    """A new password: the first line of standard input, or typed twice without echo."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise RagError("No terminal to type the password in: pass it on standard input with --password-stdin.")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise RagError("The two passwords differ: nothing was changed.")
+    return first
 
 
 # --------------------------------------------------------------------------- eval
@@ -671,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
             Run `rag COMMAND --help` for a command's options."""))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     common = _common_options(suppress=True)
-    for add in (_add_ingest, _add_ask, _add_serve, _add_eval, _add_bench):
+    for add in (_add_ingest, _add_ask, _add_serve, _add_users, _add_eval, _add_bench):
         add(sub, common)
     return parser
 
@@ -758,8 +800,17 @@ def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
             examples:
               rag serve                                   # http://127.0.0.1:7860
               rag serve --port 8080
+              rag users add alice --role editor           # then: sign-in on the page and its API
               rag serve --host 0.0.0.0                    # reachable from the network
+              rag serve --host 0.0.0.0 --read-only        # nobody adds or removes articles
               GRADIO_SERVER_PORT=8080 python ui.py        # the same variables Gradio reads
+
+            Sign-in: when the users file (RAG_USERS, default ./users.toml, written by
+            `rag users add`) has accounts, the page and its API ask for a name and password.
+            Readers ask and read; editors also add and remove articles. Without accounts the
+            chat listens on this machine only (127.0.0.1): on another address it refuses to
+            start unless --no-auth. After RAG_SIGN_IN_ATTEMPTS failed sign-ins (default 5)
+            an address is refused for RAG_SIGN_IN_LOCKOUT seconds (default 60, doubling).
 
             Where it listens: --host/--port, else the GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
             environment variables, else 127.0.0.1:7860. The address must be one of this
@@ -781,7 +832,44 @@ def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
                    help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")
     p.add_argument("--port", type=_port, default=None,
                    help="port to listen on [env GRADIO_SERVER_PORT; default 7860]")
+    p.add_argument("--users", metavar="FILE", default=None,
+                   help="the accounts file (rag users add writes it) [env RAG_USERS; default ./users.toml]")
+    p.add_argument("--no-auth", action="store_true",
+                   help="no sign-in, even on an address other machines reach and even with accounts "
+                        "(a warning says so): only behind a proxy that signs users in itself")
+    p.add_argument("--read-only", action="store_true",
+                   help="nobody may add or remove articles from the page or its API")
     p.set_defaults(func=cmd_serve)
+
+
+def _add_users(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag users``: the accounts of the web chat."""
+    p = sub.add_parser(
+        "users", parents=[common], formatter_class=_FORMAT,
+        help="add, list or remove the web chat's accounts",
+        description=_wrap("The accounts that sign in to `rag serve`: a reader asks and reads; an editor "
+                          "also adds and removes articles. Passwords are stored only as salted "
+                          "argon2id hashes, in a file readable by its owner only."),
+        epilog=textwrap.dedent("""\
+            examples:
+              rag users add alice --role editor           # asks for the password twice
+              echo "$PASSWORD" | rag users add bob --password-stdin
+              rag users add bob --role editor --replace   # a new role or password
+              rag users list
+              rag users remove bob
+
+            A page being served reads the file again when it changes: a removed account is
+            refused at its next step."""))
+    p.add_argument("action", choices=("add", "list", "remove"), help="what to do")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the account's name (add, remove)")
+    p.add_argument("--role", choices=("reader", "editor"), default="reader",
+                   help="what the account may do (default: reader)")
+    p.add_argument("--replace", action="store_true", help="change an existing account (role, password)")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input instead of asking")
+    p.add_argument("--users", metavar="FILE", default=None,
+                   help="the accounts file [env RAG_USERS; default ./users.toml]")
+    p.set_defaults(func=cmd_users, usage=p)
 
 
 def _add_eval(sub: _Commands, common: argparse.ArgumentParser) -> None:

@@ -177,6 +177,17 @@ class Settings:
     # minutes of API load under Gradio's default of 10,000. At 1,000: at most ~85 MB; a tab
     # left idle while 1,000 other sessions came after it forgets its earlier questions.
     serve_sessions: int = 1000
+    # The accounts file (rag users add NAME --role editor writes it; docs/serving.md#sign-in).
+    # When it exists, the page and its API ask for a name and password; when it does not,
+    # rag serve answers on this machine only (127.0.0.1) unless told --no-auth.
+    users: Path = field(default_factory=lambda: _default_dir("users.toml"))
+    # Failed sign-ins from one address before it is refused for sign_in_lockout seconds
+    # (doubled at each further lock-out, up to 15 minutes).
+    sign_in_attempts: int = 5
+    sign_in_lockout: float = 60.0
+    # Seconds a model server (openai:, ollama:) may take to answer before the offline reader
+    # answers instead; one retry.
+    llm_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         from rag.errors import RagError
@@ -187,10 +198,11 @@ class Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
         for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars", "serve_concurrency",
-                     "serve_sessions", "max_history_items", "max_upload_texts"):
+                     "serve_sessions", "max_history_items", "max_upload_texts", "sign_in_attempts"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
-        for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue", "max_removed_files"):
+        for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue", "max_removed_files",
+                     "sign_in_lockout"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")
         for name in ("neural_threads", "neural_passages"):
@@ -199,8 +211,9 @@ class Settings:
                 problems.append(f"reader {name} must be at least {low} (got {getattr(self.reader_config, name)})")
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
-        if not self.max_file_mb > 0:
-            problems.append(f"max_file_mb must be above 0 (got {self.max_file_mb})")
+        for name in ("max_file_mb", "llm_timeout"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} must be above 0 (got {getattr(self, name)})")
         from rag.store.vectors.registry import parse_vector_store
 
         try:
@@ -244,7 +257,7 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(f, raw, variable)
         values.update({k: v for k, v in _new_keywords(overrides).items() if v is not None})
-        for key in ("corpus_dir", "index_dir"):
+        for key in ("corpus_dir", "index_dir", "users"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)

@@ -24,6 +24,7 @@ import html
 import logging
 import os
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -511,6 +512,18 @@ def upload_articles(pipeline: Pipeline, files: Sequence[str | Path], names: Sequ
     return result
 
 
+def add_article_text(pipeline: Pipeline, file_name: str, text: str,
+                     progress: Progress | None = None) -> UploadResult:
+    """:func:`upload_articles` for an article sent as text (the API's ``add_article``):
+    checked as an upload of a file named ``file_name`` holding ``text``."""
+    if not isinstance(file_name, str) or not file_name.strip() or not isinstance(text, str):
+        raise InputError("add_article needs a file name (.txt, .md or .html) and the article's text.")
+    with tempfile.TemporaryDirectory(prefix="newsrag-api-") as tmp:
+        path = Path(tmp) / ("article" + Path(file_name).suffix.lower()[:10])
+        path.write_text(text, encoding="utf-8")
+        return upload_articles(pipeline, [path], [file_name.strip()], progress=progress)
+
+
 def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = None) -> str:
     """Take an article out of the corpus and the index; returns a Markdown status."""
     if not isinstance(doc_id, str) or not doc_id:
@@ -524,7 +537,7 @@ def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = 
 
 __all__ = [
     "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "REMOVE_UNCONFIRMED", "UPLOAD_CANCELLED",
-    "UPLOAD_STARTED", "UploadResult", "answer_markdown", "passages_to_read", "uploaded_paths",
+    "UPLOAD_STARTED", "UploadResult", "add_article_text", "answer_markdown", "passages_to_read", "uploaded_paths",
     "article_choices", "article_label", "article_viewer", "chat_turn", "corpus_rows", "corpus_summary", "escape_markdown",
     "friendly_error", "reader_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
     "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_reader",

@@ -11,6 +11,7 @@ side by side, a language model one at a time, corpus changes one at a time besid
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
@@ -30,7 +31,9 @@ from rag.errors import Cancelled, InputError, RagError
 from rag.ingest.report import Progress
 from rag.types import Document
 from rag.web import chatview as view
+from rag.web.accounts import Access
 from rag.web.serving import BusyError, Service, check_address
+from rag.web.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +127,14 @@ with _no_stub_files():
             return payload if isinstance(payload, str) else None
 
 
-def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
-    """The page; loads the pipeline (models and index) now unless one is given.
+def build_app(pipeline: Pipeline | None = None, access: Access | None = None) -> gr.Blocks:
+    """The page; loads the pipeline (models and index) now unless one is given. ``access``
+    says who may do what (default: sign-in off, one local user who may do everything).
 
-    Serve it with :func:`launch`, which also applies the page's styles and script."""
+    Serve it with :func:`launch`, which also applies the page's styles and script and asks
+    for a sign-in when ``access`` has accounts."""
     pipeline = pipeline or Pipeline.from_settings()
+    access = access or Access(None)
     service = Service(pipeline.settings.generative_queue)
     articles = pipeline.library.articles()
     drift = pipeline.library.drift()
@@ -139,14 +145,48 @@ def build_app(pipeline: Pipeline | None = None) -> gr.Blocks:
 
     with gr.Blocks(title="newsrag", analytics_enabled=False) as app:
         state = gr.State(view.ChatState())
-        gr.HTML(HEADER)
+        with gr.Row(equal_height=True, elem_id="top"):
+            gr.HTML(HEADER)
+            account = _account_bar(access)
         with gr.Tabs():
             chat = _chat_tab(pipeline, articles)
-            corpus = _corpus_tab(articles, drift.new)
-        _wire_chat(pipeline, service, chat, state)
-        _wire_corpus(pipeline, service, corpus, chat.article_filter, app)
-        _wire_api(pipeline, service)
+            corpus = _corpus_tab(articles, drift.new, editing=access.accounts is None and not access.read_only)
+        _wire_chat(pipeline, service, access, chat, state)
+        _wire_corpus(pipeline, service, access, corpus, chat.article_filter, app)
+        _wire_account(access, account, corpus, app)
+        _wire_api(pipeline, service, access)
     return app
+
+
+@dataclass
+class _AccountBar:
+    who: Any
+    sign_out: Any
+
+
+def _account_bar(access: Access) -> _AccountBar:
+    """Who is signed in, and a way out (shown only when there are accounts)."""
+    with gr.Column(scale=0, min_width=200, visible=access.accounts is not None, elem_id="account"):
+        who = gr.Markdown(elem_id="signed-in-as")
+        # Gradio's own route: forgets this browser's sign-in and shows the sign-in page again
+        sign_out = gr.Button("Sign out", link="/logout", size="sm", elem_id="sign-out")
+    return _AccountBar(who, sign_out)
+
+
+def _wire_account(access: Access, bar: _AccountBar, corpus: _CorpusTab, app: gr.Blocks) -> None:
+    """Each page load shows who is signed in, and the Corpus tab's controls to editors only
+    (the actions also check the role themselves: a hidden control can still be called)."""
+
+    def shown(request: gr.Request):
+        name = getattr(request, "username", None)
+        role = access.role(name)
+        who = f"Signed in as **{view.escape_markdown(name or '')}** ({role or 'no account'})" \
+            if access.accounts is not None else ""
+        editing = access.may_edit(name)
+        note = "" if editing else access.refusal(name)
+        return who, gr.Row(visible=editing), gr.Markdown(note, visible=not editing)
+
+    app.load(shown, None, [bar.who, corpus.editing, corpus.note], **PRIVATE)
 
 
 def _asking(pipeline: Pipeline) -> dict[str, Any]:
@@ -226,6 +266,8 @@ def _chat_tab(pipeline: Pipeline, articles: list[tuple[Document, int]]) -> _Chat
 class _CorpusTab:
     summary: Any
     table: Any
+    editing: Any
+    note: Any
     upload: Any
     upload_status: Any
     cancel: Any
@@ -239,15 +281,17 @@ class _CorpusTab:
     confirming: Any
 
 
-def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str]) -> _CorpusTab:
-    """The Corpus tab's layout: the articles, adding and removing them."""
+def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str], editing: bool) -> _CorpusTab:
+    """The Corpus tab's layout: the articles, adding and removing them (``editing``: those
+    controls shown from the start; else each page load shows them to editors only)."""
     with gr.Tab("Corpus", id="corpus-tab", elem_id="corpus-tab"):
         summary = gr.Markdown(view.corpus_summary(articles, pending), elem_id="corpus-summary")
         table = gr.Dataframe(
             view.corpus_rows(articles), headers=["Title", "Date", "Outlet", "Source file", "Chunks"],
             datatype=["str", "str", "str", "str", "number"], interactive=False, wrap=True,
             label="Articles", elem_id="corpus-table", column_widths=["46%", "10%", "14%", "22%", "8%"])
-        with gr.Row(equal_height=False):
+        note = gr.Markdown(visible=False, elem_id="corpus-note")
+        with gr.Row(equal_height=False, visible=editing, elem_id="corpus-edit") as edit_row:
             with gr.Column():
                 upload = gr.File(label="Add articles (.txt, .md, .html)", file_count="multiple",
                                  file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
@@ -269,16 +313,21 @@ def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str]) -> _Co
                 # call to the removal cannot skip the question)
                 confirming = gr.State(None)
 
-    return _CorpusTab(summary, table, upload, upload_status, cancel, to_remove, remove, confirm, confirm_text,
+    return _CorpusTab(summary, table, edit_row, note, upload, upload_status, cancel, to_remove, remove, confirm, confirm_text,
                       confirm_yes, confirm_no, remove_status, confirming)
 
 
-def _wire_chat(pipeline: Pipeline, service: Service, tab: _ChatTab, state: Any) -> None:
+def _wire_chat(pipeline: Pipeline, service: Service, access: Access, tab: _ChatTab, state: Any) -> None:
     """What asking does: a question streamed into the chat, its sources beside it."""
 
     def respond(message: str, messages: list[dict[str, Any]], chat: view.ChatState,
-                start: str, end: str, chosen: list[str], top_k: float, reader_name: str):
+                start: str, end: str, chosen: list[str], top_k: float, reader_name: str,
+                request: gr.Request):
         skip = gr.skip()
+        if not access.may_read(_user_name(request)):
+            gr.Warning(html.escape(access.refusal(_user_name(request)), quote=False), title="Cannot ask")
+            yield skip, skip, skip, skip, skip
+            return
         try:
             filters = view.make_filters(start, end, chosen, [d.doc_id for d, _ in pipeline.library.articles()])
             chosen_pipeline = view.with_reader(pipeline, reader_name)
@@ -323,9 +372,20 @@ def _wire_chat(pipeline: Pipeline, service: Service, tab: _ChatTab, state: Any) 
                   outputs=[state, tab.sources, tab.viewer], api_visibility="private")
 
 
-def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_filter: Any,
+def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _CorpusTab, article_filter: Any,
                  app: gr.Blocks) -> None:
-    """What the Corpus tab's controls do: uploads (cancellable), removals (confirmed first)."""
+    """What the Corpus tab's controls do: uploads (cancellable), removals (confirmed first),
+    for editors only (:meth:`Access.may_edit`, checked by each action)."""
+
+    def refused(request: gr.Request | None) -> str | None:
+        """Why this user may not change the corpus (shown as a warning); None: they may."""
+        name = _user_name(request)
+        if access.may_edit(name):
+            return None
+        message = access.refusal(name)
+        log.warning("corpus change refused to %s: %s", name or "an unsigned user", message)
+        gr.Warning(html.escape(message, quote=False), title="Not allowed")
+        return "⚠️ " + view.escape_markdown(message)
 
     def refreshed(chosen: list[str] | None):
         listed = pipeline.library.articles()
@@ -341,6 +401,8 @@ def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_
         skip = gr.skip()
         if not files:
             return skip, skip, skip, skip, skip, skip
+        if (why := refused(request)) is not None:
+            return why, None, skip, skip, skip, skip
         try:
             paths = view.uploaded_paths(files)
             job = service.start(_session(request), lambda report: view.upload_articles(
@@ -370,8 +432,10 @@ def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_
      .then(lambda: gr.Button(visible=False), None, [tab.cancel], **PRIVATE))
     tab.cancel.click(cancel_upload, None, [tab.upload_status], **PRIVATE)
 
-    def ask_confirmation(doc_id: str | None):
+    def ask_confirmation(doc_id: str | None, request: gr.Request):
         hidden = gr.Group(visible=False), "", None
+        if refused(request) is not None:
+            return hidden
         if not isinstance(doc_id, str) or not doc_id:
             gr.Warning("Choose the article to remove first.")
             return hidden
@@ -384,10 +448,12 @@ def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_
                                         f"({view.escape_markdown(doc.source)}) from the corpus? "
                                         "The file is moved aside, not deleted."), doc_id
 
-    def do_remove(doc_id: str | None, confirmed: str | None, chosen: list[str] | None,
+    def do_remove(doc_id: str | None, confirmed: str | None, chosen: list[str] | None, request: gr.Request,
                   progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
         skip = gr.skip()
         hidden = gr.Group(visible=False)
+        if (why := refused(request)) is not None:
+            return why, hidden, None, skip, skip, skip, skip
         if not isinstance(doc_id, str) or not doc_id or doc_id != confirmed:  # never without its question
             return view.REMOVE_UNCONFIRMED, hidden, None, skip, skip, skip, skip
         try:
@@ -407,21 +473,53 @@ def _wire_corpus(pipeline: Pipeline, service: Service, tab: _CorpusTab, article_
     app.load(lambda: refreshed([])[:2], None, [tab.summary, tab.table], **PRIVATE)
 
 
-def _wire_api(pipeline: Pipeline, service: Service) -> None:
-    """The page's API: ``ask`` (a question and the earlier ones) → the answer JSON."""
+def _wire_api(pipeline: Pipeline, service: Service, access: Access) -> None:
+    """The page's API: ``ask`` (a question and the earlier ones) → the answer JSON; for
+    editors, ``add_article`` and ``remove_article``."""
 
-    def ask(question: str, history: list[str] | None = None) -> dict[str, Any]:
+    def ask(question: str, history: list[str] | None = None, request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Answer a question about the articles as a follow-up of `history` (the earlier
         questions, oldest first). Returns the answer JSON: question, answer (with [n]
         markers), abstained, language, citations (passage and quote with their offsets
         in the article), timings_ms."""
+        if not access.may_read(_user_name(request)):
+            raise gr.Error(html.escape(access.refusal(_user_name(request)), quote=False), print_exception=False)
         try:
             with service.answering(pipeline.reader):
                 return pipeline.ask(question, history=history).to_dict()  # checked by validate_history
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 
+    def editing(request: gr.Request | None) -> None:
+        name = _user_name(request)
+        if not access.may_edit(name):
+            log.warning("corpus change refused to %s through the API", name or "an unsigned user")
+            raise gr.Error(html.escape(access.refusal(name), quote=False), print_exception=False)
+
+    def add_article(file_name: str, text: str, request: gr.Request = None) -> str:  # type: ignore[assignment]
+        """Editors: add an article to the corpus, as a file named `file_name` (.txt, .md or
+        .html) holding `text`, and index it. Returns what was done, in Markdown."""
+        editing(request)
+        try:
+            result = view.add_article_text(pipeline, file_name, text)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
+        if result.refused:
+            raise gr.Error(html.escape("; ".join(result.refused.values()), quote=False), print_exception=False)
+        return result.message()
+
+    def remove_article(doc_id: str, request: gr.Request = None) -> str:  # type: ignore[assignment]
+        """Editors: take an article out of the corpus and the index (`doc_id` as in the
+        answer JSON's citations); its file is moved to the corpus's .removed folder."""
+        editing(request)
+        try:
+            return view.remove_article(pipeline, doc_id)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
+
     gr.api(ask, api_name="ask", **_asking(pipeline))
+    gr.api(add_article, api_name="add_article", **CHANGING)
+    gr.api(remove_article, api_name="remove_article", **CHANGING)
 
 
 #: The key of the start-up ingest among the service's jobs (not a browser session's).
@@ -433,6 +531,11 @@ def _example(index: Any) -> Any:
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(EXAMPLES):
         return EXAMPLES[index]
     return gr.skip()
+
+
+def _user_name(request: gr.Request | None) -> str | None:
+    """The signed-in name of whoever sent ``request`` (None with sign-in off)."""
+    return getattr(request, "username", None)
 
 
 def _session(request: gr.Request | None) -> str:
@@ -460,6 +563,26 @@ def _bot(markdown: str) -> dict[str, str]:
     return {"role": "assistant", "content": markdown}
 
 
+SIGN_IN_MESSAGE = "Sign in with the account the server's operator gave you."
+
+
+def _sign_in(access: Access, pipeline: Pipeline) -> dict[str, Any]:
+    """``Blocks.launch`` options asking for a sign-in, when ``access`` has accounts."""
+    accounts = access.accounts
+    if accounts is None:
+        return {}
+
+    async def signed_in(name: str, password: str) -> bool:
+        # argon2 takes ~50 ms of CPU on purpose: in a thread, not on the server's event loop
+        return await asyncio.to_thread(accounts.verify, name, password)
+
+    from starlette.middleware import Middleware
+
+    throttle = Middleware(SignInThrottle, attempts=pipeline.settings.sign_in_attempts,
+                          lockout=pipeline.settings.sign_in_lockout)
+    return {"auth": signed_in, "auth_message": SIGN_IN_MESSAGE, "app_kwargs": {"middleware": [throttle]}}
+
+
 #: Gradio rebuilds a summary of its recent events after every event, a sixth of an answer's
 #: CPU (benchmarks/README.md#gradio-event-analytics); /monitoring is off, so it is only
 #: refreshed every this many events.
@@ -467,18 +590,21 @@ GRADIO_ANALYTICS_EVERY = "1000"
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None = None,
-           **kw: Any) -> gr.Blocks:
+           access: Access | None = None, **kw: Any) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (blocks until Ctrl+C unless
     ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it).
+    With accounts in ``access``, the page and its API ask for a sign-in (Gradio's), and a
+    client whose sign-ins keep failing is refused a while (:class:`SignInThrottle`).
     Raises :class:`~rag.web.serving.ServeError` saying why when it cannot listen there."""
     check_address(host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", GRADIO_ANALYTICS_EVERY)
     pipeline = pipeline or Pipeline.from_settings()
+    access = access or Access(None)
     if pipeline.translator is not None:  # its ~10 s load, now rather than at a user's first answer
         threading.Thread(target=pipeline.translator.warm, name="translator-warm-up", daemon=True).start()
-    app = build_app(pipeline)
+    app = build_app(pipeline, access)
     options = {**PAGE_OPTIONS, "footer_links": ["api"], "enable_monitoring": False,
-               "state_session_capacity": pipeline.settings.serve_sessions, **kw}
+               "state_session_capacity": pipeline.settings.serve_sessions, **_sign_in(access, pipeline), **kw}
     app.launch(server_name=host, server_port=port, **options)
     return app
 

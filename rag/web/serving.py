@@ -8,6 +8,9 @@
   :class:`BusyError` ("busy, try again") rather than letting it wait for minutes; a corpus
   change (upload, removal: an ingest) runs as a :class:`Job`, in a thread of lower
   priority, while questions go on being answered from the live index; it can be cancelled.
+* :func:`access_for` — who may do what on a page served at an address: with a users file,
+  its accounts sign in; without one, the one local user may do everything, on a loopback
+  address only unless the operator says ``no_auth``.
 * :func:`resolve_address` / :func:`check_address` — ``--host``/``--port``, else
   ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``, else 127.0.0.1:7860; and a bind test
   that says what is wrong (not this machine's address, port in use, port reserved,
@@ -20,14 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
+import logging
 import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from rag.errors import Cancelled, RagError
 from rag.ingest.report import Progress
+from rag.web.accounts import Access, Accounts
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -213,6 +222,45 @@ def lower_priority(nice: int) -> None:
 
 
 # --------------------------------------------------------------------------- address
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (every address it names is a
+    loopback one).
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+def access_for(host: str, users: Path, no_auth: bool = False, read_only: bool = False) -> Access:
+    """Who may do what on a page served on ``host`` (see :class:`~rag.web.accounts.Access`).
+
+    With accounts in ``users``, they sign in (``no_auth``: nobody does, said as a warning).
+    Without any, the one local user may do everything, and only on a loopback address: on
+    any other the page would let anyone who reaches the port add and remove articles, so
+    it is refused (:class:`ServeError`, saying how to add users) unless ``no_auth``."""
+    if no_auth:
+        if not is_loopback(host):
+            log.warning("sign-in is off (--no-auth): anyone who reaches %s can %s", host,
+                        "ask and read the articles" if read_only else "ask, and add and remove articles")
+        return Access(None, read_only)
+    accounts = Accounts.load(users)
+    if len(accounts):
+        return Access(accounts, read_only)
+    if not is_loopback(host):
+        raise ServeError(f"No accounts in {users}: on {host} anyone who reaches the port could read, add "
+                         "and remove articles. Add users first, e.g.\n"
+                         "  rag users add alice --role editor\n"
+                         "  rag users add bob --role reader\n"
+                         "or serve on 127.0.0.1, or pass --no-auth to serve without sign-in anyway.")
+    return Access(None, read_only)
 
 
 def resolve_address(host: str | None = None, port: int | None = None,
