@@ -200,6 +200,8 @@ def format_answer(answer: Any) -> str:
             # textwrap turns the quote's own line breaks and tabs into spaces
             lines.append(textwrap.fill(terminal_safe(c.quote, keep="\n\t"), width=100, initial_indent="    > ",
                                        subsequent_indent="    > ", break_on_hyphens=False))
+    if getattr(answer, "notice", None):
+        lines += ["", "Note: " + terminal_safe(answer.notice)]
     return "\n".join(lines)
 
 

@@ -107,12 +107,17 @@ class Answer:
     dropped_sentences: int = 0
     # the reader that wrote the answer: "learned", a model spec, or "learned (fallback)"
     reader: str = "extractive"
+    # what the user should know about how it was written, e.g. that the language model's
+    # server did not answer and the offline reader did (JSON: "notice", absent when None)
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's fields; the reader under ``generator`` (the contract's name, read
         by other programs) and under ``reader``, the same value."""
         data = asdict(self)
         data["generator"] = data["reader"] = data.pop("reader")
+        if data["notice"] is None:
+            del data["notice"]
         data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         for c in data["citations"]:
             c["score"] = round(float(c["score"]), 4)

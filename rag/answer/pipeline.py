@@ -255,7 +255,8 @@ class Pipeline:
                           abstained=not claims, language=query.language, citations=citations,
                           timings_ms={"retrieve": (t1 - t0) * 1000, **timings, "total": (t2 - t0) * 1000},
                           dropped_sentences=trace.dropped,
-                          reader=trace.answered_by if claims else self.reader.name)
+                          reader=trace.answered_by if claims else self.reader.name,
+                          notice=trace.notice or None)
 
         claims: list[Claim] = []
         if len(parts) > 1:  # "When was X, and who did Y?": each question answered, cited apart

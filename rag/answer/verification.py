@@ -15,7 +15,10 @@ product never trusts a model's citations as given. For each sentence the verifie
    their facts match both ways (:func:`mismatches`) — a name or date of the source
    sentence the model left out disqualifies it as surely as one it added, since true
    facts recombined (the wrong person given a role, a date from a neighbouring clause)
-   pass a one-way check. Otherwise the verbatim quote alone is shown in its place.
+   pass a one-way check. Otherwise the verbatim quote alone is shown in its place;
+6. refuses, first of all, a sentence that says nothing the question does not: a question
+   itself, or one whose facts and content words are all the question's (the question
+   turned into a statement is "supported" by the very passage it asks about).
 
 >>> facts = extract_facts("New START was extended on January 29, 2021 for five years.")
 >>> sorted(facts.dates), sorted(facts.numbers), sorted(facts.names)
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.citations import Claim, cited
-from rag.lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_ALIASES
+from rag.lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_ALIASES, content_terms
 from rag.lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
 from rag.lang.patterns import DIGITS_RE, NUMBER_WORD_RE, ROMAN_RE, TIME_RE, VAGUE_NUMBER_WORDS, roman_value
 from rag.models.embedding import Embedder
@@ -259,14 +262,18 @@ class Verifier:
         """The same checks against another index generation."""
         return Verifier(self.embedder, store, self.min_similarity)
 
-    def verify(self, sentence: str, passages: Sequence[Passage], hint: int | None = None) -> Verdict:
+    def verify(self, sentence: str, passages: Sequence[Passage], hint: int | None = None,
+               question: str | None = None) -> Verdict:
         """Support ``sentence`` (model markers removed) by one of ``passages``.
 
-        ``hint`` is the 1-based passage number the model cited, if any.
+        ``hint`` is the 1-based passage number the model cited, if any; ``question``, the
+        question it answers: a sentence that only restates it is refused (:func:`restates`).
         """
         text = strip_markers(sentence)
         if not re.search(r"\w", text):
             return Verdict(sentence, None, "empty")
+        if question is not None and (why := restates(text, question)):
+            return Verdict(sentence, None, why)
         facts = extract_facts(text)
         qvec = self.embedder.embed_query(text)
         rows = [p.row for p in passages if p.row >= 0]
@@ -307,6 +314,27 @@ class Verifier:
                            support=(p, qs, qe))
         return Verdict(sentence, Claim(template=cited(text), passage=p, quote_start=qs, quote_end=qe),
                        support=(p, qs, qe))
+
+
+def restates(sentence: str, question: str) -> str | None:
+    """Why ``sentence`` tells nothing ``question`` does not — it is a question itself, or
+    its facts and content words are all the question's — or None when it adds something.
+
+    >>> restates("Le Kremlin voit un avantage dans ses relations avec Biden.",
+    ...          "Quel avantage le Kremlin voit-il dans ses relations avec Biden ?")
+    'it restates the question'
+    >>> restates("New START was extended until 5 February 2026.", "When was New START extended?") is None
+    True
+    >>> restates("When was New START extended?", "When was New START extended?")
+    'it is a question'
+    """
+    if sentence.rstrip().endswith("?"):
+        return "it is a question"
+    said, asked = extract_facts(sentence), extract_facts(question)
+    same_facts = all(getattr(said, f) <= getattr(asked, f) for f in ("dates", "years", "times", "numbers", "names"))
+    if same_facts and content_terms(sentence) <= content_terms(question):
+        return "it restates the question"
+    return None
 
 
 def _sentence_holds(p: Passage, span: tuple[int, int], facts: Facts) -> bool:

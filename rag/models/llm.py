@@ -121,6 +121,28 @@ class LLMGenerator:
         return text if 3 <= len(text) <= 3 * len(question) + 200 else question
 
 
+def failure_reason(exc: BaseException) -> str:
+    """Why a chat model did not answer, in words for the user (from the exception's kind:
+    the OpenAI, Ollama and HTTP clients each have their own classes).
+
+    >>> failure_reason(TimeoutError("read timed out"))
+    'it did not answer in time'
+    >>> failure_reason(ConnectionRefusedError(111, "Connection refused"))
+    'its server cannot be reached'
+    """
+    names = " ".join(c.__name__ for c in type(exc).__mro__)
+    status = getattr(exc, "status_code", None)
+    if "Timeout" in names:
+        return "it did not answer in time"
+    if "Connect" in names:
+        return "its server cannot be reached"
+    if isinstance(status, int):
+        return f"its server answered with an error (HTTP {status})"
+    if "JSONDecodeError" in names or "ValidationError" in names or "ResponseError" in names:
+        return "its server's reply could not be read"
+    return f"it failed ({type(exc).__name__})"
+
+
 def free_cores() -> int:
     """Cores no other process is running on right now, at least one.
 
@@ -150,8 +172,9 @@ def free_cores() -> int:
 CHAT_MODEL_KINDS: tuple[str, ...] = ("llamacpp", "ollama", "openai")
 
 
-def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
-    """A LangChain chat model for ``llamacpp:…``, ``ollama:…`` or ``openai:…`` (see module doc)."""
+def chat_model_from_spec(spec: str, max_tokens: int = 256, timeout: float = 60.0) -> Any:
+    """A LangChain chat model for ``llamacpp:…``, ``ollama:…`` or ``openai:…`` (see module
+    doc); a model server gets ``timeout`` seconds to answer, and one retry."""
     kind, _, rest = spec.partition(":")
     try:
         if kind == "llamacpp":
@@ -167,14 +190,15 @@ def chat_model_from_spec(spec: str, max_tokens: int = 256) -> Any:
             from langchain_ollama import ChatOllama
 
             model, _, url = rest.partition("@")
-            return ChatOllama(model=model, base_url=url or None, temperature=0.0, num_predict=max_tokens)
+            return ChatOllama(model=model, base_url=url or None, temperature=0.0, num_predict=max_tokens,
+                              client_kwargs={"timeout": timeout})
         if kind == "openai":
             from langchain_openai import ChatOpenAI
 
             model, _, url = rest.partition("@")
             # keyword dict: the pydantic stubs of ChatOpenAI hide max_tokens and want a SecretStr
             options: dict[str, Any] = {"model": model, "base_url": url or None, "temperature": 0.0,
-                                       "max_tokens": max_tokens,
+                                       "max_tokens": max_tokens, "timeout": timeout, "max_retries": 1,
                                        "api_key": os.environ.get("OPENAI_API_KEY", "not-needed")}
             return ChatOpenAI(**options)
     except ImportError as exc:

@@ -93,7 +93,9 @@ def answer_markdown(answer: Answer, turn: int) -> str:
                 f'title="Source {n}: {html.escape(titles[n], quote=True)}">[{n}]</a>')
 
     # an article's own "[7]" is text: shown as written, never a link
-    return _LITERAL.sub(r"\\[\1\\]", _MARKER.sub(link, escape_markdown(answer.answer)))
+    text = _LITERAL.sub(r"\\[\1\\]", _MARKER.sub(link, escape_markdown(answer.answer)))
+    notice = f"\n\n⚠️ *{escape_markdown(answer.notice)}*" if answer.notice else ""
+    return text + notice
 
 
 def question_markdown(question: str, limit: int = 300) -> str:
@@ -373,13 +375,13 @@ def corpus_summary(articles: Sequence[tuple[Document, int]], pending: Sequence[s
     in the index yet (``pending``: being indexed in the background), escaped.
 
     >>> corpus_summary([(Document("a.txt", "a.txt", ""), 4), (Document("b.md", "b.md", ""), 2)])
-    '**2 articles**, 6 passages indexed. Add .txt, .md or .html articles below: they are indexed at once.'
+    '**2 articles**, 6 passages indexed.'
     >>> corpus_summary([], ["c_*.txt"]).split("\n\n")[1]
     '**Pending:** c\\_\\*.txt, in the corpus folder but not in the index yet (being indexed in the background).'
     """
     n, chunks = len(articles), sum(c for _, c in articles)
-    text = (f"**{n} article{'s' if n != 1 else ''}**, {chunks} passage{'s' if chunks != 1 else ''} indexed. "
-            "Add .txt, .md or .html articles below: they are indexed at once.")
+    # (where to add articles is said by the upload control, which readers do not see)
+    text = f"**{n} article{'s' if n != 1 else ''}**, {chunks} passage{'s' if chunks != 1 else ''} indexed."
     if pending:
         text += ("\n\n**Pending:** " + ", ".join(escape_markdown(p) for p in pending)
                  + ", in the corpus folder but not in the index yet (being indexed in the background).")

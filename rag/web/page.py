@@ -293,7 +293,7 @@ def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str], editin
         note = gr.Markdown(visible=False, elem_id="corpus-note")
         with gr.Row(equal_height=False, visible=editing, elem_id="corpus-edit") as edit_row:
             with gr.Column():
-                upload = gr.File(label="Add articles (.txt, .md, .html)", file_count="multiple",
+                upload = gr.File(label="Add articles (.txt, .md, .html): indexed at once", file_count="multiple",
                                  file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
                                  height=140)
                 upload_status = gr.Markdown(elem_id="upload-status")

@@ -121,6 +121,34 @@ def test_model_failure_falls_back_to_the_offline_reader(with_generator):
     assert answer.reader == f"{FALLBACK} (fallback)" and "5 février 2026" in answer.answer
 
 
+def test_a_model_failure_is_said_beside_the_fallback_answer(with_generator, answer_schema):
+    answer = with_generator(broken()).ask(NEW_START)
+    assert answer.notice == ("The language model (broken) stopped: its server cannot be reached. "
+                             "This answer is the learned reader's.")
+    data = answer.to_dict()
+    jsonschema.validate(data, answer_schema)
+    assert data["notice"] == answer.notice
+    assert "notice" not in with_generator(fake("NOT_IN_ARTICLES")).ask(NEW_START).to_dict()  # none: absent
+
+
+def test_a_follow_up_is_condensed_by_the_rules_when_the_model_fails(with_generator):
+    answer = with_generator(broken()).ask("And when does it expire?", history=[NEW_START])
+    assert not answer.abstained and any("5 février 2021" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize(("question", "reply"), [
+    # the question turned into a statement, "supported" by the passage it asks about
+    ("Quel avantage le Kremlin voit-il dans ses relations avec l'administration Biden ?",
+     "Le Kremlin voit un avantage dans ses relations avec l'administration Biden [1]."),
+    # the question itself, given back with a marker
+    (NEW_START, "When was New START extended? [1]"),
+])
+def test_a_sentence_that_only_restates_the_question_is_not_shown(with_generator, question: str, reply: str):
+    answer = with_generator(fake(reply)).ask(question)
+    assert answer.dropped_sentences == 1 and answer.reader == f"{FALLBACK} (fallback)"
+    assert reply.split(" [")[0] not in answer.answer
+
+
 def test_off_topic_questions_never_reach_the_model(with_generator):
     answer = with_generator(broken()).ask("hello")
     assert answer.abstained and answer.citations == []

@@ -24,6 +24,7 @@ from rag import Pipeline, Settings
 from rag.answer.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader
 from rag.lang import phrase
 from rag.web import launch
+from rag.web.accounts import EDITOR, READER, Access, Accounts
 from rag.web.chatview import NO_SOURCES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -373,6 +374,60 @@ def test_monitoring_page_is_not_served(app_url: str):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(app_url + path, timeout=30)
         assert info.value.code in (403, 404), path
+
+
+# --------------------------------------------------------------------------- sign-in and roles
+
+
+@pytest.fixture(scope="module")
+def signin_url(ui_pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The page with accounts: alice (editor) and bob (reader)."""
+    accounts = Accounts.load(tmp_path_factory.mktemp("ui-users") / "users.toml")
+    accounts.add("alice", EDITOR, "alice password")
+    accounts.add("bob", READER, "bob password")
+    port = free_port()
+    app = launch("127.0.0.1", port, ui_pipeline, access=Access(accounts), prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def sign_in(page, name: str, password: str) -> None:
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
+def test_sign_in_then_each_role_sees_its_own_controls(browser, signin_url: str):
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(signin_url)
+        page.get_by_text("Sign in with the account the server's operator gave you.").wait_for()
+        assert page.locator("#question").count() == 0  # nothing of the page before signing in
+        sign_in(page, "bob", "not his password")
+        page.get_by_text("Incorrect Credentials", exact=False).wait_for()
+        sign_in(page, "bob", "bob password")
+        page.wait_for_selector("#question textarea")
+        page.locator("#signed-in-as").get_by_text("bob").wait_for()
+        assert "(reader)" in page.locator("#signed-in-as").inner_text()
+        assert "[1]" in ask(page, NEW_START)["text"]  # a reader asks and gets a cited answer
+        page.get_by_role("tab", name="Corpus").click()
+        page.locator("#corpus-note").get_by_text("signed in as a reader").wait_for()
+        assert not page.locator("#upload").is_visible() and not page.locator("#remove").is_visible()
+        page.locator("#corpus-table").get_by_text("Source file").wait_for()  # the articles are listed
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "corpus-reader.png"), full_page=True)
+        page.click("#sign-out")
+        sign_in(page, "alice", "alice password")
+        page.locator("#signed-in-as").get_by_text("alice").wait_for()
+        page.get_by_role("tab", name="Corpus").click()
+        page.locator("#upload").wait_for(state="visible")
+        assert page.locator("#remove").is_visible() and not page.locator("#corpus-note").is_visible()
+    finally:
+        page.close()
+    assert errors == [], f"script errors in the page: {errors}"
 
 
 # --------------------------------------------------------------------------- hostile metadata

@@ -45,6 +45,9 @@ class Trace:
 
     answered_by: str = ""
     dropped: int = 0
+    # what the user should know about how the answer was written (a model server that did
+    # not answer, so the fallback reader did); empty: nothing
+    notice: str = ""
 
 
 @runtime_checkable

@@ -17,12 +17,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.answer.citations import Claim
+from rag.answer.followup import condense
 from rag.answer.framing import claim_for
 from rag.answer.readers.base import Query, Reader, Trace, reader_for_store
 from rag.answer.readers.features import fits_type
 from rag.answer.verification import Verifier, markers_of, split_sentences, strip_markers
 from rag.lang.patterns import question_type
-from rag.models.llm import LLMGenerator, is_abstention
+from rag.models.llm import LLMGenerator, failure_reason, is_abstention
 from rag.store.index_store import IndexStore
 from rag.types import Passage, Sentence
 
@@ -53,7 +54,13 @@ class GenerativeReader:
         return GenerativeReader(self.model, self.verifier.for_store(store), reader_for_store(self.fallback, store))
 
     def condense(self, question: str, history: Sequence[str]) -> str:
-        return self.model.condense(question, history)
+        """The model's standalone question; the rules' (:func:`rag.answer.followup.condense`)
+        when the model fails."""
+        try:
+            return self.model.condense(question, history)
+        except Exception as exc:  # noqa: BLE001 - a model server down: the rules still condense
+            log.warning("the %s reader could not condense the follow-up (%s)", self.name, exc)
+            return condense(question, history)
 
     def answer(self, query: Query, passages: list[Passage], trace: Trace | None = None) -> Iterator[Claim]:
         trace = trace if trace is not None else Trace()
@@ -71,17 +78,19 @@ class GenerativeReader:
                 draft += token
                 complete = split_sentences(draft)[:-1]  # the last one may still grow
                 for sentence in complete[done:]:
-                    self._verify_into(sentence, passages, query.language, claims, trace)
+                    self._verify_into(sentence, query.question, passages, query.language, claims, trace)
                     if meets_type():  # shown at once, unless the question's type is not met yet
                         yield from claims[shown:]
                         shown = len(claims)
                 done = len(complete)
             if not is_abstention(draft):
                 for sentence in split_sentences(draft)[done:]:
-                    self._verify_into(sentence, passages, query.language, claims, trace)
+                    self._verify_into(sentence, query.question, passages, query.language, claims, trace)
         except Exception as exc:  # a model server down, a broken model file...
-            log.warning("the %s reader failed (%s)", self.name, exc)
+            log.warning("the %s reader failed (%s: %s)", self.name, type(exc).__name__, exc)
             claims = claims[:shown]  # what was shown was verified; the rest is not trusted
+            trace.notice = (f"The language model ({self.name}) stopped: {failure_reason(exc)}."
+                            + ("" if claims else f" This answer is the {self.fallback.name} reader's."))
         if shown == 0 and claims and not meets_type():
             log.info("the model's verified sentences do not say what was asked (%s)", qtype)
             claims = []  # e.g. no date for a "when" question: not an answer
@@ -91,15 +100,15 @@ class GenerativeReader:
             return
         yield from claims[shown:]
 
-    def _verify_into(self, sentence: str, passages: list[Passage], language: str, claims: list[Claim],
-                     trace: Trace) -> None:
+    def _verify_into(self, sentence: str, question: str, passages: list[Passage], language: str,
+                     claims: list[Claim], trace: Trace) -> None:
         """Append the sentence's claim when one passage sentence supports it (or, when
         their facts do not match both ways, that sentence as a verbatim quote, once);
         count it when dropped."""
         if is_abstention(sentence) or not re.search(r"\w", strip_markers(sentence)):
             return
         hints = markers_of(sentence)
-        verdict = self.verifier.verify(sentence, passages, hint=hints[0] if hints else None)
+        verdict = self.verifier.verify(sentence, passages, hint=hints[0] if hints else None, question=question)
         if verdict.claim is not None:
             claims.append(verdict.claim)
         elif verdict.support is not None:

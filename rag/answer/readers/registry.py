@@ -67,7 +67,8 @@ def _generative(kind: str) -> ReaderFactory:
 
         spec = f"{kind}:{argument}"
         verifier = Verifier(parts.embedder, parts.store, min_similarity=parts.settings.reader_config.min_support_score)
-        return GenerativeReader.from_chat_model(chat_model_from_spec(spec), spec, verifier,
+        model = chat_model_from_spec(spec, timeout=parts.settings.llm_timeout)
+        return GenerativeReader.from_chat_model(model, spec, verifier,
                                                 load_reader(OFFLINE_DEFAULT, parts))
     return make
 
