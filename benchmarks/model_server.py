@@ -21,6 +21,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -119,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         questions = questions[:args.limit]
     model = assemble_test_model()
     threads = free_cores()
-    log = Path(args.out).with_suffix(".server.log")
-    with llama_server(model, log, threads) as base:
+    with tempfile.TemporaryDirectory() as tmp, llama_server(model, Path(tmp) / "server.log", threads) as base:
         served = run(settings, questions, {"server": f"openai:{ALIAS}@{base}"})
     in_process = run(settings, questions, {"in_process": f"llamacpp:{model}"})
     data = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": threads, "questions": len(questions),

@@ -95,7 +95,8 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def settings(session_dir: Path, corpus_dir: Path) -> Settings:
     """Default settings (not read from the environment) but no translator
     (:data:`NO_TRANSLATOR`), index in a session tmp dir."""
-    return Settings(corpus_dir=corpus_dir, index_dir=session_dir / "index", translator=NO_TRANSLATOR)
+    return Settings(corpus_dir=corpus_dir, index_dir=session_dir / "index", translator=NO_TRANSLATOR,
+                    users=session_dir / "users.toml")  # none: a developer's ./users.toml is not the tests
 
 
 @pytest.fixture(scope="session")

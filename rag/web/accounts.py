@@ -53,6 +53,8 @@ ROLES: tuple[str, ...] = (READER, EDITOR)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 #: Shortest password accepted: a page on the network is open to guessing.
 MIN_PASSWORD_CHARS = 8
+#: An argon2 hash as the library writes it (a hand-edited one must not break the file's quoting).
+HASH = re.compile(r"\$argon2(id|i|d)\$[A-Za-z0-9$=,+/.-]+")
 
 
 class AccountError(RagError):
@@ -108,7 +110,7 @@ class Accounts:
             role = entry.get("role") if isinstance(entry, dict) else None
             secret = entry.get("password") if isinstance(entry, dict) else None
             if not NAME.fullmatch(name) or role not in ROLES or not isinstance(secret, str) \
-                    or not secret.startswith("$argon2"):
+                    or not HASH.fullmatch(secret):
                 raise AccountError(f"The users file {path}: the account {name!r} needs a role "
                                    f"({' or '.join(ROLES)}) and an argon2 password hash. Set it again "
                                    f"with: rag users add {name} --role reader --replace")
@@ -143,16 +145,21 @@ class Accounts:
         account = self._accounts.get(name or "")
         return account.role if account else None
 
+    def password_hash(self, name: str | None) -> str | None:
+        """``name``'s password hash as the file has it now (a sign-in made with another one
+        is void: see :class:`rag.web.sessions.SessionGuard`); None without an account."""
+        self.refresh()
+        account = self._accounts.get(name or "")
+        return account.password_hash if account else None
+
     def verify(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s (argon2 comparison, constant in the password)."""
-        from argon2.exceptions import InvalidHashError, VerificationError
-
         self.refresh()
         account = self._accounts.get(name)
         try:
             return bool(_hasher().verify(account.password_hash if account else _decoy(), password)) \
                 and account is not None
-        except (VerificationError, InvalidHashError):
+        except Exception:  # noqa: BLE001 - a mismatch, a broken hash, a password argon2 cannot encode
             return False
 
     def add(self, name: str, role: str, password: str, replace: bool = False) -> Account:
@@ -190,6 +197,8 @@ class Accounts:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write("\n".join(lines))
+                out.flush()
+                os.fsync(out.fileno())  # on disk before it replaces the file: a crash keeps one whole
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
         except BaseException:
@@ -199,13 +208,15 @@ class Accounts:
         self._stamp = _stamp(self.path)
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """What tells that a file changed: its modification time and size (None: no file)."""
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What tells that a file changed (None: no file): its inode (a new file each save),
+    change and modification times and size — a role switched within one clock tick leaves
+    the size and maybe the mtime as they were."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size
 
 
 def _key(name: str) -> str:

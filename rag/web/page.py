@@ -32,7 +32,8 @@ from rag.ingest.report import Progress
 from rag.types import Document
 from rag.web import chatview as view
 from rag.web.accounts import Access
-from rag.web.serving import BusyError, Service, check_address
+from rag.web.serving import BusyError, Service, access_for, check_address
+from rag.web.sessions import SessionGuard
 from rag.web.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
@@ -383,7 +384,7 @@ def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _Cor
         if access.may_edit(name):
             return None
         message = access.refusal(name)
-        log.warning("corpus change refused to %s: %s", name or "an unsigned user", message)
+        log.warning("corpus change refused to %s: %s", _who(name, access), message)
         gr.Warning(html.escape(message, quote=False), title="Not allowed")
         return "⚠️ " + view.escape_markdown(message)
 
@@ -420,6 +421,8 @@ def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _Cor
         return (result.message(), None, *refreshed(chosen))
 
     def cancel_upload(request: gr.Request):
+        if refused(request) is not None:
+            return gr.skip()
         if service.cancel(_session(request)):
             return "Cancelling the upload: it stops at its next step, and nothing of it is kept."
         return gr.skip()
@@ -469,8 +472,14 @@ def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _Cor
     tab.confirm_yes.click(do_remove, [tab.to_remove, tab.confirming, article_filter],
                       [tab.remove_status, tab.confirm, tab.confirming, tab.summary, tab.table, article_filter, tab.to_remove],
                       **PRIVATE, **CHANGING)
-    # each page load shows the corpus as it is now (an ingest may have run since the page was built)
-    app.load(lambda: refreshed([])[:2], None, [tab.summary, tab.table], **PRIVATE)
+    def loaded(request: gr.Request):
+        """Each page load shows the corpus as it is now (an ingest may have run since the
+        page was built), to whoever may read it."""
+        if not access.may_read(_user_name(request)):
+            return gr.skip(), gr.skip()
+        return refreshed([])[:2]
+
+    app.load(loaded, None, [tab.summary, tab.table], **PRIVATE)
 
 
 def _wire_api(pipeline: Pipeline, service: Service, access: Access) -> None:
@@ -493,7 +502,7 @@ def _wire_api(pipeline: Pipeline, service: Service, access: Access) -> None:
     def editing(request: gr.Request | None) -> None:
         name = _user_name(request)
         if not access.may_edit(name):
-            log.warning("corpus change refused to %s through the API", name or "an unsigned user")
+            log.warning("corpus change refused to %s through the API", _who(name, access))
             raise gr.Error(html.escape(access.refusal(name), quote=False), print_exception=False)
 
     def add_article(file_name: str, text: str, request: gr.Request = None) -> str:  # type: ignore[assignment]
@@ -533,14 +542,20 @@ def _example(index: Any) -> Any:
     return gr.skip()
 
 
+def _who(name: str | None, access: Access) -> str:
+    """A user as the server's log names them."""
+    return name or ("the local user" if access.accounts is None else "a signed-out user")
+
+
 def _user_name(request: gr.Request | None) -> str | None:
     """The signed-in name of whoever sent ``request`` (None with sign-in off)."""
     return getattr(request, "username", None)
 
 
 def _session(request: gr.Request | None) -> str:
-    """The browser session a corpus change belongs to (what its cancel button reaches)."""
-    return getattr(request, "session_hash", None) or "api"
+    """The browser session a corpus change belongs to (what its cancel button reaches);
+    never :data:`STARTUP_JOB`'s key, whatever session name a client sends."""
+    return "session:" + (getattr(request, "session_hash", None) or "api")
 
 
 def _logged(ingest: Callable[..., Any], progress: Progress) -> Any:
@@ -580,7 +595,8 @@ def _sign_in(access: Access, pipeline: Pipeline) -> dict[str, Any]:
 
     throttle = Middleware(SignInThrottle, attempts=pipeline.settings.sign_in_attempts,
                           lockout=pipeline.settings.sign_in_lockout)
-    return {"auth": signed_in, "auth_message": SIGN_IN_MESSAGE, "app_kwargs": {"middleware": [throttle]}}
+    guard = Middleware(SessionGuard, access=access)  # a removed account or changed password signs out
+    return {"auth": signed_in, "auth_message": SIGN_IN_MESSAGE, "app_kwargs": {"middleware": [throttle, guard]}}
 
 
 #: Gradio rebuilds a summary of its recent events after every event, a sixth of an answer's
@@ -593,18 +609,24 @@ def launch(host: str = "127.0.0.1", port: int = 7860, pipeline: Pipeline | None 
            access: Access | None = None, **kw: Any) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (blocks until Ctrl+C unless
     ``prevent_thread_lock=True``); returns the running app (``app.close()`` stops it).
-    With accounts in ``access``, the page and its API ask for a sign-in (Gradio's), and a
-    client whose sign-ins keep failing is refused a while (:class:`SignInThrottle`).
+    ``access`` defaults to the settings' users file on this address
+    (:func:`~rag.web.serving.access_for`: no accounts, no other address than loopback).
+    With accounts, the page and its API ask for a sign-in (Gradio's), a client whose
+    sign-ins keep failing is refused a while (:class:`SignInThrottle`), and a sign-in whose
+    account was removed or whose password changed ends (:class:`SessionGuard`).
     Raises :class:`~rag.web.serving.ServeError` saying why when it cannot listen there."""
     check_address(host, port)
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", GRADIO_ANALYTICS_EVERY)
     pipeline = pipeline or Pipeline.from_settings()
-    access = access or Access(None)
+    access = access or access_for(host, pipeline.settings.users)
     if pipeline.translator is not None:  # its ~10 s load, now rather than at a user's first answer
         threading.Thread(target=pipeline.translator.warm, name="translator-warm-up", daemon=True).start()
     app = build_app(pipeline, access)
     options = {**PAGE_OPTIONS, "footer_links": ["api"], "enable_monitoring": False,
-               "state_session_capacity": pipeline.settings.serve_sessions, **_sign_in(access, pipeline), **kw}
+               "state_session_capacity": pipeline.settings.serve_sessions,
+               # Gradio's own upload route stores any file a signed-in client sends: at most
+               # an article file's size (uploads are checked again before the corpus)
+               "max_file_size": pipeline.settings.max_file_bytes, **_sign_in(access, pipeline), **kw}
     app.launch(server_name=host, server_port=port, **options)
     return app
 

@@ -247,7 +247,7 @@ def access_for(host: str, users: Path, no_auth: bool = False, read_only: bool = 
     any other the page would let anyone who reaches the port add and remove articles, so
     it is refused (:class:`ServeError`, saying how to add users) unless ``no_auth``."""
     if no_auth:
-        if not is_loopback(host):
+        if not is_loopback(host) or len(Accounts.load(users)):
             log.warning("sign-in is off (--no-auth): anyone who reaches %s can %s", host,
                         "ask and read the articles" if read_only else "ask, and add and remove articles")
         return Access(None, read_only)

@@ -4,13 +4,18 @@
 route (``POST /login``, Gradio's): after ``attempts`` failures from one client address
 within ``window`` seconds, that address's next sign-ins are refused (HTTP 429, saying
 when to try again) for ``lockout`` seconds, doubled at each further lock-out up to
-``window``; a successful sign-in clears the count. Behind a reverse proxy every client
-has the proxy's address, so the throttle then holds for all of them together
+``window``; a successful sign-in clears the count. One sign-in at a time per address
+(guesses sent in parallel would all be checked before the first failure counted), and at
+most :data:`CHECKS_AT_ONCE` password checks at once in all (each takes argon2's 64 MiB).
+An IPv6 client is known by its /64 network (one host may hold all of its addresses).
+Behind a reverse proxy that does not pass the client's address (``X-Forwarded-For``)
+every client has the proxy's, and the throttle holds for all of them together
 (docs/serving.md#behind-a-reverse-proxy).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import time
@@ -26,6 +31,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Gradio's sign-in route (the page's form and gradio_client post there).
 SIGN_IN_PATHS = ("/login", "/login/")
+#: Password checks running at once, from all addresses together.
+CHECKS_AT_ONCE = 4
+#: Addresses remembered before those with nothing pending are forgotten.
+MAX_CLIENTS = 10_000
 
 
 @dataclass
@@ -33,6 +42,24 @@ class _Client:
     failures: list[float] = field(default_factory=list)
     locked_until: float = 0.0
     lockouts: int = 0
+    checking: bool = False  # a sign-in of this address is being checked
+
+
+def client_key(address: str) -> str:
+    """Who a client is for the throttle: its IPv4 address, or its IPv6 /64 network.
+
+    >>> client_key("203.0.113.7"), client_key("2001:db8:1:2:aa::1")
+    ('203.0.113.7', '2001:db8:1:2::/64')
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class SignInThrottle:
@@ -46,6 +73,7 @@ class SignInThrottle:
         self.window = window
         self.clock = clock
         self._clients: dict[str, _Client] = {}
+        self._checks = 0
         self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -53,10 +81,10 @@ class SignInThrottle:
                 or not str(scope.get("path", "")).endswith(SIGN_IN_PATHS):
             await self.app(scope, receive, send)
             return
-        address = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.wait(address)
-        if wait > 0:
-            await _refuse(send, wait)
+        address = client_key(str((scope.get("client") or ("unknown", 0))[0]))
+        refusal = self._admit(address)
+        if refusal is not None:
+            await _refuse(send, *refusal)
             return
         status: list[int] = []
 
@@ -65,11 +93,36 @@ class SignInThrottle:
                 status.append(int(message["status"]))
             await send(message)
 
-        await self.app(scope, receive, watched)
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self._done(address)
         if status and status[0] < 300:
             self.succeeded(address)
         elif status and status[0] in (400, 401, 403):
             self.failed(address)
+
+    def _admit(self, address: str) -> tuple[float, str] | None:
+        """Let one sign-in of ``address`` be checked now, or (seconds, why) it may not."""
+        with self._lock:
+            client = self._clients.setdefault(address, _Client())
+            wait = client.locked_until - self.clock()
+            if wait > 0:
+                return wait, "Too many failed sign-ins from this address"
+            if client.checking:
+                return 1.0, "Another sign-in from this address is being checked"
+            if self._checks >= CHECKS_AT_ONCE:
+                return 1.0, "Too many sign-ins at once"
+            client.checking = True
+            self._checks += 1
+            return None
+
+    def _done(self, address: str) -> None:
+        with self._lock:
+            self._checks -= 1
+            client = self._clients.get(address)
+            if client is not None:
+                client.checking = False
 
     def wait(self, address: str) -> float:
         """Seconds before ``address`` may try again (0: now)."""
@@ -86,18 +139,21 @@ class SignInThrottle:
                 client.locked_until = now + min(self.window, self.lockout * 2 ** client.lockouts)
                 client.lockouts += 1
                 client.failures = []
-            if len(self._clients) > 10_000:  # many addresses: forget those with nothing pending
-                for key in [k for k, c in self._clients.items() if c.locked_until < now and not c.failures]:
-                    del self._clients[key]
+            if len(self._clients) > MAX_CLIENTS:  # forget the addresses with nothing pending
+                for key, c in list(self._clients.items()):
+                    if c.locked_until < now and not c.checking and all(now - t >= self.window for t in c.failures):
+                        del self._clients[key]
 
     def succeeded(self, address: str) -> None:
         with self._lock:
-            self._clients.pop(address, None)
+            client = self._clients.get(address)
+            if client is not None:
+                client.failures, client.lockouts = [], 0
 
 
-async def _refuse(send: Send, wait: float) -> None:
+async def _refuse(send: Send, wait: float, why: str) -> None:
     seconds = max(1, round(wait))
-    body = json.dumps({"detail": f"Too many failed sign-ins from this address: try again in {seconds} s."}).encode()
+    body = json.dumps({"detail": f"{why}: try again in {seconds} s."}).encode()
     await send({"type": "http.response.start", "status": 429,
                 "headers": [(b"content-type", b"application/json"), (b"retry-after", str(seconds).encode()),
                             (b"content-length", str(len(body)).encode())]})

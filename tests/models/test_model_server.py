@@ -80,6 +80,33 @@ def test_the_cli_answers_through_the_server(model_server: str, settings):
     assert "Traceback" not in done.stderr
 
 
+def test_a_terminal_gets_the_answer_as_it_streams(model_server: str, settings):
+    """On a terminal (a pseudo-terminal here) ``rag ask`` prints the answer as it comes,
+    then its sources."""
+    import os
+    import pty
+
+    env = clean_env(RAG_INDEX_DIR=str(settings.index_dir), RAG_CORPUS_DIR=str(settings.corpus_dir))
+    master, slave = pty.openpty()
+    ask = subprocess.Popen([sys.executable, "-m", "rag.cli", "ask", "--reader", f"openai:{ALIAS}@{model_server}",
+                            NEW_START], stdout=slave, stderr=subprocess.PIPE, env=env, cwd=REPO_ROOT)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert ask.wait(timeout=300) == 0, ask.stderr.read() if ask.stderr else ""
+    text = out.decode("utf-8", "replace")
+    answer, _, sources = text.partition("Sources:")
+    assert "[1]" in answer and "5 février 2026" in text and "[1] " in sources, text
+
+
 def test_the_page_streams_the_servers_answer(served_reader: Pipeline):
     updates = list(view.chat_turn(served_reader, NEW_START, view.ChatState()))
     assert len(updates) > 1 and updates[-1].done

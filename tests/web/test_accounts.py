@@ -197,6 +197,53 @@ def test_lockouts_grow_and_other_routes_are_untouched():
     assert _post(throttle, "x", path="/gradio_api/queue/join") == 400  # not a sign-in: passed through
 
 
+def test_guesses_sent_at_once_are_checked_one_at_a_time():
+    """Parallel guesses from one address would all be checked before the first failure
+    counted: the second one waiting is refused at once."""
+    release = asyncio.Event()
+    checked: list[bytes] = []
+
+    async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        checked.append((await receive()).get("body", b""))
+        await release.wait()
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    throttle = SignInThrottle(slow_app, attempts=5, clock=Clock())
+
+    async def guess(password: str, client: str) -> int:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": password.encode(), "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await throttle({"type": "http", "method": "POST", "path": "/login", "client": (client, 1)}, receive, send)
+        return int(sent[0]["status"])
+
+    async def main() -> list[int]:
+        first = asyncio.ensure_future(guess("a", "10.0.0.1"))
+        await asyncio.sleep(0.01)
+        parallel = await asyncio.gather(*(guess(p, "10.0.0.1") for p in "bcd"))
+        other = asyncio.ensure_future(guess("e", "10.0.0.2"))  # another address is checked
+        await asyncio.sleep(0.01)
+        release.set()
+        return [await first, *parallel, await other]
+
+    assert asyncio.run(main()) == [400, 429, 429, 429, 400]
+    assert checked == [b"a", b"e"]
+
+
+def test_an_ipv6_client_is_its_64_network():
+    clock = Clock()
+    throttle = SignInThrottle(_sign_in_app(PASSWORD), attempts=2, lockout=60, clock=clock)
+    _post(throttle, "wrong", client="2001:db8::1"), _post(throttle, "wrong", client="2001:db8::2")
+    assert _post(throttle, PASSWORD, client="2001:db8::ffff") == 429
+    assert _post(throttle, PASSWORD, client="2001:db8:0:1::1") == 200
+
+
 def test_the_refusal_says_when_to_try_again():
     throttle = SignInThrottle(_sign_in_app(PASSWORD), attempts=1, lockout=30, clock=Clock())
     _post(throttle, "wrong")

@@ -33,12 +33,19 @@ class Served:
     url: str
     corpus: Path
     app: object
+    users: Path
+
+
+#: Readers whose account is removed / whose password is changed while they are signed in.
+REMOVED_LOGIN = ("carol", "carol password")
+CHANGED_LOGIN = ("dave", "dave password")
 
 
 def _accounts(path: Path) -> Accounts:
     accounts = Accounts.load(path)
+    for name, password in (READER_LOGIN, REMOVED_LOGIN, CHANGED_LOGIN):
+        accounts.add(name, READER, password)
     accounts.add(EDITOR_LOGIN[0], EDITOR, EDITOR_LOGIN[1])
-    accounts.add(READER_LOGIN[0], READER, READER_LOGIN[1])
     return accounts
 
 
@@ -63,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, settings, embedder, ingest_
     app = launch("127.0.0.1", port, p, access=Access(_accounts(root / "users.toml")),
                  prevent_thread_lock=True, quiet=True)
     try:
-        yield Served(f"http://127.0.0.1:{port}", corpus, app)
+        yield Served(f"http://127.0.0.1:{port}", corpus, app, root / "users.toml")
     finally:
         app.close()  # type: ignore[attr-defined]
 
@@ -127,6 +134,24 @@ def test_an_editor_adds_and_removes_articles_through_the_api(served: Served):
     assert not (served.corpus / "reykjavik.txt").exists()
 
 
+def test_a_removed_account_or_a_changed_password_ends_the_sign_in(served: Served):
+    from benchmarks.upload_latency import opener
+
+    removed, changed = opener(served.url, REMOVED_LOGIN), opener(served.url, CHANGED_LOGIN)
+    for signed_in in (removed, changed):
+        with signed_in(served.url + "/config", timeout=30) as response:
+            assert response.status == 200
+    operator = Accounts.load(served.users)  # `rag users` run while the page is served
+    operator.remove(REMOVED_LOGIN[0])
+    operator.add(CHANGED_LOGIN[0], READER, "a new password", replace=True)
+    for signed_in in (removed, changed):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            signed_in(served.url + "/config", timeout=30)
+        assert refused.value.code == 401
+    with opener(served.url, READER_LOGIN)(served.url + "/config", timeout=30) as response:
+        assert response.status == 200  # the others stay signed in
+
+
 def test_guessing_passwords_is_refused_after_a_few_tries(served: Served):
     def sign_in(password: str) -> int:
         form = urllib.parse.urlencode({"username": EDITOR_LOGIN[0], "password": password}).encode()
@@ -137,3 +162,26 @@ def test_guessing_passwords_is_refused_after_a_few_tries(served: Served):
     # out, so it comes last
     assert [sign_in(f"guess {i}") for i in range(3)] == [400, 400, 400]
     assert sign_in(EDITOR_LOGIN[1]) == 429  # locked out: even the right password waits
+
+
+def test_read_only_refuses_every_change_even_to_the_local_user(make_settings, corpus_copy: Path, embedder):
+    from gradio_client import Client
+
+    from benchmarks.upload_latency import page_event
+    from rag.web import launch
+
+    p = Pipeline.from_settings(make_settings(corpus_dir=corpus_copy), embedder=embedder)
+    port = free_port()
+    app = launch("127.0.0.1", port, p, access=Access(None, read_only=True), prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = Client(url + "/", verbose=False)  # no accounts: no sign-in
+        assert client.predict("When was New START extended?", [], api_name="/ask")["citations"]
+        with pytest.raises(Exception, match="read-only"):
+            client.predict("reykjavik.txt", ARTICLE, api_name="/add_article")
+        removed = page_event(url, "do_remove", [CORPUS_FILES[0], CORPUS_FILES[0], []])
+        assert "This server is read" in removed["output"]["data"][0]
+        assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
+    finally:
+        app.close()
+        p.close()
