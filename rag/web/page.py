@@ -170,7 +170,8 @@ def _account_bar(access: Access) -> _AccountBar:
     with gr.Column(scale=0, min_width=200, visible=access.accounts is not None, elem_id="account"):
         who = gr.Markdown(elem_id="signed-in-as")
         # Gradio's own route: forgets this browser's sign-in and shows the sign-in page again
-        sign_out = gr.Button("Sign out", link="/logout", size="sm", elem_id="sign-out")
+        # (relative: the page may be served under a reverse proxy's path)
+        sign_out = gr.Button("Sign out", link="logout", size="sm", elem_id="sign-out")
     return _AccountBar(who, sign_out)
 
 
@@ -179,7 +180,7 @@ def _wire_account(access: Access, bar: _AccountBar, corpus: _CorpusTab, app: gr.
     (the actions also check the role themselves: a hidden control can still be called)."""
 
     def shown(request: gr.Request):
-        name = getattr(request, "username", None)
+        name = _user_name(request)
         role = access.role(name)
         who = f"Signed in as **{view.escape_markdown(name or '')}** ({role or 'no account'})" \
             if access.accounts is not None else ""
