@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, TextIO, TypeAlias
 
 from rag.errors import RagError
 from rag.evaluation.questions import decoded_lines, read_question_lines, shown_question
+from rag.ingest.corpus import ARTICLE_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -665,7 +666,7 @@ def _common_options(suppress: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument("--corpus", metavar="DIR", default=default,
-                       help="folder of articles (.txt, .md, .html) [env RAG_CORPUS_DIR; default ./corpus]")
+                       help=f"folder of articles ({ARTICLE_FORMATS}) [env RAG_CORPUS_DIR; default ./corpus]")
     group.add_argument("--index", metavar="DIR", default=default,
                        help="index folder [env RAG_INDEX_DIR; default ./index]")
     group.add_argument("--embedding-model", metavar="NAME", default=default,

@@ -1,7 +1,8 @@
-"""Read a folder of articles (``.txt``, ``.md``, ``.html``) into cleaned :class:`Document` s.
+"""Read a folder of articles (``.txt``, ``.md``, ``.html``, ``.pdf``, ``.docx``) into cleaned
+:class:`Document` s.
 
-A file that cannot be read (binary, undecodable, empty after cleaning) is skipped with a
-warning naming it; the rest of the corpus is still loaded.
+A file that cannot be read (binary, undecodable, an encrypted or scanned PDF, damaged, empty
+after cleaning) is skipped with a warning naming it; the rest of the corpus is still loaded.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from typing import Any
 from rag.errors import CorpusError
 from rag.files import file_sha256
 from rag.ingest.cleaning import clean_article
+from rag.ingest.formats import BINARY_SUFFIXES, read_binary
 from rag.lang.dates import parse_date
 from rag.types import Document
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", *BINARY_SUFFIXES)
+#: The formats as messages name them (every suffix above is one of these).
+ARTICLE_FORMATS = ".txt, .md, .html, .pdf or .docx"
 
 
 @dataclass
@@ -54,7 +58,7 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
     root = Path(root)
     if not root.is_dir():
         raise CorpusError(f"Corpus folder {root} does not exist. Point --corpus (or RAG_CORPUS_DIR) "
-                          "at a folder of .txt, .md or .html articles.")
+                          f"at a folder of {ARTICLE_FORMATS} articles.")
     scan = CorpusScan(root=root)
     real_root = root.resolve()
     seen_dirs: set[Path] = set()
@@ -184,10 +188,14 @@ def read_article_bytes(path: Path, source: str, *, max_bytes: int | None = None)
 
 def parse_document(data: bytes, source: str, sha256: str | None = None) -> Document:
     """Decode, parse and clean an article's bytes (``source`` names it: its suffix picks
-    the parser). Raises ``CorpusError`` for binary, undecodable or empty articles."""
-    text = decode(data, source)
+    the parser). Raises ``CorpusError`` for binary, undecodable or empty articles, and
+    PDF or DOCX files that cannot be read (:mod:`rag.ingest.formats`)."""
     meta: dict[str, str | None] = {}
     suffix = Path(source).suffix.lower()  # the article's name decides, not a temp file's
+    if suffix in BINARY_SUFFIXES:  # binary: read before decode(), which refuses NUL bytes
+        text, meta = read_binary(data, source)
+    else:
+        text = decode(data, source)
     if suffix in (".html", ".htm"):
         text, meta = html_to_text(text)
     elif suffix in (".md", ".markdown"):
@@ -385,7 +393,7 @@ def add_files(root: Path, files: Iterable[Path], names: Iterable[str] | None = N
         name = _safe_name(name)
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            raise CorpusError(f"{name}: not an article file; upload .txt, .md or .html files.")
+            raise CorpusError(f"{name}: not an article file; upload {ARTICLE_FORMATS} files.")
         size = path.stat().st_size
         if size > max_bytes:
             raise CorpusError(too_big(name, size, max_bytes))

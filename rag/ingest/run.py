@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from rag.errors import REBUILD, CorpusError, IndexCorruptError
 from rag.ingest.chunking import default_splitter
-from rag.ingest.corpus import CorpusScan, scan_corpus
+from rag.ingest.corpus import ARTICLE_FORMATS, CorpusScan, scan_corpus
 from rag.ingest.embed import batch_texts, embed_on_engine, embed_with_cache, prune_cache
 from rag.ingest.engine import Engine
 from rag.ingest.plan import materialise, plan_ingest
@@ -60,7 +60,7 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
         progress(0, 0, "reading the corpus folder")
     scan = scan_corpus(settings.corpus_dir, follow_links=settings.follow_links, max_bytes=settings.max_file_bytes)
     if not scan.files:
-        raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no .txt, .md or .html "
+        raise CorpusError(f"The corpus folder {settings.corpus_dir} holds no {ARTICLE_FORMATS} "
                           "article. Add articles, or point --corpus at another folder."
                           + "".join(f" Skipped: {reason}" for reason in scan.refused.values()))
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,

@@ -35,7 +35,8 @@ from rag.answer.pipeline import Pipeline
 from rag.answer.readers import available_readers
 from rag.answer.validation import validate_question
 from rag.errors import Cancelled, CorpusError, InputError, RagError
-from rag.ingest.corpus import add_files
+from rag.ingest.corpus import ARTICLE_FORMATS, add_files
+from rag.ingest.formats import BINARY_SUFFIXES
 from rag.ingest.report import IngestReport, Progress
 from rag.ingest.uploads import check_upload
 from rag.lang.dates import format_date
@@ -446,7 +447,7 @@ def uploaded_paths(files: object) -> list[Path]:
     for item in items:
         path = item.get("path") if isinstance(item, dict) else getattr(item, "path", item)
         if not isinstance(path, (str, Path)) or not str(path):
-            raise InputError("The upload must be files (.txt, .md or .html).")
+            raise InputError(f"The upload must be files ({ARTICLE_FORMATS}).")
         paths.append(Path(path))
     return paths
 
@@ -520,6 +521,10 @@ def add_article_text(pipeline: Pipeline, file_name: str, text: str,
     checked as an upload of a file named ``file_name`` holding ``text``."""
     if not isinstance(file_name, str) or not file_name.strip() or not isinstance(text, str):
         raise InputError("add_article needs a file name (.txt, .md or .html) and the article's text.")
+    if Path(file_name.strip()).suffix.lower() in BINARY_SUFFIXES:  # text sent as a PDF would be refused as damaged
+        raise InputError(f"{file_name.strip()}: add_article takes an article's text, so its file name ends in .txt, "
+                         ".md or .html; add a PDF or DOCX file on the page's Corpus tab, or copy it into the "
+                         "corpus folder.")
     with tempfile.TemporaryDirectory(prefix="newsrag-api-") as tmp:
         path = Path(tmp) / ("article" + Path(file_name).suffix.lower()[:10])
         path.write_text(text, encoding="utf-8")

@@ -28,6 +28,7 @@ import gradio as gr
 
 from rag.answer.pipeline import Pipeline
 from rag.errors import Cancelled, InputError, RagError
+from rag.ingest.corpus import ARTICLE_FORMATS, SUPPORTED_SUFFIXES
 from rag.ingest.report import Progress
 from rag.types import Document
 from rag.web import chatview as view
@@ -295,8 +296,8 @@ def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str], editin
         note = gr.Markdown(visible=False, elem_id="corpus-note")
         with gr.Row(equal_height=False, visible=editing, elem_id="corpus-edit") as edit_row:
             with gr.Column():
-                upload = gr.File(label="Add articles (.txt, .md, .html): indexed at once", file_count="multiple",
-                                 file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload",
+                upload = gr.File(label=f"Add articles ({ARTICLE_FORMATS}): indexed at once", file_count="multiple",
+                                 file_types=list(SUPPORTED_SUFFIXES), elem_id="upload",
                                  height=140)
                 upload_status = gr.Markdown(elem_id="upload-status")
                 cancel = gr.Button("Cancel the upload", variant="stop", visible=False,

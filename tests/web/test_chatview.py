@@ -16,6 +16,7 @@ from rag.types import Answer, Citation, Document, Filters
 from rag.web.chatview import (
     NO_SOURCES,
     ChatState,
+    add_article_text,
     answer_markdown,
     article_choices,
     article_viewer,
@@ -29,6 +30,7 @@ from rag.web.chatview import (
     sources_html,
     sources_panel,
     upload_articles,
+    uploaded_paths,
     viewer_html,
     with_reader,
 )
@@ -207,3 +209,12 @@ def test_upload_adds_good_files_and_refuses_broken_ones(make_settings, corpus_co
     assert copy.added == [] and "the same article as barrage.md" in copy.refused["barrage-copie.md"]
     assert [d.source for d, _ in p.library.articles()].count("barrage-copie.md") == 0
     p.close()
+
+
+def test_add_article_takes_text_so_no_pdf_or_docx_name(pipeline: Pipeline):
+    # refused before anything is written: a PDF's bytes cannot come as text
+    for name in ("rapport.pdf", "note.DOCX"):
+        with pytest.raises(InputError, match=rf"{re.escape(name)}: add_article takes an article's text.*Corpus tab"):
+            add_article_text(pipeline, name, "Un texte.")
+    with pytest.raises(InputError, match=r"\.pdf or \.docx"):
+        uploaded_paths([None])
