@@ -187,8 +187,10 @@ def _utf8_safe_streams() -> None:
 
 
 def format_answer(answer: Any) -> str:
-    """The answer, then its numbered sources with their quotes, for a terminal."""
+    """The answer, then its numbered sources with their quotes (and the original page's
+    address, when an article has one), for a terminal."""
     from rag.answer.citations import literal
+    from rag.urls import web_url
 
     lines = [terminal_safe(literal(answer.answer), keep="\n")]
     if answer.citations:
@@ -197,6 +199,9 @@ def format_answer(answer: Any) -> str:
             meta = ", ".join(x for x in (c.outlet, c.date) if x)
             head = f"[{c.n}] {c.title or c.doc_id}" + (f" — {meta}" if meta else "") + f" ({c.source})"
             lines.append(terminal_safe(head))
+            url = web_url(getattr(c, "url", None))
+            if url:
+                lines.append("    " + terminal_safe(url))
             # textwrap turns the quote's own line breaks and tabs into spaces
             lines.append(textwrap.fill(terminal_safe(c.quote, keep="\n\t"), width=100, initial_indent="    > ",
                                        subsequent_indent="    > ", break_on_hyphens=False))
