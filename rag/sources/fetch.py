@@ -185,7 +185,8 @@ class Fetcher:
                 head = self._first(url, chunks)
                 if not accept(media, head[:1024]):
                     kind = "not-html" if what == "a web page" else "not-a-feed"
-                    raise FetchError(url, f"not {what} ({media or 'no content type'}); skipped.", kind)
+                    hint = " (a feed? add it with --feed)" if kind == "not-html" and "xml" in media else ""
+                    raise FetchError(url, f"not {what} ({media or 'no content type'}){hint}; skipped.", kind)
                 if len(head) > self.max_bytes:
                     raise FetchError(url, self._too_big(None), "too-big")
             body = head + self._read(url, chunks, deadline, self.max_bytes - len(head), limit_error=True)

@@ -192,3 +192,9 @@ def test_robots_txt_answers_are_read_as_robotparser_does():
         assert error.kind == "robots" and "robots.txt answered 503" in error.reason
     asked = [f"{r.headers['host']}{r.url.path}" for r in net.requests]
     assert asked.count("a.example/robots.txt") == 1 and "b.example/story" not in asked
+
+
+def test_a_feed_given_as_a_page_is_said_to_be_one(news_site):
+    with fetcher() as f:
+        error = failure(f, news_site.url("/feed.xml"))
+    assert error.kind == "not-html" and "not a web page (application/rss+xml) (a feed? add it with --feed)" in error.reason
