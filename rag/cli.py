@@ -1,4 +1,4 @@
-"""The ``rag`` command: ``ingest``, ``ask``, ``serve``, ``eval`` and ``bench``.
+"""The ``rag`` command: ``ingest``, ``add``, ``ask``, ``serve``, ``users``, ``eval`` and ``bench``.
 
 A thin shell over the library: it parses flags into :class:`~rag.settings.Settings`,
 draws progress, prints results, and turns errors into messages and exit codes.
@@ -188,8 +188,10 @@ def _utf8_safe_streams() -> None:
 
 
 def format_answer(answer: Any) -> str:
-    """The answer, then its numbered sources with their quotes, for a terminal."""
+    """The answer, then its numbered sources with their quotes (and the original page's
+    address, when an article has one), for a terminal."""
     from rag.answer.citations import literal
+    from rag.urls import web_url
 
     lines = [terminal_safe(literal(answer.answer), keep="\n")]
     if answer.citations:
@@ -198,6 +200,9 @@ def format_answer(answer: Any) -> str:
             meta = ", ".join(x for x in (c.outlet, c.date) if x)
             head = f"[{c.n}] {c.title or c.doc_id}" + (f" — {meta}" if meta else "") + f" ({c.source})"
             lines.append(terminal_safe(head))
+            url = web_url(getattr(c, "url", None))
+            if url:
+                lines.append("    " + terminal_safe(url))
             # textwrap turns the quote's own line breaks and tabs into spaces
             lines.append(textwrap.fill(terminal_safe(c.quote, keep="\n\t"), width=100, initial_indent="    > ",
                                        subsequent_indent="    > ", break_on_hyphens=False))
@@ -306,6 +311,29 @@ class _DropWarnings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not hasattr(record, "source")
+
+
+# --------------------------------------------------------------------------- add
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from rag.library import add_urls
+
+    if not args.urls and not args.feeds:
+        args.usage.error("give article URLs, or a feed with --feed URL (e.g. rag add https://example.org/story)")
+    settings = _settings(args)
+    if args.max_entries is not None:
+        settings = settings.replace(max_feed_entries=args.max_entries)
+    with ProgressBar() as bar:
+        # the operator's own command: pages on this machine or the local network may be fetched
+        report = add_urls(settings, args.urls, feeds=args.feeds, allow_private=True, notify=_note, progress=bar)
+    if report.failed:
+        _note(f"{len(report.failed)} failed:" + "".join(f"\n  {e.url}: {e.reason}" for e in report.failed))
+    summary = f"{report.summary()}; in {settings.corpus_dir}"
+    if report.ingest is not None:
+        summary += f"\nindex: {report.ingest.summary()}"
+    print(terminal_safe(summary, keep="\n"))
+    return 0 if report.ok else 1
 
 
 # --------------------------------------------------------------------------- ask
@@ -706,6 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=textwrap.dedent("""\
             examples:
               rag ingest                                   # index ./corpus into ./index
+              rag add --feed https://example.org/rss.xml   # fetch a feed's articles, index them
               rag ask "When was New START extended?"
               rag ask "Quand a eu lieu le sommet de Genève ?" --json
               rag serve --port 7860                        # web chat on http://127.0.0.1:7860
@@ -716,7 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
             Run `rag COMMAND --help` for a command's options."""))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     common = _common_options(suppress=True)
-    for add in (_add_ingest, _add_ask, _add_serve, _add_users, _add_eval, _add_bench):
+    for add in (_add_ingest, _add_add, _add_ask, _add_serve, _add_users, _add_eval, _add_bench):
         add(sub, common)
     return parser
 
@@ -756,6 +785,42 @@ def _add_ingest(sub: _Commands, common: argparse.ArgumentParser) -> None:
                         "(a cluster with token authentication also needs RAY_AUTH_MODE=token); "
                         "without it a local Ray is started on this machine's CPUs")
     p.set_defaults(func=cmd_ingest, usage=p)
+
+
+def _add_add(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    """``rag add``: fetch article pages and feeds into the corpus, then index them."""
+    p = sub.add_parser(
+        "add", parents=[common], formatter_class=_FORMAT,
+        help="fetch article pages or a feed's articles into the corpus and index them",
+        description=_wrap("Fetch news articles from the web into the corpus folder, then bring the index "
+                          "up to date. Each page's main text is kept (menus, banners and related links "
+                          "left out) with its title, date, outlet, author and address, in a <slug>.md "
+                          "file whose front matter holds them; citations then link to the original."),
+        epilog=textwrap.dedent("""\
+            examples:
+              rag add https://news.example.org/2021/06/16/geneva-summit
+              rag add URL1 URL2 URL3
+              rag add --feed https://news.example.org/rss.xml
+              rag add --feed https://a.example/atom.xml --feed https://b.example/rss --max-entries 20
+              rag --corpus ~/articles add --feed https://news.example.org/rss.xml
+
+            Each article is stored once: a page already stored under the same address is
+            rewritten only when its text changed (then indexed again); the same text under
+            another address is not stored twice (a warning names both). A page that is down,
+            slower than RAG_FETCH_TIMEOUT seconds (default 20), bigger than RAG_MAX_FILE_MB
+            (default 5), not HTML, or refused by its site's robots.txt is skipped with a
+            message naming it; the articles already indexed stay. At most 5 redirects are
+            followed, http and https only. Run by you, rag add may fetch from this machine
+            and the local network; the web chat never does.
+
+            Exit code: 0 when an article was stored or nothing failed, 1 when pages failed
+            and none was stored, 2 for a usage error. More: docs/sources.md"""))
+    p.add_argument("urls", nargs="*", metavar="URL", help="article pages to fetch (http or https)")
+    p.add_argument("--feed", dest="feeds", action="append", metavar="URL", default=[],
+                   help="an RSS or Atom feed whose articles to fetch (repeat for several)")
+    p.add_argument("--max-entries", type=_positive_int, metavar="N", default=None,
+                   help="articles read at most per feed [env RAG_MAX_FEED_ENTRIES; default 100]")
+    p.set_defaults(func=cmd_add, usage=p)
 
 
 def _add_ask(sub: _Commands, common: argparse.ArgumentParser) -> None:

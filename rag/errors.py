@@ -35,6 +35,18 @@ class IndexBusyError(RagError):
     """Another process is writing the index (and the caller asked not to wait)."""
 
 
+class FetchError(RagError):
+    """A page or a feed could not be fetched or read: down, too slow, too big, not a web
+    page, refused by the site's robots.txt, or at an address newsrag must not reach. The
+    message names the URL and the reason; ``kind`` is the reason in one word (``down``,
+    ``timeout``, ``too-big``, ``not-html``, ``not-a-feed``, ``robots``, ``private``, ``scheme``,
+    ``redirects``, ``status``, ``no-text``), for programs."""
+
+    def __init__(self, url: str, reason: str, kind: str) -> None:
+        self.url, self.reason, self.kind = url, reason, kind
+        super().__init__(f"{url}: {reason}")
+
+
 class Cancelled(RagError):
     """The user cancelled a corpus change before its index was switched: nothing of it
     is kept."""

@@ -7,21 +7,31 @@ generation from their next question on.
 >>> library = Pipeline.from_settings().library                # doctest: +SKIP
 >>> library.add_articles(["story.txt"]).summary()             # doctest: +SKIP
 '1 added, 0 changed, 0 removed, 5 unchanged; …'
+>>> library.add_urls(feeds=["https://news.example.org/rss"]).summary()   # doctest: +SKIP
+'12 added, 0 updated, 0 unchanged, 0 failed'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rag.errors import IndexCorruptError
 from rag.ingest.corpus import add_files, remove_file
 from rag.ingest.drift import Drift, corpus_drift
 from rag.ingest.report import IngestReport, Progress
 from rag.ingest.run import ingest
 from rag.models.embedding import Embedder
 from rag.settings import Settings
+from rag.store.generations import read_manifest
 from rag.store.live import LiveIndex
 from rag.types import Document
+
+if TYPE_CHECKING:
+    from rag.sources.collect import AddReport, Notify
+    from rag.sources.fetch import Fetcher
 
 
 class Library:
@@ -57,8 +67,52 @@ class Library:
         add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
         return self.ingest(progress=progress)
 
+    def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str] = (), allow_private: bool = False,
+                 notify: Notify | None = None, progress: Progress | None = None,
+                 fetcher: Fetcher | None = None) -> AddReport:
+        """Fetch article pages (``urls``) and the pages a feed lists (``feeds``) into the
+        corpus folder, then ingest them (see :func:`add_urls`). ``allow_private`` stays
+        False for anything a user on the network asked for."""
+        return add_urls(self.settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
+                        fetcher=fetcher, reindex=lambda: self.ingest(progress=progress))
+
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
         """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
         ``max_removed_files``) and of the index."""
         remove_file(self.settings.corpus_dir, source, keep=self.settings.max_removed_files)
         return self.ingest(progress=progress)
+
+
+def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[str] = (),
+             allow_private: bool = False, notify: Notify | None = None, progress: Progress | None = None,
+             fetcher: Fetcher | None = None, reindex: Callable[[], IngestReport] | None = None) -> AddReport:
+    """Fetch article pages and feeds into ``settings.corpus_dir`` (:func:`rag.sources.collect.collect`),
+    then bring the index up to date: ``reindex``, by default an incremental ingest with the
+    settings' embedding model (loaded only then). The ingest runs when an article was
+    stored, or when the index lacks one found stored already (an earlier run stopped before
+    its ingest); a run that changes nothing loads no model.
+
+    ``allow_private``: fetch from loopback and private addresses too (the operator's own
+    ``rag add``; never for a request from the network). ``fetcher``: one of the caller's
+    (kept open), else one made from ``settings``.
+    """
+    from rag.sources.collect import collect
+    from rag.sources.fetch import Fetcher
+
+    with contextlib.ExitStack() as stack:
+        if fetcher is None:
+            fetcher = stack.enter_context(Fetcher.from_settings(settings, allow_private=allow_private))
+        report = collect(settings, urls, feeds, fetcher=fetcher, notify=notify)
+    try:
+        indexed = read_manifest(settings.index_dir)
+    except IndexCorruptError:  # the ingest rebuilds it, saying so
+        indexed = None
+    known = set(indexed.files) if indexed is not None else set()
+    if report.stored or any(s.source not in known for s in report.unchanged):
+        if reindex is None:
+            from rag.models.embedding import embedder_from_settings
+
+            report.ingest = ingest(settings, embedder_from_settings(settings), progress=progress)
+        else:
+            report.ingest = reindex()
+    return report

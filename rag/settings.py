@@ -188,6 +188,12 @@ class Settings:
     # Seconds a model server (openai:, ollama:) may take to answer before the offline reader
     # answers instead; one retry.
     llm_timeout: float = 60.0
+    # --- sources (rag add: article pages and feeds fetched over HTTP; docs/sources.md)
+    # Seconds one fetch may take, from connecting to the last byte (a page that answers
+    # later, or trickles, is skipped, saying so); each wait for the server is held to it too.
+    fetch_timeout: float = 20.0
+    # Feed entries one `rag add --feed` reads at most, newest first as the feed lists them.
+    max_feed_entries: int = 100
 
     def __post_init__(self) -> None:
         from rag.errors import RagError
@@ -198,7 +204,8 @@ class Settings:
         if not 0 <= self.chunk_overlap < self.chunk_size:
             problems.append(f"chunk_overlap must be between 0 and chunk_size - 1 (got {self.chunk_overlap})")
         for name in ("top_k", "candidates", "embed_batch_size", "max_question_chars", "serve_concurrency",
-                     "serve_sessions", "max_history_items", "max_upload_texts", "sign_in_attempts"):
+                     "serve_sessions", "max_history_items", "max_upload_texts", "sign_in_attempts",
+                     "max_feed_entries"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1 (got {getattr(self, name)})")
         for name in ("bm25_weight", "sentence_weight", "lexical_weight", "generative_queue", "max_removed_files",
@@ -211,7 +218,7 @@ class Settings:
                 problems.append(f"reader {name} must be at least {low} (got {getattr(self.reader_config, name)})")
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             problems.append(f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})")
-        for name in ("max_file_mb", "llm_timeout"):
+        for name in ("max_file_mb", "llm_timeout", "fetch_timeout"):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be above 0 (got {getattr(self, name)})")
         from rag.store.vectors.registry import parse_vector_store

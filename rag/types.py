@@ -16,6 +16,9 @@ class Document:
 
     ``text`` is the cleaned text; all offsets elsewhere point into it.
     ``sha256`` is the hash of the raw file, used to skip unchanged files on ingest.
+    ``url`` (always ``http``/``https``) and ``author`` come from the file's front matter
+    (:mod:`rag.ingest.frontmatter`; ``rag add`` writes them), so that a citation can lead
+    back to the original page; None when the file does not say.
     """
 
     doc_id: str
@@ -25,6 +28,8 @@ class Document:
     date: str | None = None
     outlet: str | None = None
     sha256: str = ""
+    url: str | None = None
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ class Citation:
     # the quote in the question's language (machine translation whose dates, numbers and
     # names match the quote's both ways); None when not translated
     translation: str | None = None
+    # the article's original page (http/https only) and author, from its front matter;
+    # JSON: "url"/"author", absent when None
+    url: str | None = None
+    author: str | None = None
 
 
 @dataclass
@@ -113,7 +122,8 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's fields; the reader under ``generator`` (the contract's name, read
-        by other programs) and under ``reader``, the same value."""
+        by other programs) and under ``reader``, the same value. Optional fields without a
+        value (``notice``, a citation's ``url`` and ``author``) are left out."""
         data = asdict(self)
         data["generator"] = data["reader"] = data.pop("reader")
         if data["notice"] is None:
@@ -121,6 +131,9 @@ class Answer:
         data["timings_ms"] = {k: round(v, 1) for k, v in self.timings_ms.items()}
         for c in data["citations"]:
             c["score"] = round(float(c["score"]), 4)
+            for optional in ("url", "author"):
+                if c[optional] is None:
+                    del c[optional]
         return data
 
 

@@ -62,7 +62,7 @@ def assemble(claims: list[Claim]) -> tuple[str, list[Citation]]:
                 date=doc.date, outlet=doc.outlet, passage=p.chunk.text, start=p.chunk.start,
                 end=p.chunk.end, quote=doc.text[claim.quote_start:claim.quote_end],
                 quote_start=claim.quote_start, quote_end=claim.quote_end, score=p.score,
-                translation=claim.translation))
+                translation=claim.translation, url=doc.url, author=doc.author))
         sentences.append(claim.template.replace(MARKER, f"[{numbers[key]}]"))
     return " ".join(sentences), citations
 

@@ -23,6 +23,7 @@ from rag.errors import CorpusError
 from rag.files import file_sha256
 from rag.ingest.cleaning import clean_article
 from rag.ingest.formats import BINARY_SUFFIXES, read_binary
+from rag.ingest.frontmatter import split_front_matter
 from rag.lang.dates import parse_date
 from rag.types import Document
 
@@ -189,18 +190,24 @@ def read_article_bytes(path: Path, source: str, *, max_bytes: int | None = None)
 def parse_document(data: bytes, source: str, sha256: str | None = None) -> Document:
     """Decode, parse and clean an article's bytes (``source`` names it: its suffix picks
     the parser). Raises ``CorpusError`` for binary, undecodable or empty articles, and
-    PDF or DOCX files that cannot be read (:mod:`rag.ingest.formats`)."""
+    PDF or DOCX files that cannot be read (:mod:`rag.ingest.formats`).
+
+    A ``.md``/``.txt`` article may open with front matter (:mod:`rag.ingest.frontmatter`):
+    its title, date, outlet, author and url win over what cleaning reads, and it is not
+    part of the cleaned text."""
     meta: dict[str, str | None] = {}
     suffix = Path(source).suffix.lower()  # the article's name decides, not a temp file's
     if suffix in BINARY_SUFFIXES:  # binary: read before decode(), which refuses NUL bytes
         text, meta = read_binary(data, source)
     else:
         text = decode(data, source)
+    front, text = split_front_matter(text, source)  # .md/.txt only
     if suffix in (".html", ".htm"):
         text, meta = html_to_text(text)
     elif suffix in (".md", ".markdown"):
         text = markdown_to_text(text)
-    cleaned = clean_article(text, **meta)
+    stated = {k: v for k, v in (("title", front.title), ("date", front.date), ("outlet", front.outlet)) if v}
+    cleaned = clean_article(text, **{**meta, **stated})
     if not cleaned.text.strip():
         raise CorpusError(f"{source}: no article text left after cleaning; skipped.")
     return Document(
@@ -211,6 +218,8 @@ def parse_document(data: bytes, source: str, sha256: str | None = None) -> Docum
         date=cleaned.date,
         outlet=cleaned.outlet,
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        url=front.url,
+        author=front.author,
     )
 
 

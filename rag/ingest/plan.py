@@ -57,7 +57,9 @@ class _Planner:
         self.old_files = previous.manifest.files if previous else {}
         self.old_skipped = {s: Skipped.parse(v) for s, v in previous.manifest.skipped.items()} if previous else {}
         self.old_duplicates = dict(previous.manifest.duplicates) if previous else {}
-        reusable = previous is not None and previous.manifest.chunking == chunking
+        # a generation written before documents kept their url and author (front matter) is
+        # read again once: a file's front matter was then part of its text
+        reusable = previous is not None and previous.manifest.chunking == chunking and previous.has_links
         self.live = set(self.old_files) if reusable else set()
         self.by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
         self.planned: dict[str, Planned] = {}

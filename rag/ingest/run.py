@@ -72,6 +72,8 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
         previous = _live_index(settings, embedder)
         if previous is not None and previous.manifest.chunking != chunking:
             log.info("chunking settings changed: every file is re-chunked")
+        elif previous is not None and not previous.has_links:
+            log.info("the index was written before articles kept their url and author: every file is read again")
 
     try:
         with ArticleSpool(settings.index_dir) as spool:

@@ -108,7 +108,7 @@ class GenerationWriter:
         self._db.execute("PRAGMA synchronous=OFF")
         with self._db:
             self._db.execute("CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT, text TEXT, "
-                             "title TEXT, date TEXT, outlet TEXT, sha256 TEXT)")
+                             "title TEXT, date TEXT, outlet TEXT, sha256 TEXT, url TEXT, author TEXT)")
             self._db.execute("CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE, "
                              "doc_id TEXT, start INTEGER, end INTEGER, text TEXT, language TEXT)")
             self._db.execute("CREATE INDEX chunks_doc ON chunks(doc_id)")
@@ -128,9 +128,9 @@ class GenerationWriter:
             raise ValueError("one vector, one sentence list and one set of term counts per chunk")
         first = self.rows
         with self._db:
-            self._db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256)
-                                  for d in documents])
+            self._db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [(d.doc_id, d.source, d.text, d.title, d.date, d.outlet, d.sha256,
+                                   d.url, d.author) for d in documents])
             self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(first + i, c.chunk_id, c.doc_id, c.start, c.end, c.text, c.language)
                                   for i, c in enumerate(chunks)])

@@ -44,6 +44,8 @@ class IndexStore:
         self._lock = threading.Lock()
         # a generation written before chunks kept their language (told from their words when used)
         self._has_language = "language" in {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
+        # a generation written before documents kept their url and author (read as None)
+        self.has_links = {"url", "author"} <= {r[1] for r in self._db.execute("PRAGMA table_info(documents)")}
         self.document = lru_cache(maxsize=4096)(self._document)
         self._bm25: BM25Index | None = None
         # BM25 is read on first use: one thread reads it while the others asking wait
@@ -132,11 +134,12 @@ class IndexStore:
 
     def articles(self) -> list[tuple[Document, int]]:
         """Every document with its number of chunks, by source path (without the text)."""
+        links = "d.url, d.author" if self.has_links else "NULL, NULL"
         rows = self._fetch(
-            "SELECT d.doc_id, d.source, '', d.title, d.date, d.outlet, d.sha256, COUNT(c.row) "
+            f"SELECT d.doc_id, d.source, '', d.title, d.date, d.outlet, d.sha256, {links}, COUNT(c.row) "
             "FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id "
             "ORDER BY d.source")
-        return [(Document(*r[:7]), r[7]) for r in rows]
+        return [(Document(*r[:9]), r[9]) for r in rows]
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:
         if not rows:
@@ -169,15 +172,18 @@ class IndexStore:
         return {r[0] for r in rows}
 
     def _document(self, doc_id: str) -> Document:
-        rows = self._fetch("SELECT doc_id, source, text, title, date, outlet, sha256 "
-                           "FROM documents WHERE doc_id = ?", (doc_id,))
+        rows = self._fetch(f"SELECT {self._document_columns} FROM documents WHERE doc_id = ?", (doc_id,))
         if not rows:
             raise KeyError(doc_id)
         return Document(*rows[0])
 
     def documents(self) -> list[Document]:
-        rows = self._fetch("SELECT doc_id, source, text, title, date, outlet, sha256 FROM documents ORDER BY source")
+        rows = self._fetch(f"SELECT {self._document_columns} FROM documents ORDER BY source")
         return [Document(*r) for r in rows]
+
+    @property
+    def _document_columns(self) -> str:
+        return "doc_id, source, text, title, date, outlet, sha256" + (", url, author" if self.has_links else "")
 
     def iter_chunks(self) -> Iterator[tuple[int, Chunk]]:
         rows = self._fetch(f"SELECT row, {self._chunk_columns} FROM chunks ORDER BY row")

@@ -41,6 +41,7 @@ from rag.ingest.report import IngestReport, Progress
 from rag.ingest.uploads import check_upload
 from rag.lang.dates import format_date
 from rag.types import Answer, Document, Filters
+from rag.urls import web_url
 from rag.web.highlight import article_html, citation_html
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,24 @@ def meta_line(date: str | None, outlet: str | None, source: str) -> str:
     return " · ".join(html.escape(p) for p in parts if p)
 
 
+def original_link(url: str | None) -> str:
+    """The "Open original ↗" link of a source card: only to an ``http``/``https`` address
+    (never ``javascript:``, ``data:``, ``file:``…), escaped, opened in a new tab that cannot
+    reach back into the page (``noopener``) nor learn where the reader came from
+    (``noreferrer``); empty without such an address.
+
+    >>> original_link('https://example.org/a?b=1&c="2"')
+    ' · <a class="original" href="https://example.org/a?b=1&amp;c=&quot;2&quot;" target="_blank" rel="noopener noreferrer">Open original ↗</a>'
+    >>> original_link("javascript:alert(1)"), original_link(None)
+    ('', '')
+    """
+    url = web_url(url)
+    if url is None:
+        return ""
+    return (f' · <a class="original" href="{html.escape(url, quote=True)}" target="_blank" '
+            f'rel="noopener noreferrer">Open original ↗</a>')
+
+
 def article_label(doc: Document, limit: int = 80) -> str:
     """A short, plain label for an article in a list: its title (cut), date.
 
@@ -134,8 +153,9 @@ def article_label(doc: Document, limit: int = 80) -> str:
 
 def sources_html(answer: Answer, documents: Callable[[str], Document], turn: int) -> str:
     """One answer's block in the sources panel: a card per citation (title, outlet,
-    date, file, score, the passage with its quote in ``<mark>``, an "Open article"
-    button), or the plain "no sources" note."""
+    date, file, score, an "Open original ↗" link to the article's page when it has one,
+    the passage with its quote in ``<mark>``, an "Open article" button), or the plain
+    "no sources" note."""
     head = (f'<div class="turn-head">Sources for <q>{html.escape(_short(answer.question))}</q></div>')
     if not answer.citations:
         return (f'<section class="turn" data-turn="{turn}">{head}'
@@ -148,7 +168,8 @@ def sources_html(answer: Answer, documents: Callable[[str], Document], turn: int
             f'<header><span class="num">[{c.n}]</span> '
             f'<strong class="title">{html.escape(c.title or c.source)}</strong></header>'
             f'<div class="meta">{meta_line(c.date, c.outlet, c.source)}'
-            f' · <span class="score" title="retrieval score">score {c.score:.2f}</span></div>'
+            f' · <span class="score" title="retrieval score">score {c.score:.2f}</span>'
+            f'{original_link(c.url)}</div>'
             f'<blockquote class="passage">{citation_html(doc, c)}</blockquote>'
             f'<button type="button" class="open-article" data-turn="{turn}" data-n="{c.n}">'
             f'Open article ›</button></article>')
@@ -168,7 +189,7 @@ def viewer_html(answer: Answer, documents: Callable[[str], Document], turn: int)
             f'<article class="article" id="art-{turn}-{c.n}" hidden>'
             f'<header><span class="num">[{c.n}]</span> '
             f'<strong class="title">{html.escape(c.title or c.source)}</strong>'
-            f'<div class="meta">{meta_line(c.date, c.outlet, c.source)}</div></header>'
+            f'<div class="meta">{meta_line(c.date, c.outlet, c.source)}{original_link(c.url)}</div></header>'
             f'<div class="article-text">{body}</div></article>')
     return "".join(parts)
 

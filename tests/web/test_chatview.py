@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -84,6 +85,30 @@ def test_viewer_html_holds_the_whole_article_with_the_passage_anchor():
     assert 'id="art-0-1" hidden' in page and page.count('id="passage-0-1"') == 1
     assert "<script" not in page and "<img" not in page
     assert html.unescape(re.sub(r"<[^>]+>", "", page.split('<div class="article-text">')[1])).startswith("Titre")
+
+
+@pytest.mark.parametrize("url, shown", [
+    ('https://news.example.org/a?x=1&y="2"><script>', 'href="https://news.example.org/a?x=1&amp;y=&quot;2&quot;&gt;&lt;script&gt;"'),
+    ("http://news.example.org/a", 'href="http://news.example.org/a"'),
+    ("javascript:alert(1)", None), ("JAVASCRIPT:alert(1)", None), ("data:text/html,<b>x</b>", None),
+    ("file:///etc/passwd", None), ("ftp://example.org/a", None), ("//example.org/a", None),
+    ("https://example.org/a b", None), (None, None),
+])
+def test_a_source_card_links_to_the_original_page_only_over_http(url, shown):
+    answer = hostile_answer()
+    answer.citations[0] = replace(answer.citations[0], url=url)
+    documents = {HOSTILE.doc_id: HOSTILE}.__getitem__
+    card, page = sources_html(answer, documents, turn=1), viewer_html(answer, documents, turn=1)
+    for block in (card, page):
+        if shown is None:
+            assert "Open original" not in block and "<a " not in block
+            continue
+        link = re.search(r'<a class="original"[^>]*>Open original ↗</a>', block).group(0)
+        assert shown in link and 'target="_blank"' in link and 'rel="noopener noreferrer"' in link
+        assert "<script" not in block
+    if shown is not None:  # beside the outlet and date, in the card's meta line
+        meta = re.search(r'<div class="meta">(.*?)</div>', card, re.S).group(1)
+        assert "10 March 2022" in meta and "Open original" in meta
 
 
 def test_abstention_has_no_cards_and_says_so():

@@ -1,0 +1,121 @@
+"""Articles in from the web: pages and feeds fetched, read and stored in the corpus folder.
+
+One pass of ``rag add``: each feed's entries become pages to fetch; each page is fetched
+(:mod:`~rag.sources.fetch`), its article read (:mod:`~rag.sources.extract`) and stored
+(:mod:`~rag.sources.store`). A page that fails (down, slow, too big, not HTML, refused) is
+skipped with a message naming it; nothing stored before is touched. Indexing is the
+caller's (:meth:`rag.library.Library.add_urls`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rag.errors import FetchError
+from rag.ingest.frontmatter import FrontMatter
+from rag.settings import Settings
+from rag.sources.extract import extract_article
+from rag.sources.feeds import FeedEntry, read_feed
+from rag.sources.fetch import Fetcher
+from rag.sources.store import ArticleStore, Saved
+from rag.urls import canonical_url, web_url
+
+if TYPE_CHECKING:
+    from rag.ingest.report import IngestReport
+
+log = logging.getLogger(__name__)
+
+#: notify(message): a line of progress for a person (``rag add`` prints it); by default logged.
+Notify = Callable[[str], None]
+
+
+@dataclass
+class AddReport:
+    """What a ``rag add`` did: the articles stored (``added``, ``updated``), those found as
+    they were (``unchanged``), those whose text another URL holds (``duplicates``), the pages
+    and feeds that failed (each error names its URL and why), notes (feed entries left
+    out), and the ingest that followed, if any."""
+
+    added: list[Saved] = field(default_factory=list)
+    updated: list[Saved] = field(default_factory=list)
+    unchanged: list[Saved] = field(default_factory=list)
+    duplicates: list[Saved] = field(default_factory=list)
+    failed: list[FetchError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ingest: IngestReport | None = None
+
+    @property
+    def stored(self) -> list[Saved]:
+        """The articles written to the corpus folder by this run."""
+        return self.added + self.updated
+
+    @property
+    def ok(self) -> bool:
+        """Something was stored, or nothing failed (``rag add``'s exit code 0)."""
+        return bool(self.stored) or not self.failed
+
+    def summary(self) -> str:
+        """``2 added, 1 updated, 3 unchanged, 1 same text as another URL, 2 failed``."""
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged"]
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} same text as another URL")
+        parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
+
+
+def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str] = (), *, fetcher: Fetcher,
+            notify: Notify | None = None) -> AddReport:
+    """Fetch the pages ``urls`` and the entries of the feeds ``feeds`` into
+    ``settings.corpus_dir`` (see the module); returns what happened to each."""
+    say = notify or log.info
+    report = AddReport()
+    store = ArticleStore(settings.corpus_dir, max_bytes=settings.max_file_bytes)
+    pages: list[tuple[str, FeedEntry | None]] = [(url, None) for url in urls]
+    for feed_url in feeds:
+        try:
+            feed = read_feed(fetcher.feed(feed_url), settings.max_feed_entries)
+        except FetchError as exc:
+            report.failed.append(exc)
+            say(f"failed: {exc}")
+            continue
+        say(f"feed {feed_url}: {len(feed.entries)} article(s)" + (f" ({feed.title})" if feed.title else ""))
+        for note in feed.skipped:
+            report.notes.append(note)
+            say(f"note: {note}")
+        pages += [(entry.link, entry) for entry in feed.entries]
+
+    seen: set[str] = set()
+    for n, (url, entry) in enumerate(pages, 1):
+        key = canonical_url(url) if web_url(url) else url
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            article = extract_article(fetcher.page(url))
+        except FetchError as exc:
+            report.failed.append(exc)
+            say(f"[{n}/{len(pages)}] failed: {exc}")
+            continue
+        meta = FrontMatter(
+            title=article.title or (entry.title if entry else None),
+            # a feed's publication date is stated metadata; a page's may be a guess from its text
+            date=(entry.published if entry else None) or article.date,
+            outlet=article.outlet,
+            author=article.author or (entry.author if entry else None),
+            url=article.url)
+        saved = store.save(meta, article.text)
+        if saved.status == "duplicate":
+            report.duplicates.append(saved)
+            message = (f"{url} holds the same text as {saved.same_as} (stored as {saved.source}); "
+                       "not stored again.")
+            if notify is None:
+                log.warning("%s", message)
+            else:
+                say(f"[{n}/{len(pages)}] warning: {message}")
+            continue
+        getattr(report, saved.status).append(saved)
+        say(f"[{n}/{len(pages)}] {saved.status}: {url} -> {saved.source}")
+    return report
