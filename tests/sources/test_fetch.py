@@ -33,7 +33,7 @@ def test_a_page_is_fetched_with_newsrags_user_agent_after_robots_txt(news_site):
         f.page(news_site.url("/articles/appel-ukraine"))
     assert page.content_type == "text/html" and page.charset == "utf-8"
     assert b"<article" in page.body and page.final_url == page.url
-    assert USER_AGENT.startswith("newsrag/") and "(+https://" in USER_AGENT
+    assert USER_AGENT.startswith("newsrag/") and "robots.txt agent: newsrag" in USER_AGENT
     assert news_site.paths_seen() == ["/robots.txt", "/articles/peskov-new-start", "/articles/appel-ukraine"]
     assert {ua for _, _, ua in news_site.requests} == {USER_AGENT}
 
