@@ -9,7 +9,7 @@ generation from their next question on.
 '1 added, 0 changed, 0 removed, 5 unchanged; …'
 >>> library.add_urls(feeds=["https://news.example.org/rss"]).summary()   # doctest: +SKIP
 '12 added, 0 updated, 0 unchanged, 0 failed'
->>> library.poll_sources().summary()                          # the feeds of sources.toml; doctest: +SKIP
+>>> library.poll_sources().summary()                          # doctest: +SKIP
 '3 added, 0 updated, 9 unchanged, 0 failed, 20 left out by filters'
 """
 
