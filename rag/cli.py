@@ -229,7 +229,8 @@ def _settings(args: argparse.Namespace) -> Any:
                              reader=getattr(args, "reader", None),
                              translator=getattr(args, "translator", None),
                              follow_links=getattr(args, "follow_links", None),
-                             users=getattr(args, "users", None))
+                             users=getattr(args, "users", None),
+                             sources=getattr(args, "sources", None))
 
 
 def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
@@ -260,6 +261,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.models.embedding import embedder_from_settings
 
     settings = _settings(args)
+    if not args.no_poll:
+        _poll_sources(settings)
     # Skipped and duplicate files are reported from the IngestReport below (which also
     # names those of an earlier run), so the library's own warning would say it twice.
     # on the terminal's handler: it sees every ingest module's records (a logger's own filter
@@ -292,6 +295,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 log.info("%s: %s", label, source)
     print(report.summary())
     return 0
+
+
+def _poll_sources(settings: Any) -> None:
+    """Before ``rag ingest``: the new and changed articles of the sources file's feeds into
+    the corpus folder (a line per feed and article, the feeds that failed named, a summary);
+    nothing at all when the file names no feed. The ingest that follows indexes them."""
+    from rag.library import poll_sources
+
+    # the operator's own command: feeds on this machine or the local network may be read
+    report = poll_sources(settings, index=False, allow_private=True, notify=_note)
+    if not report.feeds:
+        return
+    if report.failed:
+        _note(f"{len(report.failed)} failed:" + "".join(f"\n  {line}" for line in report.failures()))
+    print(terminal_safe(f"sources: {report.feeds} feed(s) of {settings.sources}: {report.summary()}"), flush=True)
 
 
 def _engine(args: argparse.Namespace, settings: Any) -> contextlib.AbstractContextManager[Any]:
@@ -328,7 +346,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         # the operator's own command: pages on this machine or the local network may be fetched
         report = add_urls(settings, args.urls, feeds=args.feeds, allow_private=True, notify=_note, progress=bar)
     if report.failed:
-        _note(f"{len(report.failed)} failed:" + "".join(f"\n  {e.url}: {e.reason}" for e in report.failed))
+        _note(f"{len(report.failed)} failed:" + "".join(f"\n  {line}" for line in report.failures()))
     summary = f"{report.summary()}; in {settings.corpus_dir}"
     if report.ingest is not None:
         summary += f"\nindex: {report.ingest.summary()}"
@@ -764,11 +782,24 @@ def _add_ingest(sub: _Commands, common: argparse.ArgumentParser) -> None:
               rag ingest --corpus ~/articles --index /tmp/idx
               rag ingest --engine ray                     # clean, chunk, embed on a local Ray
               rag ingest --engine ray --address auto      # ... on the Ray cluster of this node
+              rag ingest --sources ~/news/sources.toml    # read these feeds first
+              rag ingest --no-poll                        # the corpus folder only, no feeds
+
+            A sources file (default ./sources.toml) lists feeds whose new and changed
+            articles are fetched into the corpus folder before each ingest:
+
+              [[feed]]
+              name = "RT France"
+              url = "https://francais.rt.com/rss"
+              filter = "Russie|Biden"      # optional: title or summary, any case
+
+            A feed that is down is skipped with a message naming it; the rest is indexed.
 
             Files that cannot be read (binary, empty, wrong encoding) are skipped with a
             warning naming them; the rest of the corpus is indexed. Two files holding the
             same article are indexed once. One ingest at a time writes an index: a second
-            one waits (or, with --no-wait, stops). A damaged index is rebuilt."""))
+            one waits (or, with --no-wait, stops). A damaged index is rebuilt.
+            More: docs/sources.md#sourcestoml"""))
     p.add_argument("--rebuild", action="store_true",
                    help="ignore the existing index (even a damaged one) and re-chunk every "
                         "article (cached embeddings are still reused)")
@@ -784,6 +815,11 @@ def _add_ingest(sub: _Commands, common: argparse.ArgumentParser) -> None:
                         "HEAD:6379; from outside it, through the Ray client: ray://HEAD:10001 "
                         "(a cluster with token authentication also needs RAY_AUTH_MODE=token); "
                         "without it a local Ray is started on this machine's CPUs")
+    p.add_argument("--sources", metavar="FILE", default=None,
+                   help="the feeds to read before indexing ([[feed]] tables: name, url, filter); "
+                        "none when the file does not exist [env RAG_SOURCES; default ./sources.toml]")
+    p.add_argument("--no-poll", action="store_true",
+                   help="do not read the sources file's feeds: index the corpus folder as it is")
     p.set_defaults(func=cmd_ingest, usage=p)
 
 

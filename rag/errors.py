@@ -47,6 +47,11 @@ class FetchError(RagError):
         super().__init__(f"{url}: {reason}")
 
 
+class SourcesFileError(RagError):
+    """The sources file (``sources.toml``) cannot be read or is not as documented; the
+    message names the file and the entry to fix."""
+
+
 class Cancelled(RagError):
     """The user cancelled a corpus change before its index was switched: nothing of it
     is kept."""

@@ -9,6 +9,8 @@ generation from their next question on.
 '1 added, 0 changed, 0 removed, 5 unchanged; …'
 >>> library.add_urls(feeds=["https://news.example.org/rss"]).summary()   # doctest: +SKIP
 '12 added, 0 updated, 0 unchanged, 0 failed'
+>>> library.poll_sources().summary()                          # doctest: +SKIP
+'3 added, 0 updated, 9 unchanged, 0 failed, 20 left out by filters'
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from rag.types import Document
 
 if TYPE_CHECKING:
     from rag.sources.collect import AddReport, Notify
+    from rag.sources.feeds import FeedSource
     from rag.sources.fetch import Fetcher
 
 
@@ -67,7 +70,8 @@ class Library:
         add_files(self.settings.corpus_dir, [Path(f) for f in files], names, max_bytes=self.settings.max_file_bytes)
         return self.ingest(progress=progress)
 
-    def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str] = (), allow_private: bool = False,
+    def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
+                 allow_private: bool = False,
                  notify: Notify | None = None, progress: Progress | None = None,
                  fetcher: Fetcher | None = None) -> AddReport:
         """Fetch article pages (``urls``) and the pages a feed lists (``feeds``) into the
@@ -76,6 +80,13 @@ class Library:
         return add_urls(self.settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
                         fetcher=fetcher, reindex=lambda: self.ingest(progress=progress))
 
+    def poll_sources(self, *, allow_private: bool = False, notify: Notify | None = None,
+                     progress: Progress | None = None, fetcher: Fetcher | None = None) -> AddReport:
+        """Read the feeds of the sources file again and fetch their new and changed articles
+        into the corpus folder, then ingest them (see :func:`poll_sources`)."""
+        return poll_sources(self.settings, allow_private=allow_private, notify=notify, fetcher=fetcher,
+                            reindex=lambda: self.ingest(progress=progress))
+
     def remove_article(self, source: str, progress: Progress | None = None) -> IngestReport:
         """Take an article out of the corpus (moved to ``.removed/``, which keeps the latest
         ``max_removed_files``) and of the index."""
@@ -83,26 +94,33 @@ class Library:
         return self.ingest(progress=progress)
 
 
-def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[str] = (),
+def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
              allow_private: bool = False, notify: Notify | None = None, progress: Progress | None = None,
-             fetcher: Fetcher | None = None, reindex: Callable[[], IngestReport] | None = None) -> AddReport:
-    """Fetch article pages and feeds into ``settings.corpus_dir`` (:func:`rag.sources.collect.collect`),
+             fetcher: Fetcher | None = None, reindex: Callable[[], IngestReport] | None = None,
+             index: bool = True) -> AddReport:
+    """Fetch article pages and feeds (addresses, or :class:`~rag.sources.feeds.FeedSource`
+    with a name and a filter) into ``settings.corpus_dir`` (:func:`rag.sources.collect.collect`),
     then bring the index up to date: ``reindex``, by default an incremental ingest with the
     settings' embedding model (loaded only then). The ingest runs when an article was
     stored, or when the index lacks one found stored already (an earlier run stopped before
-    its ingest); a run that changes nothing loads no model.
+    its ingest); a run that changes nothing loads no model. ``index=False`` leaves the
+    index to the caller (``rag ingest`` ingests once, after its feeds).
 
     ``allow_private``: fetch from loopback and private addresses too (the operator's own
     ``rag add``; never for a request from the network). ``fetcher``: one of the caller's
     (kept open), else one made from ``settings``.
     """
-    from rag.sources.collect import collect
+    from rag.sources.collect import AddReport, collect
     from rag.sources.fetch import Fetcher
 
+    if not urls and not feeds:
+        return AddReport()
     with contextlib.ExitStack() as stack:
         if fetcher is None:
             fetcher = stack.enter_context(Fetcher.from_settings(settings, allow_private=allow_private))
         report = collect(settings, urls, feeds, fetcher=fetcher, notify=notify)
+    if not index:
+        return report
     try:
         indexed = read_manifest(settings.index_dir)
     except IndexCorruptError:  # the ingest rebuilds it, saying so
@@ -116,3 +134,22 @@ def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[st
         else:
             report.ingest = reindex()
     return report
+
+
+def poll_sources(settings: Settings, *, allow_private: bool = False, notify: Notify | None = None,
+                 progress: Progress | None = None, fetcher: Fetcher | None = None,
+                 reindex: Callable[[], IngestReport] | None = None, index: bool = True) -> AddReport:
+    """Read every feed of the sources file (``settings.sources``, :mod:`rag.sources.config`)
+    again and fetch the articles its filter keeps into ``settings.corpus_dir``: only new
+    and changed ones are written (the store's one article per address and per text), so a
+    second poll with nothing new writes nothing. A feed that is down is skipped, named
+    (``report.failures()``); the others are read. Then the index as :func:`add_urls` brings
+    it up to date (``index=False``: not at all, the caller ingests). No sources file: no
+    feeds, an empty report. A file that is not as documented raises
+    :class:`~rag.errors.SourcesFileError` before anything is fetched.
+    """
+    from rag.sources.config import read_sources
+
+    feeds = read_sources(settings.sources)
+    return add_urls(settings, feeds=feeds, allow_private=allow_private, notify=notify, progress=progress,
+                    fetcher=fetcher, reindex=reindex, index=index)

@@ -194,6 +194,10 @@ class Settings:
     fetch_timeout: float = 20.0
     # Feed entries one `rag add --feed` reads at most, newest first as the feed lists them.
     max_feed_entries: int = 100
+    # The sources file: the feeds `rag ingest` reads again before each ingest, each with a
+    # name and an optional filter (rag.sources.config; docs/sources.md#sourcestoml). None
+    # when it does not exist.
+    sources: Path = field(default_factory=lambda: _default_dir("sources.toml"))
 
     def __post_init__(self) -> None:
         from rag.errors import RagError
@@ -264,7 +268,7 @@ class Settings:
             if raw is not None:
                 values[f.name] = _parse(f, raw, variable)
         values.update({k: v for k, v in _new_keywords(overrides).items() if v is not None})
-        for key in ("corpus_dir", "index_dir", "users"):
+        for key in ("corpus_dir", "index_dir", "users", "sources"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)

@@ -1,6 +1,7 @@
 """Articles in from the web: pages and feeds fetched, read and stored in the corpus folder.
 
-One pass of ``rag add``: each feed's entries become pages to fetch; each page is fetched
+One pass of ``rag add`` (or of the feeds of the sources file, before ``rag ingest``):
+each feed's entries, those its filter keeps, become pages to fetch; each page is fetched
 (:mod:`~rag.sources.fetch`), its article read (:mod:`~rag.sources.extract`) and stored
 (:mod:`~rag.sources.store`). A page that fails (down, slow, too big, not HTML, refused) is
 skipped with a message naming it; nothing stored before is touched. Indexing is the
@@ -18,7 +19,7 @@ from rag.errors import FetchError
 from rag.ingest.frontmatter import FrontMatter
 from rag.settings import Settings
 from rag.sources.extract import extract_article
-from rag.sources.feeds import FeedEntry, read_feed
+from rag.sources.feeds import FeedEntry, FeedSource, read_feed
 from rag.sources.fetch import Fetcher
 from rag.sources.store import ArticleStore, Saved
 from rag.urls import canonical_url, web_url
@@ -37,7 +38,8 @@ class AddReport:
     """What a ``rag add`` did: the articles stored (``added``, ``updated``), those found as
     they were (``unchanged``), those whose text another URL holds (``duplicates``), the pages
     and feeds that failed (each error names its URL and why), notes (feed entries left
-    out), and the ingest that followed, if any."""
+    out), the feeds read or tried, the entries their filters left out, the names of the
+    named feeds (by address, for messages) and the ingest that followed, if any."""
 
     added: list[Saved] = field(default_factory=list)
     updated: list[Saved] = field(default_factory=list)
@@ -45,6 +47,9 @@ class AddReport:
     duplicates: list[Saved] = field(default_factory=list)
     failed: list[FetchError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    feeds: int = 0
+    left_out: int = 0
+    names: dict[str, str] = field(default_factory=dict)
     ingest: IngestReport | None = None
 
     @property
@@ -58,34 +63,52 @@ class AddReport:
         return bool(self.stored) or not self.failed
 
     def summary(self) -> str:
-        """``2 added, 1 updated, 3 unchanged, 1 same text as another URL, 2 failed``."""
+        """``2 added, 1 updated, 3 unchanged, 1 same text as another URL, 2 failed`` (and
+        ``, 9 left out by filters`` when a feed's filter left entries out)."""
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged"]
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} same text as another URL")
         parts.append(f"{len(self.failed)} failed")
+        if self.left_out:
+            parts.append(f"{self.left_out} left out by filters")
         return ", ".join(parts)
 
+    def failures(self) -> list[str]:
+        """One line per page or feed that failed, a named feed called by its name too, so
+        that the person who wrote the sources file knows which entry to look at."""
+        return [(f"feed {self.names[e.url]}: " if e.url in self.names else "") + f"{e.url}: {e.reason}"
+                for e in self.failed]
 
-def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str] = (), *, fetcher: Fetcher,
-            notify: Notify | None = None) -> AddReport:
-    """Fetch the pages ``urls`` and the entries of the feeds ``feeds`` into
-    ``settings.corpus_dir`` (see the module); returns what happened to each."""
+
+def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str | FeedSource] = (), *,
+            fetcher: Fetcher, notify: Notify | None = None) -> AddReport:
+    """Fetch the pages ``urls`` and the entries of the feeds ``feeds`` (addresses, or
+    :class:`FeedSource` with a name and a filter) into ``settings.corpus_dir`` (see the
+    module); returns what happened to each. A feed that fails is skipped, named."""
     say = notify or log.info
     report = AddReport()
     store = ArticleStore(settings.corpus_dir, max_bytes=settings.max_file_bytes)
     pages: list[tuple[str, FeedEntry | None]] = [(url, None) for url in urls]
-    for feed_url in feeds:
+    for source in (FeedSource(f) if isinstance(f, str) else f for f in feeds):
+        report.feeds += 1
+        if source.name:
+            report.names[source.url] = source.name
         try:
-            feed = read_feed(fetcher.feed(feed_url), settings.max_feed_entries)
+            feed = read_feed(fetcher.feed(source.url), settings.max_feed_entries)
         except FetchError as exc:
             report.failed.append(exc)
-            say(f"failed: {exc}")
+            say(f"failed: feed {source.name}: {exc}" if source.name else f"failed: {exc}")
             continue
-        say(f"feed {feed_url}: {len(feed.entries)} article(s)" + (f" ({feed.title})" if feed.title else ""))
+        kept = [entry for entry in feed.entries if source.keeps(entry)]
+        left_out = len(feed.entries) - len(kept)
+        report.left_out += left_out
+        say(f"feed {source.label}: {len(feed.entries)} article(s)"
+            + (f", {left_out} left out by its filter" if source.filter is not None else "")
+            + (f" ({feed.title})" if feed.title and not source.name else ""))
         for note in feed.skipped:
             report.notes.append(note)
             say(f"note: {note}")
-        pages += [(entry.link, entry) for entry in feed.entries]
+        pages += [(entry.link, entry) for entry in kept]
 
     seen: set[str] = set()
     for n, (url, entry) in enumerate(pages, 1):

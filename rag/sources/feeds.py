@@ -1,5 +1,6 @@
-"""An RSS or Atom feed's entries: each article's link, title, published date and author
-(feedparser, which reads every RSS version, Atom and their common mistakes).
+"""An RSS or Atom feed's entries: each article's link, title, published date, author and
+summary (feedparser, which reads every RSS version, Atom and their common mistakes), and
+a feed as the sources file names it (:class:`FeedSource`: its name and filter).
 
 The feed is fetched by :class:`rag.sources.fetch.Fetcher` and handed to feedparser as bytes
 in a stream: feedparser given a string or bytes would fetch a URL or open a file of that
@@ -8,7 +9,9 @@ name itself, out of reach of the fetcher's checks.
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,15 +21,55 @@ from rag.errors import FetchError
 from rag.sources.fetch import Fetched
 from rag.urls import canonical_url, web_url
 
+# markup in a summary (feedparser keeps the HTML it allows): dropped, so a filter reads the words
+_TAG = re.compile(r"<[^>]*>")
+
 
 @dataclass(frozen=True)
 class FeedEntry:
-    """One article a feed lists: its page's address and what the feed says of it."""
+    """One article a feed lists: its page's address and what the feed says of it (the
+    summary as plain text, for a feed's filter)."""
 
     link: str
     title: str | None = None
     published: str | None = None  # YYYY-MM-DD
     author: str | None = None
+    summary: str | None = None
+
+
+def compile_filter(pattern: str) -> re.Pattern[str]:
+    """A feed's filter as it is applied: a regular expression searched for anywhere in an
+    entry's title or summary, whatever the case (the one place that says so); raises
+    :class:`re.error` when ``pattern`` is not one."""
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """A feed to read, with the name it is shown under (``None``: its address) and an
+    optional ``filter`` (see :func:`compile_filter`): only the entries it finds are fetched,
+    so a general feed can feed a corpus about one subject. A plain URL string stands for
+    ``FeedSource(url)`` wherever a feed is taken."""
+
+    url: str
+    name: str | None = None
+    filter: str | None = None
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.filter is not None:  # a bad expression fails here, not at the first entry
+            object.__setattr__(self, "_pattern", compile_filter(self.filter))
+
+    @property
+    def label(self) -> str:
+        """What progress lines and messages call the feed: its name, else its address."""
+        return self.name or self.url
+
+    def keeps(self, entry: FeedEntry) -> bool:
+        """Whether the filter (if any) finds the entry's title or summary."""
+        if self._pattern is None:
+            return True
+        return any(self._pattern.search(text) for text in (entry.title, entry.summary) if text)
 
 
 @dataclass
@@ -71,7 +114,7 @@ def read_feed(fetched: Fetched, max_entries: int) -> Feed:
                                 "(RAG_MAX_FEED_ENTRIES).")
             break
         feed.entries.append(FeedEntry(link=link, title=_plain(entry.get("title")), published=_day(entry),
-                                      author=_plain(entry.get("author"))))
+                                      author=_plain(entry.get("author")), summary=_summary(entry)))
     return feed
 
 
@@ -93,6 +136,12 @@ def _day(entry: Any) -> str | None:
         if value:
             return time.strftime("%Y-%m-%d", value)
     return None
+
+
+def _summary(entry: Any) -> str | None:
+    """The entry's summary (RSS ``description``, Atom ``summary``) as plain text."""
+    raw = entry.get("summary")
+    return _plain(html.unescape(_TAG.sub(" ", str(raw)))) if raw else None
 
 
 def _plain(value: Any) -> str | None:

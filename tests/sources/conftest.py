@@ -1,15 +1,17 @@
-"""A news site on 127.0.0.1 for the tests of ``rag add``: real HTTP (http.server in a
+"""A news site on 127.0.0.1 for the tests of ``rag add`` and of ``rag ingest``'s feeds: real HTTP (http.server in a
 thread), article pages built from the shipped articles with a real site's furniture around
 them (menu, cookie banner, byline, "read also" links, footer), an RSS and an Atom feed
 listing them, and the pages that go wrong (404, too slow, too big, not HTML, disallowed by
 robots.txt, redirected in a loop, to another host, to a ``file:`` URL).
 
-Only the fixture and what it serves live here; nothing leaves the machine.
+Only the fixtures (the site, and the CLI's clean environment) and what the site serves
+live here; nothing leaves the machine.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import CORPUS_DIR
+from helpers import CORPUS_DIR, NO_TRANSLATOR
 
 from rag.ingest.corpus import load_document
 
@@ -221,3 +223,14 @@ def news_site() -> Iterator[Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's settings from a clean environment: no developer's RAG_*, a 1 s fetch limit
+    (the slow page takes 3 s) and a 0.05 MB size limit (the big pages are 220 KB)."""
+    for key in [k for k in os.environ if k.startswith("RAG_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("RAG_TRANSLATOR", NO_TRANSLATOR)
+    monkeypatch.setenv("RAG_FETCH_TIMEOUT", "1")
+    monkeypatch.setenv("RAG_MAX_FILE_MB", "0.05")

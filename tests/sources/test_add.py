@@ -7,12 +7,11 @@ refuses this machine's addresses (the SSRF guard); the operator's CLI may fetch 
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import jsonschema
 import pytest
-from helpers import CORPUS_DIR, NO_TRANSLATOR
+from helpers import CORPUS_DIR
 
 from rag import Pipeline
 from rag.cli import main
@@ -36,17 +35,6 @@ BAD = {
     "/loop/0": "more than 5 redirects",
     "/go/file": "redirected to file:///etc/passwd: only http and https addresses are fetched",
 }
-
-
-@pytest.fixture
-def environment(monkeypatch):
-    """The CLI's settings from a clean environment: no developer's RAG_*, a 1 s fetch limit
-    (the slow page takes 3 s) and a 0.05 MB size limit (the big pages are 220 KB)."""
-    for key in [k for k in os.environ if k.startswith("RAG_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("RAG_TRANSLATOR", NO_TRANSLATOR)
-    monkeypatch.setenv("RAG_FETCH_TIMEOUT", "1")
-    monkeypatch.setenv("RAG_MAX_FILE_MB", "0.05")
 
 
 def stored(corpus) -> dict[str, tuple]:
