@@ -9,6 +9,7 @@ every sentence of the model's own shown as verified, listed for checking by hand
 
     python -m benchmarks.model_server                       # the team's set, both readers
     python -m benchmarks.model_server --limit 10 --out /tmp/ms.json
+    python -m benchmarks.model_server --only server --out /tmp/server.json
 
 Writes benchmarks/results/model_server.json (or ``--out``).
 """
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", default=None, help="a question set (default: the team's)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", choices=("server", "in_process"), default=None, help="one of the two readers")
     args = parser.parse_args(argv)
     settings = Settings.from_env(translator="none")
     questions = load_questions(args.questions or default_questions())
@@ -120,14 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         questions = questions[:args.limit]
     model = assemble_test_model()
     threads = free_cores()
-    with tempfile.TemporaryDirectory() as tmp, llama_server(model, Path(tmp) / "server.log", threads) as base:
-        served = run(settings, questions, {"server": f"openai:{ALIAS}@{base}"})
-    in_process = run(settings, questions, {"in_process": f"llamacpp:{model}"})
-    data = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": threads, "questions": len(questions),
-            **served, **in_process}
+    data: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "threads": threads,
+                            "questions": len(questions)}
+    if args.only in (None, "server"):
+        with tempfile.TemporaryDirectory() as tmp, llama_server(model, Path(tmp) / "server.log", threads) as base:
+            data.update(run(settings, questions, {"server": f"openai:{ALIAS}@{base}"}))
+    if args.only in (None, "in_process"):
+        data.update(run(settings, questions, {"in_process": f"llamacpp:{model}"}))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     for label in ("server", "in_process"):
+        if label not in data:
+            continue
         m = data[label]["metrics"]
         print(f"{label}: accuracy {m['answer_accuracy']}, p50 {m['latency_p50_ms']} ms, "
               f"p95 {m['latency_p95_ms']} ms, model sentences shown "

@@ -15,7 +15,11 @@ product never trusts a model's citations as given. For each sentence the verifie
    their facts match both ways (:func:`mismatches`) — a name or date of the source
    sentence the model left out disqualifies it as surely as one it added, since true
    facts recombined (the wrong person given a role, a date from a neighbouring clause)
-   pass a one-way check. Otherwise the verbatim quote alone is shown in its place;
+   pass a one-way check — and, in the sentence's own language, when every content word
+   of it is the source sentence's (or the question's: an added clause without facts, "a
+   duré une heure", is a claim the source does not make); in another language, when it is
+   at least ``min_restatement`` close (a name's role swapped keeps the facts). Otherwise
+   the verbatim quote alone is shown in its place;
 6. refuses, first of all, a sentence that says nothing the question does not: a question
    itself, or one whose facts and content words are all the question's (the question
    turned into a statement is "supported" by the very passage it asks about).
@@ -34,7 +38,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.citations import Claim, cited
-from rag.lang import ALIASES, NOT_NAMES, NUMBER_WORDS, OPENER_ENDINGS, REVERSE_ALIASES, content_terms
+from rag.lang import (
+    ALIASES,
+    NOT_NAMES,
+    NUMBER_WORDS,
+    OPENER_ENDINGS,
+    REVERSE_ALIASES,
+    content_terms,
+    detect_language,
+)
 from rag.lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
 from rag.lang.patterns import DIGITS_RE, NUMBER_WORD_RE, ROMAN_RE, TIME_RE, VAGUE_NUMBER_WORDS, roman_value
 from rag.models.embedding import Embedder
@@ -250,17 +262,21 @@ class Verifier:
     """Attributes answer sentences to passages, or rejects them.
 
     ``min_similarity`` is the least cosine between the sentence (embedded as a query)
-    and the best sentence of the passage it is attributed to.
+    and the best sentence of the passage it is attributed to; ``min_restatement``, the
+    least for the sentence to be shown in its own words when it is in another language
+    than that one (else that sentence is quoted).
     """
 
-    def __init__(self, embedder: Embedder, store: IndexStore, min_similarity: float = 0.80) -> None:
+    def __init__(self, embedder: Embedder, store: IndexStore, min_similarity: float = 0.80,
+                 min_restatement: float = 0.87) -> None:
         self.embedder = embedder
         self.store = store
         self.min_similarity = min_similarity
+        self.min_restatement = min_restatement
 
     def for_store(self, store: IndexStore) -> Verifier:
         """The same checks against another index generation."""
-        return Verifier(self.embedder, store, self.min_similarity)
+        return Verifier(self.embedder, store, self.min_similarity, self.min_restatement)
 
     def verify(self, sentence: str, passages: Sequence[Passage], hint: int | None = None,
                question: str | None = None) -> Verdict:
@@ -278,7 +294,7 @@ class Verifier:
         qvec = self.embedder.embed_query(text)
         rows = [p.row for p in passages if p.row >= 0]
         vectors = self.store.sentences(rows)
-        best: tuple[bool, float, Passage, int, int] | None = None
+        best: tuple[bool, float, Passage, int, int, float] | None = None
         reasons = []
         names = Facts(names=facts.names)
         for number, p in enumerate(passages, 1):
@@ -302,18 +318,35 @@ class Verifier:
             for i in close:  # a sentence matching both ways first, then the closest
                 a, b = spans[i]
                 exact = not mismatches(p.document.text[a:b], text, p.document)
-                candidate = (exact, float(sims[i]) + (0.01 if hint == number else 0.0), p, a, b)
+                candidate = (exact, float(sims[i]) + (0.01 if hint == number else 0.0), p, a, b, float(sims[i]))
                 if best is None or candidate[:2] > best[:2]:
                     best = candidate
         if best is None:
             return Verdict(sentence, None, "; ".join(reasons) or "no passage")
-        exact, _, p, qs, qe = best
+        exact, _, p, qs, qe, similarity = best
         if not exact:
             problems = mismatches(p.document.text[qs:qe], text, p.document)
             return Verdict(sentence, None, "its facts and the source sentence's differ: " + ", ".join(problems),
                            support=(p, qs, qe))
+        unfaithful = self._unfaithful(text, p.document.text[qs:qe], question or "", similarity)
+        if unfaithful:
+            return Verdict(sentence, None, unfaithful, support=(p, qs, qe))
         return Verdict(sentence, Claim(template=cited(text), passage=p, quote_start=qs, quote_end=qe),
                        support=(p, qs, qe))
+
+
+    def _unfaithful(self, text: str, source: str, question: str, similarity: float) -> str | None:
+        """Why ``text`` may not stand in its own words for ``source`` (whose facts it
+        matches both ways), or None: in one language, a content word the source sentence
+        and the question lack; across languages, too far from it."""
+        if detect_language(text) == detect_language(source):
+            extra = content_terms(text) - content_terms(source) - content_terms(question)
+            if extra:
+                return f"words its source sentence does not have: {', '.join(sorted(extra))}"
+        elif similarity < self.min_restatement:
+            return (f"in another language than its source sentence and not close enough to it to be shown "
+                    f"in other words ({similarity:.2f} < {self.min_restatement:.2f})")
+        return None
 
 
 def restates(sentence: str, question: str) -> str | None:

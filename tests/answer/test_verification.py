@@ -149,6 +149,26 @@ def test_a_sentence_that_only_restates_the_question_is_not_shown(with_generator,
     assert reply.split(" [")[0] not in answer.answer
 
 
+@pytest.mark.parametrize(("question", "reply", "quoted"), [
+    # found false through a model server (benchmarks/README.md#a-model-server): the names match
+    # both ways, but the source says the United States would answer cyberattacks, and the
+    # articles name Germany as the target
+    ("Which Western country was mentioned as a target of cyberattacks attributed to Russian military intelligence?",
+     "The United States was mentioned as a target of cyberattacks attributed to Russian military intelligence. [1]",
+     "Etats-Unis agiraient"),
+    # … and a clause with no fact in it, which the sentence it leans on (a title) never says
+    ("Combien de temps a duré le premier échange téléphonique entre Poutine et Biden ?",
+     "Le premier échange téléphonique entre Vladimir Poutine et Joe Biden a duré un peu plus d'une heure. [1]",
+     None),
+])
+def test_a_sentence_saying_more_than_its_source_is_not_shown_in_its_own_words(with_generator, question: str,
+                                                                                reply: str, quoted: str | None):
+    answer = with_generator(fake(reply)).ask(question)
+    assert reply.split(" [")[0] not in answer.answer, answer.answer
+    if quoted is not None:
+        assert quoted in answer.answer  # the source sentence, quoted instead
+
+
 def test_off_topic_questions_never_reach_the_model(with_generator):
     answer = with_generator(broken()).ask("hello")
     assert answer.abstained and answer.citations == []

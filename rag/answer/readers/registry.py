@@ -66,7 +66,9 @@ def _generative(kind: str) -> ReaderFactory:
         from rag.models.llm import chat_model_from_spec
 
         spec = f"{kind}:{argument}"
-        verifier = Verifier(parts.embedder, parts.store, min_similarity=parts.settings.reader_config.min_support_score)
+        config = parts.settings.reader_config
+        verifier = Verifier(parts.embedder, parts.store, min_similarity=config.min_support_score,
+                            min_restatement=config.min_restatement_score)
         model = chat_model_from_spec(spec, timeout=parts.settings.llm_timeout)
         return GenerativeReader.from_chat_model(model, spec, verifier,
                                                 load_reader(OFFLINE_DEFAULT, parts))
