@@ -50,6 +50,7 @@ from rag.lang import (
 from rag.lang.dates import DAY_MONTH_RE, MONTH_DAY_RE, MONTH_DAY_SHORT_RE, MONTH_NUM, YEAR_RE
 from rag.lang.patterns import DIGITS_RE, NUMBER_WORD_RE, ROMAN_RE, TIME_RE, VAGUE_NUMBER_WORDS, roman_value
 from rag.models.embedding import Embedder
+from rag.settings import ReaderConfig
 from rag.store.index_store import IndexStore
 from rag.text import fold
 from rag.types import Document, Passage
@@ -267,8 +268,9 @@ class Verifier:
     than that one (else that sentence is quoted).
     """
 
-    def __init__(self, embedder: Embedder, store: IndexStore, min_similarity: float = 0.80,
-                 min_restatement: float = 0.87) -> None:
+    def __init__(self, embedder: Embedder, store: IndexStore,
+                 min_similarity: float = ReaderConfig.min_support_score,
+                 min_restatement: float = ReaderConfig.min_restatement_score) -> None:
         self.embedder = embedder
         self.store = store
         self.min_similarity = min_similarity
