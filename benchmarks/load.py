@@ -154,12 +154,17 @@ def served(settings: Settings, reader: str, env: dict[str, str], cwd: Path,
             log(f"load: server up on {url} (pid {proc.pid})")
             yield url, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 20.0) -> None:
+    """Stop a server this benchmark started: asked first, killed after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def ask(url: str, question: str, history: Sequence[str] = (), timeout: float = REQUEST_TIMEOUT

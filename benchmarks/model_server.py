@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load import free_port
+from benchmarks.load import free_port, stop_process
 from rag.answer.citations import MARKER_RE
 from rag.evaluation.evaluate import evaluate
 from rag.evaluation.questions import default_questions, load_questions
@@ -69,11 +69,7 @@ def llama_server(model: Path, log: Path, threads: int, alias: str = ALIAS) -> It
             time.sleep(0.5)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=30)
 
 
 def model_sentences(answer: str) -> list[str]:
