@@ -8,6 +8,7 @@ pytest's ``pythonpath`` setting in ``pyproject.toml``).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sqlite3
 from pathlib import Path
@@ -160,3 +161,14 @@ def llm_missing() -> str | None:
             raise RuntimeError(f"RAG_REQUIRE_LLM=1 but {reason}") from None
         return reason
     return None
+
+
+def private_settings(root: Path, settings: Any) -> Any:
+    """``settings`` over a private copy of the five articles under ``root`` (free to change),
+    its index folder seeded with the session's embedding cache so nothing is embedded twice."""
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name in CORPUS_FILES:
+        shutil.copy2(settings.corpus_dir / name, corpus / name)
+    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
+    return settings.replace(corpus_dir=corpus, index_dir=root / "index")

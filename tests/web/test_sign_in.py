@@ -52,20 +52,14 @@ def _accounts(path: Path) -> Accounts:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, settings, embedder, ingest_report) -> Iterator[Served]:
     """The page over a copy of the corpus, with an editor and a reader, three sign-in tries."""
-    import shutil
-
-    from helpers import copy_sqlite
+    from helpers import private_settings
 
     from rag.web import launch
 
     root = tmp_path_factory.mktemp("signin")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in CORPUS_FILES:
-        shutil.copy2(settings.corpus_dir / name, corpus / name)
-    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(settings.replace(corpus_dir=corpus, index_dir=root / "index", sign_in_attempts=3,
-                                                sign_in_lockout=300), embedder=embedder)
+    private = private_settings(root, settings)
+    corpus = private.corpus_dir
+    p = Pipeline.from_settings(private.replace(sign_in_attempts=3, sign_in_lockout=300), embedder=embedder)
     port = free_port()
     app = launch("127.0.0.1", port, p, access=Access(_accounts(root / "users.toml")),
                  prevent_thread_lock=True, quiet=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helpers import CORPUS_FILES, REPO_ROOT, copy_sqlite, free_port
+from helpers import REPO_ROOT, copy_sqlite, free_port, private_settings
 
 from rag import Pipeline, Settings
 from rag.answer.readers.registry import OFFLINE_DEFAULT, READERS, Parts, load_reader, register_reader
@@ -68,13 +67,7 @@ def ui_pipeline(tmp_path_factory: pytest.TempPathFactory, settings: Settings, in
                 embedder) -> Iterator[Pipeline]:
     """A pipeline over a private copy of the corpus (uploads land there, not in corpus/),
     its index seeded with the session's embedding cache so nothing is embedded twice."""
-    root = tmp_path_factory.mktemp("ui")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in CORPUS_FILES:
-        shutil.copy2(settings.corpus_dir / name, corpus / name)
-    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(settings.replace(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
+    p = Pipeline.from_settings(private_settings(tmp_path_factory.mktemp("ui"), settings), embedder=embedder)
     yield p
     p.close()
 
@@ -451,14 +444,9 @@ HARBIN_QUESTION = "Quand s'est ouvert le festival de sculpture sur glace de Harb
 def hostile_url(tmp_path_factory: pytest.TempPathFactory, settings: Settings, ingest_report,
                 embedder) -> Iterator[str]:
     """The page over a corpus copy holding an article whose title, outlet and file name are HTML."""
-    root = tmp_path_factory.mktemp("ui-hostile")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in CORPUS_FILES:
-        shutil.copy2(settings.corpus_dir / name, corpus / name)
-    (corpus / HOSTILE_FILE).write_text(HOSTILE_HTML, encoding="utf-8")
-    copy_sqlite(settings.index_dir / "embeddings.sqlite", root / "index" / "embeddings.sqlite")
-    p = Pipeline.from_settings(settings.replace(corpus_dir=corpus, index_dir=root / "index"), embedder=embedder)
+    private = private_settings(tmp_path_factory.mktemp("ui-hostile"), settings)
+    (private.corpus_dir / HOSTILE_FILE).write_text(HOSTILE_HTML, encoding="utf-8")
+    p = Pipeline.from_settings(private, embedder=embedder)
     assert p.document(HOSTILE_FILE).title == HOSTILE_TITLE
     port = free_port()
     app = launch("127.0.0.1", port, p, prevent_thread_lock=True, quiet=True)
