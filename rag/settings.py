@@ -136,6 +136,14 @@ class Settings:
     # (those models, required), a chat model spec like the generative readers', e.g.
     # "llamacpp:PATH.gguf"; "none" (or empty): quotes stay as written. See rag.answer.translation.base.
     translator: str = "auto"
+    # Answers that know their articles' dates (rag.answer.timeline): claims from articles of
+    # different dates say which is newer ("As of 14 February 2022: …"), and a question asking
+    # for the latest state prefers the newest article that answers it. Off: neither.
+    time_aware: bool = True
+    # A newer article's answer to a question asking for the latest state leads the answer (the
+    # earlier one kept after it) only when it is this close (cosine) to the earlier answer's
+    # first quote: the same matter, stated later. Chosen on benchmarks/time/dev.
+    latest_min_similarity: float = 0.84
     # The readers' thresholds (RAG_READER_<FIELD>).
     reader_config: ReaderConfig = field(default_factory=ReaderConfig)
     max_question_chars: int = 2000

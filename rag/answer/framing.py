@@ -22,24 +22,39 @@ def passage_language(p: Passage, default: str) -> str:
     return chunk_language(p.chunk, default)
 
 
-def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None) -> Claim:
+def claim_for(p: Passage, s: Sentence, language: str, first: bool, translation: str | None = None, *,
+              era: str | None = None) -> Claim:
     """Quote sentence ``s`` of passage ``p`` verbatim. In the article's language the
     quote is the claim; in another language it is framed in the question's language:
     ``According to RT France (January 2021) [1]: «…»``, or, given a checked
     ``translation``, the translation leads and the quote follows as its source:
-    ``… [1] (translated from RT France (January 2021): «…»)``."""
+    ``… [1] (translated from RT France (January 2021): «…»)``. With ``era`` ("as_of",
+    "earlier": :mod:`rag.answer.timeline`), the article's date leads the claim, said once:
+    ``As of 14 February 2022: According to Sputnik France [1]: «…»``."""
     doc = p.document
     quote = defuse(doc.text[s.start:s.end])
+    lead = date_lead(doc.date, language, era) if era and doc.date else ""
     if passage_language(p, language) == language:
         template = cited(quote)
         translation = None
     else:
         source = doc.outlet or phrase(language, "an_article")
-        date = format_date(doc.date, language)
+        date = None if lead else format_date(doc.date, language)
         key = "translated" if translation else "according" if first else "also"
         template = phrase(language, key).format(source=source, date=f" ({date})" if date else "", marker=MARKER,
                                                 quote=quoted(quote, language), translation=translation)
-    return Claim(template=template, passage=p, quote_start=s.start, quote_end=s.end, translation=translation)
+    return Claim(template=lead + template, passage=p, quote_start=s.start, quote_end=s.end, translation=translation)
+
+
+def date_lead(date: str, language: str, era: str) -> str:
+    """What leads a dated claim: ``As of 14 February 2022: `` (``era`` "as_of") or
+    ``Earlier (31 January 2021): `` ("earlier").
+
+    >>> date_lead("2022-02-14", "fr", "as_of"), date_lead("2021-01", "fr", "as_of")
+    ('Au 14 février 2022 : ', 'En janvier 2021 : ')
+    """
+    key = "as_of_month" if era == "as_of" and len(date) < 10 else era
+    return phrase(language, key).format(date=format_date(date, language))
 
 
 def is_foreign_quote(claim: Claim, language: str) -> bool:

@@ -24,6 +24,7 @@ from rag.answer.gate import off_topic
 from rag.answer.readers import Parts, Query, Reader, Trace, load_reader
 from rag.answer.readers.base import Condenser, passages_to_read, reader_for_store
 from rag.answer.retrieval import NewsRetriever, Retriever
+from rag.answer.timeline import dated, newest_first
 from rag.answer.translation.base import Translator
 from rag.answer.translation.registry import translator_from_spec
 from rag.answer.validation import validate_history, validate_question
@@ -31,7 +32,7 @@ from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.ingest.report import Progress
 from rag.ingest.run import ingest
 from rag.lang import LANGUAGES, phrase, question_language, unsupported
-from rag.lang.patterns import question_parts
+from rag.lang.patterns import asks_latest, question_parts
 from rag.library import Library
 from rag.models.embedding import Embedder, embedder_from_settings
 from rag.settings import Settings
@@ -245,7 +246,7 @@ class Pipeline:
         timings: dict[str, float] = {}
 
         def answer(claims: list[Claim]) -> Answer:
-            text, citations = assemble(claims)
+            text, citations = assemble(dated(claims, query.language) if self.settings.time_aware else claims)
             problems = check(text, citations)
             if problems:  # never show a citation that does not hold; should not happen
                 raise RuntimeError("invalid citations: " + "; ".join(problems))
@@ -266,6 +267,8 @@ class Pipeline:
                 claims.append(claim)
                 if self.reader.streams:
                     yield answer(claims)
+            if claims and not self.reader.streams:  # a model's answer is not read twice
+                claims = self._newest_first(claims, query, k, filters, trace)
         final = answer(claims)
         if self.translator is not None and not self.reader.streams:
             foreign = [i for i, c in enumerate(claims) if is_foreign_quote(c, query.language)]
@@ -302,6 +305,15 @@ class Pipeline:
                                       query.language, first=not claims)
                 claims.append(claim)
         return claims
+
+    def _newest_first(self, claims: list[Claim], query: Query, k: int, filters: Filters | None,
+                      trace: Trace) -> list[Claim]:
+        """For a question asking for the latest state, ``claims`` led by a newer article's
+        answer when there is one (:func:`rag.answer.timeline.newest_first`)."""
+        if not (self.settings.time_aware and asks_latest(query.text)):
+            return claims
+        return newest_first(claims, query, reader=self.reader, retriever=self.retriever, k=k,
+                            min_similarity=self.settings.latest_min_similarity, filters=filters, trace=trace)
 
     def _translate(self, claims: list[Claim], foreign: list[int], language: str) -> None:
         """Claims ``foreign`` get their quotes' checked translations leading (one batch per

@@ -63,7 +63,12 @@ class Language:
     boilerplate: tuple[str, ...] = ()
     # How a quote is wrapped: French sets guillemets off with spaces ("« … »").
     quote_marks: tuple[str, str] = ("«", "»")
-    # What the product says: "abstain", "according", "also", "translated", "an_article".
+    # Words with which a question asks for the present or the latest state ("what is the
+    # latest…", "où en est…", "currently"): regex fragments, matched case-insensitively as
+    # whole words. Such a question prefers the newest article that answers it (rag.answer.timeline).
+    latest: tuple[str, ...] = ()
+    # What the product says: "abstain", "according", "also", "translated", "an_article",
+    # "as_of" / "as_of_month" / "earlier" (a claim's date leading it, {date}).
     phrases: Mapping[str, str] = field(default_factory=dict)
     # What people say to a chatbot that is not a question about articles ("hello", "tell me a
     # joke"): a question closer to one of these than to every retrieved sentence is small

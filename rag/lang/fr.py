@@ -99,12 +99,23 @@ LANGUAGE = Language(
     quote_marks=("« ", " »"),
     small_talk=("bonjour", "salut", "bonsoir", "merci", "merci beaucoup", "comment ça va ?", "qui es-tu ?",
                 "que sais-tu faire ?", "raconte-moi une blague", "au revoir", "d'accord", "oui", "aide-moi"),
+    latest=(r"o[uù] en (est|sont|sommes)", r"actuel(le)?s?", r"actuellement", r"aujourd[’']hui",
+            r"d[ée]sormais", r"à ce jour", r"en ce moment", r"à présent", r"maintenant", r"encore",
+            r"toujours (en|d'actualit[ée]|valable|valide|d[ée]tenu|à|au|le|la|les)", r"(est|sont|reste|restent)"
+            r"(-(il|elle|ils|elles|t-il|t-elle))? toujours",
+            # "maintient-elle toujours" (still), not "a-t-il toujours dit" (always)
+            r"(?!(a|ont|avait|avaient)-)\w{2,}-(t-)?(il|elle|ils|elles|on) toujours", r"plus r[ée]cente?s?", r"dernières nouvelles",
+            r"(le|la|les|l[’'])\s*(dernier|derni[èe]re|derniers|derni[èe]res)(?! (ann[ée]e|mois|semaine|fois)s?\b)",
+            r"(quel|quelle) est la situation", r"état des lieux"),
     phrases={
         "abstain": "Les articles ne le disent pas : aucun passage du corpus ne répond à cette question.",
         "according": "Selon {source}{date} {marker} : {quote}",
         "also": "Par ailleurs, selon {source}{date} {marker} : {quote}",
         "translated": "{translation} {marker} (traduit de {source}{date} : {quote})",
         "an_article": "un article",
+        "as_of": "Au {date} : ",
+        "as_of_month": "En {date} : ",
+        "earlier": "Auparavant ({date}) : ",
     },
     marks=(*"éèêàùçôîœ", " ?"),
 )

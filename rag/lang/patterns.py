@@ -42,6 +42,22 @@ def question_type(question: str) -> str:
     return "other"
 
 
+# A question about the present or the latest state ("what is the latest…", "où en est…").
+LATEST_RE = re.compile(rf"\b(?:{_either(f for lang in LANGUAGES.values() for f in lang.latest)})(?!\w)", re.I)
+
+
+def asks_latest(question: str) -> bool:
+    """Does ``question`` ask for the present or the latest state of things (so that the
+    newest article that answers it is preferred)?
+
+    >>> asks_latest("Where does New START stand now?"), asks_latest("Où en est le traité New START ?")
+    (True, True)
+    >>> asks_latest("When was New START extended?"), asks_latest("Qu'a dit Peskov le mois dernier ?")
+    (False, False)
+    """
+    return bool(LATEST_RE.search(question))
+
+
 # Where a compound question's second question starts: "and"/"et" (after a comma or not)
 # followed by a question word. Each language pairs its own conjunction with its own words.
 COMPOUND_RE = re.compile(
