@@ -73,11 +73,16 @@ class Library:
     def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
                  allow_private: bool = False,
                  notify: Notify | None = None, progress: Progress | None = None,
-                 fetcher: Fetcher | None = None) -> AddReport:
+                 fetcher: Fetcher | None = None, max_entries: int | None = None) -> AddReport:
         """Fetch article pages (``urls``) and the pages a feed lists (``feeds``) into the
         corpus folder, then ingest them (see :func:`add_urls`). ``allow_private`` stays
-        False for anything a user on the network asked for."""
-        return add_urls(self.settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
+        False for anything a user on the network asked for (the page passes its operator's
+        ``Settings.allow_private_urls``). ``max_entries``: each feed's articles read at most,
+        fewer than ``Settings.max_feed_entries`` (a request from the page is held to a few)."""
+        settings = self.settings
+        if max_entries is not None:
+            settings = settings.replace(max_feed_entries=min(max_entries, settings.max_feed_entries))
+        return add_urls(settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
                         fetcher=fetcher, reindex=lambda: self.ingest(progress=progress))
 
     def poll_sources(self, *, allow_private: bool = False, notify: Notify | None = None,
