@@ -99,13 +99,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def article_page(slug: str, file: str, day: str, author: str, port: int, text: str | None = None) -> str:
-    """A shipped article as a news site serves it: its paragraphs in <article>, around it
-    a menu, a cookie banner, a byline, "read also" links and a footer; metadata in <head>."""
+    """A shipped article as a news site serves it (see :func:`story_page`)."""
     doc = load_document(CORPUS_DIR / file, file)
     paragraphs = (text or doc.text).split("\n\n")
     title = doc.title or paragraphs[0]
     if paragraphs[0] == title:
         paragraphs = paragraphs[1:]
+    return story_page(slug, title, paragraphs, day, author, port)
+
+
+def story_page(slug: str, title: str, paragraphs: list[str], day: str, author: str, port: int) -> str:
+    """An article as a news site serves it at ``/articles/{slug}``: its paragraphs in
+    <article>, around it a menu, a cookie banner, a byline, "read also" links and a footer;
+    metadata in <head>."""
     body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
     e = html.escape
     return f"""<!doctype html>
