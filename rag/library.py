@@ -112,8 +112,9 @@ def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[st
     index to the caller (``rag ingest`` ingests once, after its feeds).
 
     ``allow_private``: fetch from loopback and private addresses too (the operator's own
-    ``rag add``; never for a request from the network). ``fetcher``: one of the caller's
-    (kept open), else one made from ``settings``.
+    ``rag add``; never for a request from the network unless the operator allowed it,
+    ``settings.allow_private_urls``). ``fetcher``: one of the caller's (kept open), else one
+    made from ``settings``.
     """
     from rag.sources.collect import AddReport, collect
     from rag.sources.fetch import Fetcher
