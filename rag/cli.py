@@ -230,7 +230,8 @@ def _settings(args: argparse.Namespace) -> Any:
                              translator=getattr(args, "translator", None),
                              follow_links=getattr(args, "follow_links", None),
                              users=getattr(args, "users", None),
-                             sources=getattr(args, "sources", None))
+                             sources=getattr(args, "sources", None),
+                             allow_private_urls=getattr(args, "allow_private_urls", None))
 
 
 def _load_pipeline(args: argparse.Namespace, drift_note: bool = True) -> Any:
@@ -911,10 +912,12 @@ def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
 
             Sign-in: when the users file (RAG_USERS, default ./users.toml, written by
             `rag users add`) has accounts, the page and its API ask for a name and password.
-            Readers ask and read; editors also add and remove articles. Without accounts the
-            chat listens on this machine only (127.0.0.1): on another address it refuses to
-            start unless --no-auth. After RAG_SIGN_IN_ATTEMPTS failed sign-ins (default 5)
-            an address is refused for RAG_SIGN_IN_LOCKOUT seconds (default 60, doubling).
+            Readers ask and read; editors also add and remove articles (files, or pages and
+            feeds the server fetches: never from this machine or the local network unless
+            --allow-private-urls or RAG_ALLOW_PRIVATE_URLS=1). Without accounts the chat
+            listens on this machine only (127.0.0.1): on another address it refuses to start
+            unless --no-auth. After RAG_SIGN_IN_ATTEMPTS failed sign-ins (default 5) an
+            address is refused for RAG_SIGN_IN_LOCKOUT seconds (default 60, doubling).
 
             Where it listens: --host/--port, else the GRADIO_SERVER_NAME/GRADIO_SERVER_PORT
             environment variables, else 127.0.0.1:7860. The address must be one of this
@@ -926,12 +929,13 @@ def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
             Many users: questions are answered side by side, up to RAG_SERVE_CONCURRENCY
             at once (default 4; the others wait their turn). A language-model reader answers
             one question at a time with at most RAG_GENERATIVE_QUEUE waiting (default 3);
-            the next user is told it is busy. Uploads and removals run one at a time, while
-            questions are answered from the current index; an upload can be cancelled, and
-            one with more than RAG_MAX_UPLOAD_TEXTS passages and sentences (default 1000) is
-            refused. Corpus files the index does not hold at start are indexed in the
-            background. Gradio keeps RAG_SERVE_SESSIONS sessions (default 1000,
-            ~85 KB each: browser tabs and /ask calls), so memory levels off under load."""))
+            the next user is told it is busy. Uploads, pages added from the web and removals
+            run one at a time, while questions are answered from the current index; an upload
+            can be cancelled, and one with more than RAG_MAX_UPLOAD_TEXTS passages and
+            sentences (default 1000) is refused. Corpus files the index does not hold at
+            start are indexed in the background. Gradio keeps RAG_SERVE_SESSIONS sessions
+            (default 1000, ~85 KB each: browser tabs and /ask calls), so memory levels off
+            under load."""))
     p.add_argument("--host", default=None,
                    help="address to listen on [env GRADIO_SERVER_NAME; default 127.0.0.1]")
     p.add_argument("--port", type=_port, default=None,
@@ -943,6 +947,9 @@ def _add_serve(sub: _Commands, common: argparse.ArgumentParser) -> None:
                         "(a warning says so): only behind a proxy that signs users in itself")
     p.add_argument("--read-only", action="store_true",
                    help="nobody may add or remove articles from the page or its API")
+    p.add_argument("--allow-private-urls", action="store_const", const=True, default=None,
+                   help="let editors add pages and feeds at loopback and private addresses (this "
+                        "machine, the local network); refused by default [env RAG_ALLOW_PRIVATE_URLS]")
     p.set_defaults(func=cmd_serve)
 
 

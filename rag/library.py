@@ -73,11 +73,16 @@ class Library:
     def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
                  allow_private: bool = False,
                  notify: Notify | None = None, progress: Progress | None = None,
-                 fetcher: Fetcher | None = None) -> AddReport:
+                 fetcher: Fetcher | None = None, max_entries: int | None = None) -> AddReport:
         """Fetch article pages (``urls``) and the pages a feed lists (``feeds``) into the
         corpus folder, then ingest them (see :func:`add_urls`). ``allow_private`` stays
-        False for anything a user on the network asked for."""
-        return add_urls(self.settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
+        False for anything a user on the network asked for (the page passes its operator's
+        ``Settings.allow_private_urls``). ``max_entries``: each feed's articles read at most,
+        fewer than ``Settings.max_feed_entries`` (a request from the page is held to a few)."""
+        settings = self.settings
+        if max_entries is not None:
+            settings = settings.replace(max_feed_entries=min(max_entries, settings.max_feed_entries))
+        return add_urls(settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
                         fetcher=fetcher, reindex=lambda: self.ingest(progress=progress))
 
     def poll_sources(self, *, allow_private: bool = False, notify: Notify | None = None,
@@ -107,8 +112,9 @@ def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[st
     index to the caller (``rag ingest`` ingests once, after its feeds).
 
     ``allow_private``: fetch from loopback and private addresses too (the operator's own
-    ``rag add``; never for a request from the network). ``fetcher``: one of the caller's
-    (kept open), else one made from ``settings``.
+    ``rag add``; never for a request from the network unless the operator allowed it,
+    ``settings.allow_private_urls``). ``fetcher``: one of the caller's (kept open), else one
+    made from ``settings``.
     """
     from rag.sources.collect import AddReport, collect
     from rag.sources.fetch import Fetcher

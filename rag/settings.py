@@ -211,6 +211,11 @@ class Settings:
     # name and an optional filter (rag.sources.config; docs/sources.md#sourcestoml). None
     # when it does not exist.
     sources: Path = field(default_factory=lambda: _default_dir("sources.toml"))
+    # Let the page's editors (its "Add from the web" and the API's add_url) make the server
+    # fetch from loopback and private addresses (this machine, the local network: an
+    # intranet's news). Off, such an address is refused (the SSRF guard, rag.sources.fetch);
+    # rag add, run by the operator, may always fetch them.
+    allow_private_urls: bool = False
 
     def __post_init__(self) -> None:
         from rag.errors import RagError

@@ -8,6 +8,8 @@ Everything heavy is built once per test session:
 * ``pipeline``     one :class:`rag.Pipeline` over that index;
 * ``st_embedder``  the sentence-transformers backend with the bundled English model,
                    loaded lazily by the few tests that need it.
+* ``news_site``    a news site on 127.0.0.1 (``newssite.py``), per test, for what fetches
+                   from the web.
 
 Tests that change a corpus or an index work on copies in their own tmp dirs
 (``corpus_copy``, ``make_settings``); they share the embedder, and may start from a
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ from helpers import (  # noqa: E402
     AnsweredOnce,
     copy_sqlite,
 )
+from newssite import Site, serve_news_site  # noqa: E402
 
 from rag import Pipeline, Settings  # noqa: E402
 from rag.evaluation.evaluate import evaluate  # noqa: E402
@@ -168,3 +171,10 @@ def make_settings(tmp_path: Path, settings: Settings, ingest_report) -> Callable
 
     return make
 
+
+@pytest.fixture
+def news_site() -> Iterator[Site]:
+    """A news site on a free port of 127.0.0.1 for one test (``tests/newssite.py``): article
+    pages, feeds and the pages that go wrong."""
+    with serve_news_site() as site:
+        yield site

@@ -145,3 +145,16 @@ def test_the_reader_flag_and_its_older_name():
     for flag in ("--reader", "--generator"):
         args = build_parser().parse_args([flag, "extractive", "ask", "q"])
         assert _settings(args).reader == "extractive"
+
+
+def test_private_urls_are_refused_to_the_page_unless_the_operator_allows_them(monkeypatch):
+    from rag.cli import _settings, build_parser
+
+    assert Settings().allow_private_urls is False
+    assert Settings.from_env({"RAG_ALLOW_PRIVATE_URLS": "1"}).allow_private_urls is True
+    monkeypatch.delenv("RAG_ALLOW_PRIVATE_URLS", raising=False)
+    parser = build_parser()
+    assert _settings(parser.parse_args(["serve", "--allow-private-urls"])).allow_private_urls is True
+    assert _settings(parser.parse_args(["serve"])).allow_private_urls is False
+    monkeypatch.setenv("RAG_ALLOW_PRIVATE_URLS", "yes")  # the flag left out: the variable holds
+    assert _settings(parser.parse_args(["serve"])).allow_private_urls is True

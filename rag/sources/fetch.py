@@ -14,7 +14,8 @@ every fetch is bounded and checked:
   for ``Host`` and TLS (SNI and certificate check). Connections are not kept alive: one is
   never reused for another host. Proxies from the environment are not used (they would
   reach what the check refuses). ``rag add``, run by the operator, allows private
-  addresses (an intranet's pages); anything reachable from the network must not;
+  addresses (an intranet's pages); anything reachable from the network must not, unless
+  the operator said so (the page: ``Settings.allow_private_urls``);
 * **robots.txt** is asked first (``urllib.robotparser``, fed through this same client, so
   it is held to the same checks), once per site and fetcher;
 * a **time limit** for the whole fetch (``Settings.fetch_timeout``: connecting, waiting and

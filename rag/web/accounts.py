@@ -61,6 +61,11 @@ class AccountError(RagError):
     """A users file or an account that cannot be used, said for the operator."""
 
 
+class NotAllowed(RagError):
+    """A user asked for what their role (or a read-only server) does not let them do; the
+    message says why, for the page and the API."""
+
+
 @dataclass(frozen=True)
 class Account:
     name: str
@@ -244,6 +249,11 @@ class Access:
     def may_edit(self, name: str | None) -> bool:
         """Whether ``name`` may add and remove articles."""
         return not self.read_only and self.role(name) == EDITOR
+
+    def check_edit(self, name: str | None) -> None:
+        """Raise :class:`NotAllowed` (saying why) unless ``name`` may change the corpus."""
+        if not self.may_edit(name):
+            raise NotAllowed(self.refusal(name))
 
     def refusal(self, name: str | None) -> str:
         """Why ``name`` may not change the corpus, for the page and the API."""

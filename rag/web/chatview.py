@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer.citations import markers
 from rag.answer.pipeline import Pipeline
@@ -42,7 +43,11 @@ from rag.ingest.uploads import check_upload
 from rag.lang.dates import format_date
 from rag.types import Answer, Document, Filters
 from rag.urls import web_url
+from rag.web.accounts import Access
 from rag.web.highlight import article_html, citation_html
+
+if TYPE_CHECKING:
+    from rag.sources.collect import AddReport
 
 log = logging.getLogger(__name__)
 
@@ -552,6 +557,114 @@ def add_article_text(pipeline: Pipeline, file_name: str, text: str,
         return upload_articles(pipeline, [path], [file_name.strip()], progress=progress)
 
 
+#: Article addresses one "Add from the web" (or API ``add_url`` call) takes at most; a feed
+#: given with them is read up to as many of its newest articles.
+MAX_WEB_URLS = 20
+#: The longest line taken as an address (browsers and servers stop around 2,000-8,000).
+MAX_URL_CHARS = 2048
+#: What a refused private address adds, for the editor to pass on.
+PRIVATE_HINT = ("Addresses on the server's own machine or its local network are not fetched from the page. "
+                "The server's operator can allow them with `RAG_ALLOW_PRIVATE_URLS=1` (or "
+                "`rag serve --allow-private-urls`).")
+
+
+@dataclass
+class WebAddResult:
+    """What an "Add from the web" did: a line per page and feed, as ``rag add`` prints them
+    (added, updated, unchanged, the same text as another address, failed and why), and the
+    library's report."""
+
+    lines: list[str]
+    report: AddReport
+    allow_private: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Something was stored, or nothing failed."""
+        return self.report.ok
+
+    def message(self) -> str:
+        """A Markdown status: the summary, each page's line and the index's update, escaped;
+        how the operator allows private addresses when one was refused."""
+        report = self.report
+        parts = [f"**From the web:** {escape_markdown(report.summary())}."]
+        if self.lines:
+            parts.append("\n".join(f"- {escape_markdown(line.replace(' -> ', ' → '))}" for line in self.lines))
+        if not self.allow_private and any(e.kind == "private" for e in report.failed):
+            parts.append(PRIVATE_HINT)
+        if report.ingest is not None and report.ingest.wrote_index:
+            parts.append(f"Index updated in {report.ingest.seconds:.1f} s ({report.ingest.chunks} passages in all).")
+        return "\n\n".join(parts)
+
+
+def web_addresses(urls: object, feed: object = None) -> tuple[list[str], str | None]:
+    r"""The article addresses (``urls``: text, one per line, or a list of them) and the
+    feed address (or None) of an "Add from the web": blank lines dropped, repeats once.
+    More than :data:`MAX_WEB_URLS` addresses, a line too long to be one, several feeds or
+    nothing at all are an :class:`InputError`. Whether each is a web address the fetcher
+    says, address by address.
+
+    >>> web_addresses(" https://a.example/1 \n\nhttps://a.example/1\nhttps://b.example/2", "")
+    (['https://a.example/1', 'https://b.example/2'], None)
+    """
+    def lines(value: object, what: str) -> list[str]:
+        if value is None:
+            return []
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        texts = [item for item in items if isinstance(item, str)]
+        if len(texts) != len(items):
+            raise InputError(f"The {what} must be text: web addresses, one per line.")
+        found: dict[str, None] = {}  # in their order, once each
+        for n, line in enumerate((line.strip() for text in texts for line in text.splitlines()), 1):
+            if len(line) > MAX_URL_CHARS:
+                raise InputError(f"Line {n} of the {what} is {len(line):,} characters long: not a web address "
+                                 f"(at most {MAX_URL_CHARS:,}).")
+            if line:
+                found[line] = None
+        return list(found)
+
+    pages = lines(urls, "article addresses")
+    feeds = lines(feed, "feed address")
+    if len(pages) > MAX_WEB_URLS:
+        raise InputError(f"{len(pages)} addresses: at most {MAX_WEB_URLS} are added at a time. Add the others "
+                         "in another go (or ask the server's operator to run rag add with them).")
+    if len(feeds) > 1:
+        raise InputError("One feed at a time: give the address of one RSS or Atom feed.")
+    if not pages and not feeds:
+        raise InputError("Give the address of an article page (one per line), or a feed's.")
+    return pages, (feeds[0] if feeds else None)
+
+
+def add_from_web(pipeline: Pipeline, access: Access, user: str | None, urls: object, feed: object = None,
+                 progress: Progress | None = None) -> WebAddResult:
+    """Fetch article pages (and a feed's newest articles) into the corpus and index them:
+    the page's "Add from the web" and the API's ``add_url``, for ``user``.
+
+    Refused (:class:`~rag.web.accounts.NotAllowed`) unless ``access`` lets ``user`` change
+    the corpus, and for addresses as :func:`web_addresses` says, before anything is fetched.
+    Then :meth:`rag.library.Library.add_urls`, which never fetches from a loopback or private
+    address unless the operator allowed it (``Settings.allow_private_urls``): such a page
+    fails, named, with how the operator allows it (the others still go in). ``progress``
+    hears each page's line, then the ingest's steps.
+    """
+    access.check_edit(user)
+    pages, feed_url = web_addresses(urls, feed)
+    allow_private = pipeline.settings.allow_private_urls
+    lines: list[str] = []
+
+    def notify(line: str) -> None:
+        lines.append(line)
+        if progress:
+            progress(0, 0, line)
+
+    if progress:
+        progress(0, 0, f"fetching {len(pages) + (feed_url is not None)} address(es)")
+    report = pipeline.library.add_urls(pages, feeds=[feed_url] if feed_url else [], allow_private=allow_private,
+                                       notify=notify, progress=progress, max_entries=MAX_WEB_URLS)
+    log.info("%s added from the web: %s", user or "the local user", report.summary())
+    return WebAddResult(lines, report, allow_private)
+
+
 def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = None) -> str:
     """Take an article out of the corpus and the index; returns a Markdown status."""
     if not isinstance(doc_id, str) or not doc_id:
@@ -564,8 +677,9 @@ def remove_article(pipeline: Pipeline, doc_id: str, progress: Progress | None = 
 
 
 __all__ = [
-    "ChatState", "ChatUpdate", "GENERIC_ERROR", "NO_SOURCES", "REMOVE_UNCONFIRMED", "UPLOAD_CANCELLED",
-    "UPLOAD_STARTED", "UploadResult", "add_article_text", "answer_markdown", "passages_to_read", "uploaded_paths",
+    "ChatState", "ChatUpdate", "GENERIC_ERROR", "MAX_WEB_URLS", "NO_SOURCES", "REMOVE_UNCONFIRMED",
+    "UPLOAD_CANCELLED", "UPLOAD_STARTED", "UploadResult", "WebAddResult", "add_article_text", "add_from_web",
+    "web_addresses", "answer_markdown", "passages_to_read", "uploaded_paths",
     "article_choices", "article_label", "article_viewer", "chat_turn", "corpus_rows", "corpus_summary", "escape_markdown",
     "friendly_error", "reader_choices", "make_filters", "meta_line", "question_markdown", "remove_article",
     "sources_html", "sources_panel", "upload_articles", "viewer_html", "with_reader",

@@ -138,6 +138,9 @@ def build_app(pipeline: Pipeline | None = None, access: Access | None = None) ->
     pipeline = pipeline or Pipeline.from_settings()
     access = access or Access(None)
     service = Service(pipeline.settings.generative_queue)
+    if pipeline.settings.allow_private_urls and not access.read_only:
+        log.warning("private addresses allowed (RAG_ALLOW_PRIVATE_URLS): pages an editor adds from the web may be "
+                    "fetched from this machine and its local network")
     articles = pipeline.library.articles()
     drift = pipeline.library.drift()
     if drift:  # an upload whose ingest was killed, files copied in since: indexed in the background
@@ -274,6 +277,10 @@ class _CorpusTab:
     upload: Any
     upload_status: Any
     cancel: Any
+    web_urls: Any
+    web_feed: Any
+    web_add: Any
+    web_status: Any
     to_remove: Any
     remove: Any
     confirm: Any
@@ -303,6 +310,15 @@ def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str], editin
                 cancel = gr.Button("Cancel the upload", variant="stop", visible=False,
                                    elem_id="cancel-upload")
             with gr.Column():
+                web_urls = gr.Textbox(label="Add from the web: article addresses, one per line", lines=3,
+                                      max_lines=8, placeholder="https://news.example.org/2021/06/16/geneva-summit",
+                                      info=f"At most {view.MAX_WEB_URLS}; the server fetches each page and indexes "
+                                           "its article.", elem_id="web-urls")
+                web_feed = gr.Textbox(label="A feed (optional): its newest articles too", lines=1, max_lines=1,
+                                      placeholder="https://news.example.org/rss.xml", elem_id="web-feed")
+                web_add = gr.Button("Fetch and add", variant="secondary", elem_id="web-add")
+                web_status = gr.Markdown(elem_id="web-status")
+            with gr.Column():
                 to_remove = Choice(view.article_choices(articles), value=None,
                                         label="Remove an article", elem_id="to-remove")
                 remove = gr.Button("Remove…", variant="secondary", elem_id="remove")
@@ -316,8 +332,9 @@ def _corpus_tab(articles: list[tuple[Document, int]], pending: list[str], editin
                 # call to the removal cannot skip the question)
                 confirming = gr.State(None)
 
-    return _CorpusTab(summary, table, edit_row, note, upload, upload_status, cancel, to_remove, remove, confirm, confirm_text,
-                      confirm_yes, confirm_no, remove_status, confirming)
+    return _CorpusTab(summary, table, edit_row, note, upload, upload_status, cancel, web_urls, web_feed, web_add,
+                      web_status, to_remove, remove, confirm, confirm_text, confirm_yes, confirm_no, remove_status,
+                      confirming)
 
 
 def _wire_chat(pipeline: Pipeline, service: Service, access: Access, tab: _ChatTab, state: Any) -> None:
@@ -377,8 +394,9 @@ def _wire_chat(pipeline: Pipeline, service: Service, access: Access, tab: _ChatT
 
 def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _CorpusTab, article_filter: Any,
                  app: gr.Blocks) -> None:
-    """What the Corpus tab's controls do: uploads (cancellable), removals (confirmed first),
-    for editors only (:meth:`Access.may_edit`, checked by each action)."""
+    """What the Corpus tab's controls do: uploads (cancellable), pages and feeds added from
+    the web, removals (confirmed first), for editors only (:meth:`Access.may_edit`, checked
+    by each action)."""
 
     def refused(request: gr.Request | None) -> str | None:
         """Why this user may not change the corpus (shown as a warning); None: they may."""
@@ -437,6 +455,28 @@ def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _Cor
      .then(lambda: gr.Button(visible=False), None, [tab.cancel], **PRIVATE))
     tab.cancel.click(cancel_upload, None, [tab.upload_status], **PRIVATE)
 
+    def add_web(urls: str | None, feed: str | None, chosen: list[str] | None, request: gr.Request,
+                progress=gr.Progress()):  # noqa: B008 - gradio's own idiom
+        skip = gr.skip()
+        if (why := refused(request)) is not None:
+            return why, skip, skip, skip, skip
+        name = _user_name(request)
+        try:  # a job of its own, as an upload's ingest, but not cancellable: what was fetched is kept
+            job = service.start(_session(request), lambda report: view.add_from_web(
+                pipeline, access, name, urls, feed, progress=report), "add-from-web", cancellable=False)
+            result = job.wait(poll=lambda done, total, what: progress((done, total) if total else None,
+                                                                       desc=what))
+        except Exception as exc:  # noqa: BLE001
+            message = view.friendly_error(exc)
+            gr.Warning(html.escape(message, quote=False), title="Not added")
+            return "⚠️ " + view.escape_markdown(message), skip, skip, skip, skip
+        if not result.ok:
+            gr.Warning(html.escape(result.report.summary(), quote=False), title="Not added")
+        return (result.message(), *refreshed(chosen))
+
+    tab.web_add.click(add_web, [tab.web_urls, tab.web_feed, article_filter],
+                      [tab.web_status, tab.summary, tab.table, article_filter, tab.to_remove], **PRIVATE, **CHANGING)
+
     def ask_confirmation(doc_id: str | None, request: gr.Request):
         hidden = gr.Group(visible=False), "", None
         if refused(request) is not None:
@@ -486,7 +526,7 @@ def _wire_corpus(pipeline: Pipeline, service: Service, access: Access, tab: _Cor
 
 def _wire_api(pipeline: Pipeline, service: Service, access: Access) -> None:
     """The page's API: ``ask`` (a question and the earlier ones) → the answer JSON; for
-    editors, ``add_article`` and ``remove_article``."""
+    editors, ``add_article``, ``add_url`` and ``remove_article``."""
 
     def ask(question: str, history: list[str] | None = None, request: gr.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
         """Answer a question about the articles as a follow-up of `history` (the earlier
@@ -528,8 +568,24 @@ def _wire_api(pipeline: Pipeline, service: Service, access: Access) -> None:
         except Exception as exc:  # noqa: BLE001
             raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
 
+    def add_url(urls: str, feed: str = "", request: gr.Request = None) -> str:  # type: ignore[assignment]
+        """Editors: fetch article pages (`urls`: web addresses, one per line, at most 20) and,
+        when given, the newest articles of an RSS or Atom `feed` into the corpus, and index
+        them. Returns a line per page (added, updated, unchanged, the same text as another
+        address, failed and why), in Markdown; an error when none was stored and one failed.
+        The server fetches only public addresses unless its operator allowed private ones."""
+        editing(request)
+        try:
+            result = view.add_from_web(pipeline, access, _user_name(request), urls, feed)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(html.escape(view.friendly_error(exc), quote=False), print_exception=False) from None
+        if not result.ok:
+            raise gr.Error(html.escape(result.message(), quote=False), print_exception=False)
+        return result.message()
+
     gr.api(ask, api_name="ask", **_asking(pipeline))
     gr.api(add_article, api_name="add_article", **CHANGING)
+    gr.api(add_url, api_name="add_url", **CHANGING)
     gr.api(remove_article, api_name="remove_article", **CHANGING)
 
 

@@ -6,8 +6,9 @@
   ``tests/web/test_concurrency.py``); a language-model reader answers one question at a time
   with at most ``Settings.generative_queue`` more waiting, and refuses the next with
   :class:`BusyError` ("busy, try again") rather than letting it wait for minutes; a corpus
-  change (upload, removal: an ingest) runs as a :class:`Job`, in a thread of lower
-  priority, while questions go on being answered from the live index; it can be cancelled.
+  change (upload, pages fetched from the web, removal: an ingest) runs as a :class:`Job`,
+  in a thread of lower priority, while questions go on being answered from the live index;
+  an upload can be cancelled.
 * :func:`access_for` — who may do what on a page served at an address: with a users file,
   its accounts sign in; without one, the one local user may do everything, on a loopback
   address only unless the operator says ``no_auth``.
@@ -123,20 +124,21 @@ class Service:
         with self.answering(reader):
             yield from updates
 
-    def start(self, key: str, work: Callable[[Progress], T], name: str) -> Job[T]:
+    def start(self, key: str, work: Callable[[Progress], T], name: str, *, cancellable: bool = True) -> Job[T]:
         """Run ``work`` (a corpus change) as a :class:`Job`, known by ``key`` (the browser
-        session's) until it ends, so that :meth:`cancel` reaches it."""
-        job: Job[T] = Job(work, name, on_end=lambda: self._forget(key, job))
+        session's) until it ends, so that :meth:`cancel` reaches it (unless not
+        ``cancellable``: pages fetched from the web are kept once stored)."""
+        job: Job[T] = Job(work, name, on_end=lambda: self._forget(key, job), cancellable=cancellable)
         with self._jobs_lock:
             self._jobs[key] = job
         job.start()
         return job
 
     def cancel(self, key: str) -> bool:
-        """Cancel the job of ``key``; False when it has none running."""
+        """Cancel the job of ``key``; False when it has none running, or one that cannot be cancelled."""
         with self._jobs_lock:
             job = self._jobs.get(key)
-        if job is None or job.done:
+        if job is None or job.done or not job.cancellable:
             return False
         job.cancel()
         return True
@@ -161,9 +163,10 @@ class Job(Generic[T]):
     :meth:`cancel` was called (the ingest then drops its unfinished generation)."""
 
     def __init__(self, work: Callable[[Progress], T], name: str,
-                 on_end: Callable[[], None] | None = None) -> None:
+                 on_end: Callable[[], None] | None = None, cancellable: bool = True) -> None:
         self._work = work
         self._on_end = on_end
+        self.cancellable = cancellable
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.state: tuple[int, int, str] = (0, 0, "starting")

@@ -131,3 +131,11 @@ def test_a_corpus_change_runs_at_a_lower_priority_and_only_its_session_cancels_i
 
     quick = service.start("session-a", lambda progress: (progress(1, 1, "done"), "ok")[1], "test-job")
     assert quick.wait() == "ok" and quick.state == (1, 1, "done")
+
+    # pages fetched from the web are kept once stored: their job cannot be cancelled
+    release = threading.Event()
+    kept = service.start("session-a", lambda progress: (release.wait(10), progress(1, 1, "fetched"), "kept")[2],
+                         "test-job", cancellable=False)
+    assert not service.cancel("session-a")
+    release.set()
+    assert kept.wait() == "kept" and kept.state == (1, 1, "fetched")

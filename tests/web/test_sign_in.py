@@ -1,7 +1,8 @@
 """Sign-in and roles on a real server on 127.0.0.1: the page and its API ask for a name
 and password, readers ask and read, editors also change the corpus, a reader's corpus
 change — through the API or the page's own events — is refused and changes nothing on
-disk, and guessing passwords is refused after a few tries."""
+disk, an editor's page from the web is never fetched from this machine unless the
+operator allowed it, and guessing passwords is refused after a few tries."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CORPUS_FILES, free_port
+from newssite import Route, Site, story_page
 
 from rag import Pipeline
 from rag.web.accounts import EDITOR, READER, Access, Accounts
@@ -26,6 +28,24 @@ EDITOR_LOGIN = ("alice", "editor password")
 READER_LOGIN = ("bob", "reader password")
 ARTICLE = ("Le sommet de Reykjavik\n\nLe 3 mars 2022, les ministres de l'Arctique se sont réunis "
            "à Reykjavik pour parler de la pêche au hareng dans la mer de Barents.\n")
+
+
+#: An article the news site on 127.0.0.1 publishes for these tests (none of the corpus's).
+STORY = ("arctique", "Les ministres de l'Arctique réunis à Reykjavik", [
+    "Le 3 mars 2022, les ministres des huit pays du Conseil de l'Arctique se sont réunis à Reykjavik, "
+    "en Islande, pour parler de la pêche au hareng dans la mer de Barents.",
+    "La réunion a duré deux jours. Les délégations ont signé un accord qui limite les prises de hareng "
+    "à 400 000 tonnes par an jusqu'en 2030.",
+    "La prochaine réunion du Conseil se tiendra à Tromsø, en Norvège, au printemps 2023."])
+STORY_QUESTION = "Où les ministres de l'Arctique se sont-ils réunis le 3 mars 2022 ?"
+
+
+def publish_story(site: Site) -> str:
+    """Put :data:`STORY` on ``site``; its address."""
+    slug, title, paragraphs = STORY
+    site.routes[f"/articles/{slug}"] = Route(body=story_page(slug, title, paragraphs, "2022-03-03",
+                                                             "Anna Jónsdóttir", site.port).encode())
+    return site.url(f"/articles/{slug}")
 
 
 @dataclass
@@ -126,6 +146,62 @@ def test_an_editor_adds_and_removes_articles_through_the_api(served: Served):
     doc_id = next(c["doc_id"] for c in answer["citations"] if c["source"] == "reykjavik.txt")
     assert "Removed" in client.predict(doc_id, api_name="/remove_article")
     assert not (served.corpus / "reykjavik.txt").exists()
+
+
+def test_an_editor_cannot_make_the_server_fetch_this_machine_unless_the_operator_allows_it(served: Served,
+                                                                                           news_site: Site):
+    from gradio_client import Client
+
+    from benchmarks.upload_latency import page_event
+
+    url = publish_story(news_site)
+    before = sorted(os.listdir(served.corpus))
+    editor = Client(served.url + "/", auth=EDITOR_LOGIN, verbose=False)
+    with pytest.raises(Exception, match=r"(?s)127\.0\.0\.1 is a loopback address.*RAG_ALLOW_PRIVATE_URLS=1"):
+        editor.predict(url, "", api_name="/add_url")
+    shown = page_event(served.url, "add_web", [url, "", []], auth=EDITOR_LOGIN)["output"]["data"][0]
+    assert "127.0.0.1 is a loopback address" in shown and "`RAG_ALLOW_PRIVATE_URLS=1`" in shown
+    reader = Client(served.url + "/", auth=READER_LOGIN, verbose=False)
+    with pytest.raises(Exception, match="bob is signed in as a reader"):
+        reader.predict(url, "", api_name="/add_url")
+    assert news_site.requests == [] and sorted(os.listdir(served.corpus)) == before
+
+
+def test_with_the_operators_allowance_an_editor_adds_a_page_of_this_machine_and_answers_cite_it(
+        tmp_path: Path, settings, embedder, ingest_report, news_site: Site):
+    from gradio_client import Client
+    from helpers import private_settings
+
+    from benchmarks.upload_latency import page_event
+    from rag.web import launch
+
+    private = private_settings(tmp_path, settings).replace(allow_private_urls=True)  # RAG_ALLOW_PRIVATE_URLS=1
+    p = Pipeline.from_settings(private, embedder=embedder)
+    port = free_port()
+    app = launch("127.0.0.1", port, p, access=Access(_accounts(tmp_path / "users.toml")),
+                 prevent_thread_lock=True, quiet=True)
+    base = f"http://127.0.0.1:{port}"
+    url = publish_story(news_site)
+    try:
+        # the allowance is the operator's to give editors: a reader is still refused
+        refused = page_event(base, "add_web", [url, "", []], auth=READER_LOGIN)["output"]["data"][0]
+        assert "bob is signed in as a reader" in refused
+        reader = Client(base + "/", auth=READER_LOGIN, verbose=False)
+        with pytest.raises(Exception, match="bob is signed in as a reader"):
+            reader.predict(url, "", api_name="/add_url")
+        assert news_site.requests == []
+        added = page_event(base, "add_web", [url, "", []], auth=EDITOR_LOGIN)["output"]["data"][0]
+        assert added.startswith("**From the web:** 1 added") and f"added: {url} → " in added, added
+        assert "Index updated" in added and "RAG_ALLOW_PRIVATE_URLS" not in added
+        [stored] = [name for name in os.listdir(private.corpus_dir) if name.endswith(".md")]
+        again = Client(base + "/", auth=EDITOR_LOGIN, verbose=False).predict(url, "", api_name="/add_url")
+        assert "0 added, 0 updated, 1 unchanged" in again  # each article once
+        answer = reader.predict(STORY_QUESTION, [], api_name="/ask")
+        cited = [c for c in answer["citations"] if c["source"] == stored]
+        assert not answer["abstained"] and cited and cited[0]["url"] == url
+    finally:
+        app.close()
+        p.close()
 
 
 def test_a_removed_account_or_a_changed_password_ends_the_sign_in(served: Served):

@@ -409,6 +409,7 @@ def test_sign_in_then_each_role_sees_its_own_controls(browser, signin_url: str):
         page.get_by_role("tab", name="Corpus").click()
         page.locator("#corpus-note").get_by_text("signed in as a reader").wait_for()
         assert not page.locator("#upload").is_visible() and not page.locator("#remove").is_visible()
+        assert not page.locator("#web-add").is_visible() and not page.locator("#web-urls").is_visible()
         page.locator("#corpus-table").get_by_text("Source file").wait_for()  # the articles are listed
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "corpus-reader.png"), full_page=True)
@@ -418,6 +419,8 @@ def test_sign_in_then_each_role_sees_its_own_controls(browser, signin_url: str):
         page.get_by_role("tab", name="Corpus").click()
         page.locator("#upload").wait_for(state="visible")
         assert page.locator("#remove").is_visible() and not page.locator("#corpus-note").is_visible()
+        assert page.locator("#web-add").is_visible() and page.locator("#web-urls").is_visible()
+        page.screenshot(path=str(ARTIFACTS / "corpus-editor.png"), full_page=True)
     finally:
         page.close()
     assert errors == [], f"script errors in the page: {errors}"
