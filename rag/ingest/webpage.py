@@ -41,11 +41,12 @@ class PageArticle:
     url: str | None = None
 
 
-def read_page(html: str | bytes, url: str | None = None) -> PageArticle | None:
+def read_page(html: str | bytes, url: str | None = None, *, favor_precision: bool = False) -> PageArticle | None:
     """The article of the page ``html`` (bytes: their encoding guessed; ``url``: the
     address it was fetched from, if any); None when trafilatura finds no main text in it (a
     list of links, a page built by scripts). Raises :class:`UnreadablePage`.
 
+    ``favor_precision``: trafilatura's option (when unsure, leave a block out).
     The outlet is the page's ``og:site_name`` as written (trafilatura capitalises a name
     that starts in lower case: ``franceinfo``), else trafilatura's guess.
     """
@@ -58,7 +59,8 @@ def read_page(html: str | bytes, url: str | None = None) -> PageArticle | None:
         if tree is None:
             return None
         doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, include_comments=False,
-                                          include_tables=True, include_images=False)
+                                          include_tables=True, include_images=False,
+                                          favor_precision=favor_precision)
     except Exception as exc:  # trafilatura's parsers raise whatever lxml raises on a broken page
         log.debug("trafilatura failed on %s", url or "a page", exc_info=True)
         raise UnreadablePage(type(exc).__name__) from None
