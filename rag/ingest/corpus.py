@@ -29,7 +29,8 @@ from rag.urls import web_url
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", *BINARY_SUFFIXES)
+HTML_SUFFIXES = (".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", *HTML_SUFFIXES, *BINARY_SUFFIXES)
 #: The formats as messages name them (every suffix above is one of these).
 ARTICLE_FORMATS = ".txt, .md, .html, .pdf or .docx"
 
@@ -113,6 +114,11 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
             continue
         scan.files[source] = path
     return scan
+
+
+def is_html(source: str) -> bool:
+    """Whether the article ``source`` is an HTML page (its suffix says)."""
+    return Path(source).suffix.lower() in HTML_SUFFIXES
 
 
 def too_big(name: str, size: int, max_bytes: int) -> str:
@@ -205,7 +211,7 @@ def parse_document(data: bytes, source: str, sha256: str | None = None) -> Docum
     else:
         text = decode(data, source)
     front, text = split_front_matter(text, source)  # .md/.txt only
-    if suffix in (".html", ".htm"):
+    if is_html(source):
         page = read_html(text, source)
         text = _LIST_ITEM.sub("", page.text)
         meta = {"title": page.title, "date": page.date, "outlet": page.outlet}

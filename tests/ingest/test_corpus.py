@@ -16,6 +16,9 @@ from rag.errors import CorpusError
 from rag.ingest.chunking import chunk_document, default_splitter
 from rag.ingest.corpus import add_files, load_corpus, load_document, parse_document, remove_file, scan_corpus
 from rag.ingest.run import ingest
+from rag.ingest.webpage import HTML_READER
+from rag.store.generations import current_generation
+from rag.store.manifest import Manifest
 
 RT = "rt-premier-appel-poutine-biden.txt"
 SPUTNIK = "sputnik-kremlin-avantage-biden.txt"
@@ -282,6 +285,29 @@ def test_html_page_without_article_text_is_skipped_saying_so(tmp_path: Path):
     assert [d.source for d in docs] == ["ok.txt"]
     assert warnings == ["app.html: no article text found in the page (a list of links, a page built by scripts?); "
                         "skipped."]
+
+
+def test_an_index_whose_html_articles_beautifulsoup_read_reads_them_again_once(tmp_path: Path, make_settings,
+                                                                             embedder, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    story = next(s for s in stories() if s.file == SPUTNIK)
+    (corpus / "page.html").write_text(LAYOUTS["tests' news site"](story)[1], encoding="utf-8")
+    (corpus / "note.txt").write_text(ARTICLE, encoding="utf-8")
+    settings = make_settings(corpus_dir=corpus)
+    assert ingest(settings, embedder).added == ["note.txt", "page.html"]
+    generation = current_generation(settings.index_dir)
+    assert generation is not None
+    manifest = Manifest.load(generation / "manifest.json")
+    assert manifest.html_reader == HTML_READER
+    manifest.html_reader = ""  # as written when BeautifulSoup read .html files
+    (generation / "manifest.json").write_text(manifest.to_json())
+    with caplog.at_level(logging.INFO, logger="rag.ingest.run"):
+        report = ingest(settings, embedder)
+    assert (report.changed, report.unchanged) == (["page.html"], ["note.txt"]) and report.wrote_index
+    assert "read by BeautifulSoup: they are read again" in caplog.text
+    again = ingest(settings, embedder)
+    assert again.changed == [] and not again.wrote_index
 
 
 def test_windows_1252_article_is_decoded(tmp_path: Path):
