@@ -17,8 +17,9 @@ class Document:
     ``text`` is the cleaned text; all offsets elsewhere point into it.
     ``sha256`` is the hash of the raw file, used to skip unchanged files on ingest.
     ``url`` (always ``http``/``https``) and ``author`` come from the file's front matter
-    (:mod:`rag.ingest.frontmatter`; ``rag add`` writes them), so that a citation can lead
-    back to the original page; None when the file does not say.
+    (:mod:`rag.ingest.frontmatter`; ``rag add`` writes them) or an ``.html`` page's own
+    (its canonical address and author, :mod:`rag.ingest.webpage`), so that a citation can
+    lead back to the original page; None when the file does not say.
     """
 
     doc_id: str

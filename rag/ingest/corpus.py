@@ -17,19 +17,20 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rag.errors import CorpusError
 from rag.files import file_sha256
 from rag.ingest.cleaning import clean_article
 from rag.ingest.formats import BINARY_SUFFIXES, read_binary
 from rag.ingest.frontmatter import split_front_matter
-from rag.lang.dates import parse_date
+from rag.ingest.webpage import PageArticle, UnreadablePage, read_page
 from rag.types import Document
+from rag.urls import web_url
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", *BINARY_SUFFIXES)
+HTML_SUFFIXES = (".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", *HTML_SUFFIXES, *BINARY_SUFFIXES)
 #: The formats as messages name them (every suffix above is one of these).
 ARTICLE_FORMATS = ".txt, .md, .html, .pdf or .docx"
 
@@ -115,6 +116,11 @@ def scan_corpus(root: Path, *, follow_links: bool = False, max_bytes: int | None
     return scan
 
 
+def is_html(source: str) -> bool:
+    """Whether the article ``source`` is an HTML page (its suffix says)."""
+    return Path(source).suffix.lower() in HTML_SUFFIXES
+
+
 def too_big(name: str, size: int, max_bytes: int) -> str:
     """The message for a file over the size limit: its name, its size, how to raise the limit."""
     return (f"{name}: {size / 1024 / 1024:,.1f} MB is over the {max_bytes / 1024 / 1024:g} MB limit for an "
@@ -194,16 +200,21 @@ def parse_document(data: bytes, source: str, sha256: str | None = None) -> Docum
 
     A ``.md``/``.txt`` article may open with front matter (:mod:`rag.ingest.frontmatter`):
     its title, date, outlet, author and url win over what cleaning reads, and it is not
-    part of the cleaned text."""
+    part of the cleaned text. An ``.html`` page's main text, title, date, outlet, author
+    and address are read by trafilatura (:func:`read_html`); its text is then cleaned like
+    any other article's, and what the page states wins over what cleaning reads."""
     meta: dict[str, str | None] = {}
+    page: PageArticle | None = None
     suffix = Path(source).suffix.lower()  # the article's name decides, not a temp file's
     if suffix in BINARY_SUFFIXES:  # binary: read before decode(), which refuses NUL bytes
         text, meta = read_binary(data, source)
     else:
         text = decode(data, source)
     front, text = split_front_matter(text, source)  # .md/.txt only
-    if suffix in (".html", ".htm"):
-        text, meta = html_to_text(text)
+    if is_html(source):
+        page = read_html(text, source)
+        text = _LIST_ITEM.sub("", page.text)
+        meta = {"title": page.title, "date": page.date, "outlet": page.outlet}
     elif suffix in (".md", ".markdown"):
         text = markdown_to_text(text)
     stated = {k: v for k, v in (("title", front.title), ("date", front.date), ("outlet", front.outlet)) if v}
@@ -218,9 +229,27 @@ def parse_document(data: bytes, source: str, sha256: str | None = None) -> Docum
         date=cleaned.date,
         outlet=cleaned.outlet,
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
-        url=front.url,
-        author=front.author,
+        url=front.url or (web_url(page.url) if page else None),
+        author=front.author or (page.author if page else None),
     )
+
+
+#: trafilatura writes a list item "- item"; the dash is not the article's (a Markdown
+#: file's are dropped too, and ``rag add`` stores a page's text as Markdown).
+_LIST_ITEM = re.compile(r"^- (?=\S)", re.M)
+
+
+def read_html(html: str, source: str) -> PageArticle:
+    """The article of an HTML page (:func:`rag.ingest.webpage.read_page`: trafilatura);
+    ``CorpusError`` naming ``source`` when it holds none or cannot be parsed."""
+    try:
+        page = read_page(html)
+    except UnreadablePage as exc:
+        raise CorpusError(f"{source}: cannot be read as a web page ({exc}); skipped.") from None
+    if page is None:
+        raise CorpusError(f"{source}: no article text found in the page (a list of links, a page built by "
+                          "scripts?); skipped.")
+    return page
 
 
 def load_corpus(root: Path, sources: Iterable[str] | None = None, *, follow_links: bool = False,
@@ -264,100 +293,6 @@ def decode(data: bytes, source: str) -> str:
         raise CorpusError(f"{source}: looks binary (control characters), not an article; skipped.")
     log.warning("%s: not UTF-8, read as Windows-1252", source)
     return text
-
-
-def html_to_text(html: str) -> tuple[str, dict[str, str | None]]:
-    """Article text and metadata from an HTML page, through a real parser."""
-    from bs4 import BeautifulSoup, Tag
-
-    soup = BeautifulSoup(html, "html.parser")
-
-    # One pass over the <meta> tags (a find() per name was a pass over the page each).
-    metas: dict[tuple[str, str], str] = {}
-    for tag in soup.find_all("meta"):
-        for key in ("property", "name"):
-            name = tag.get(key)
-            if isinstance(name, str) and tag.get("content"):
-                metas.setdefault((name, key), str(tag["content"]).strip())
-
-    def meta(*names: str) -> str | None:
-        for name in names:
-            found = metas.get((name, "property")) or metas.get((name, "name"))
-            if found:
-                return found
-        return None
-
-    title = meta("og:title", "twitter:title")
-    h1 = soup.find("h1")
-    if not title and h1:
-        title = h1.get_text(" ", strip=True)
-    if not title and soup.title:
-        title = soup.title.get_text(" ", strip=True)
-    date = meta("article:published_time", "date", "pubdate", "dc.date")
-    time_tag = soup.find("time", attrs={"datetime": True})
-    if not date and isinstance(time_tag, Tag):
-        date = str(time_tag["datetime"])
-    outlet = meta("og:site_name")
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
-                     "iframe", "svg", "button", "template"]):
-        tag.decompose()
-    body = soup.find("article") or soup.find("main") or soup.body or soup
-    lines = [b.get_text(" ", strip=True) for b in _text_blocks(body)]
-    text = "\n\n".join(ln for ln in lines if ln) or body.get_text("\n", strip=True)
-    return text, {"title": title, "date": parse_date(date) if date else None, "outlet": outlet}
-
-
-_BLOCKS = ("h1", "h2", "h3", "h4", "p", "li", "blockquote")
-
-
-def _text_blocks(body: Any) -> list[Any]:
-    """The blocks whose text is the article's: each heading, paragraph, list item or
-    quote holding no paragraph or list item of its own, and not inside one already kept
-    (its text is in that one's).
-
-    Linear in the page: asking each block ``find(["p", "li"])`` and taking the text of
-    nested blocks again was quadratic (benchmarks/README.md#cleaning-in-linear-time).
-    Here each element's nearest enclosing block is looked up
-    once (memoised), and the marks climb only until they meet a block already marked.
-    """
-    blocks = body.find_all(_BLOCKS)
-    ids = {id(b) for b in blocks}
-    enclosing: dict[int, Any] = {}  # id(element) -> its nearest block ancestor (None: none)
-
-    def nearest_block(element: Any) -> Any:
-        climbed = []
-        parent = element.parent
-        found = None
-        while parent is not None and parent is not body.parent:
-            if id(parent) in ids:
-                found = parent
-                break
-            if id(parent) in enclosing:
-                found = enclosing[id(parent)]
-                break
-            climbed.append(parent)
-            parent = parent.parent
-        for e in climbed:
-            enclosing[id(e)] = found
-        return found
-
-    holds_paragraph: set[int] = set()  # blocks with a <p> or <li> inside
-    for b in blocks:
-        if b.name in ("p", "li"):
-            up = nearest_block(b)
-            while up is not None and id(up) not in holds_paragraph:
-                holds_paragraph.add(id(up))
-                up = nearest_block(up)
-    kept: list[Any] = []
-    covered: set[int] = set()  # blocks kept, or inside one kept
-    for b in blocks:  # document order: a block comes before the blocks inside it
-        up = nearest_block(b)
-        if up is not None and id(up) in covered:
-            covered.add(id(b))
-        elif id(b) not in holds_paragraph:
-            kept.append(b)
-            covered.add(id(b))
-    return kept
 
 
 def markdown_to_text(md: str) -> str:

@@ -2,12 +2,11 @@
 python-docx).
 
 Each reader returns the article's raw text, one paragraph per blank-line-separated block,
-and the metadata the file itself holds (title, date), in the shape
-:func:`rag.ingest.corpus.html_to_text` returns; :func:`rag.ingest.corpus.parse_document`
-then cleans the text like any other article's, so offsets point into the cleaned text as
-always. A file that cannot be read (encrypted, scanned without a text layer, damaged)
-raises :class:`~rag.errors.CorpusError` naming it and saying why: it is skipped like any
-other bad file. No OCR is done.
+and the metadata the file itself holds (``{"title": …, "date": …}``, None when it does
+not say); :func:`rag.ingest.corpus.parse_document` then cleans the text like any other
+article's, so offsets point into the cleaned text as always. A file that cannot be read
+(encrypted, scanned without a text layer, damaged) raises :class:`~rag.errors.CorpusError`
+naming it and saying why: it is skipped like any other bad file. No OCR is done.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from typing import Any
 
 from rag.errors import CorpusError
 from rag.ingest.chunking import chunk_document
-from rag.ingest.corpus import CorpusScan, load_document
+from rag.ingest.corpus import CorpusScan, is_html, load_document
 from rag.ingest.engine import Engine, Parsed, parse_on_engine
 from rag.ingest.report import IngestReport, Progress, Skipped, unreadable
 from rag.ingest.spool import READ_AHEAD_CHARS, ArticleSpool
+from rag.ingest.webpage import HTML_READER
 from rag.settings import Settings
 from rag.store.index_store import IndexStore
 from rag.types import Chunk, Document
@@ -61,6 +62,8 @@ class _Planner:
         # read again once: a file's front matter was then part of its text
         reusable = previous is not None and previous.manifest.chunking == chunking and previous.has_links
         self.live = set(self.old_files) if reusable else set()
+        # .html articles another reader read (BeautifulSoup) are read again once, bad ones and copies too
+        self.stale_html = previous is not None and previous.manifest.html_reader != HTML_READER
         self.by_text: dict[str, str] = {}  # sha256 of a cleaned text -> the source indexed with it
         self.planned: dict[str, Planned] = {}
         self.kept_chars = 0
@@ -68,13 +71,18 @@ class _Planner:
 
     def carried(self, source: str) -> bool:
         """Unchanged since the live index: not read again."""
-        return source in self.live and self.old_files[source] == self.scan.hashes[source]
+        return (source in self.live and self.old_files[source] == self.scan.hashes[source]
+                and not self._read_again(source))
 
     def known(self, source: str) -> bool:
         """The same bad file, or the same copy, as last time."""
         sha = self.scan.hashes[source]
-        return ((source in self.old_skipped and self.old_skipped[source].sha256 == sha)
-                or (source in self.old_duplicates and self.old_duplicates[source].partition(":")[0] == sha))
+        return not self._read_again(source) and (
+            (source in self.old_skipped and self.old_skipped[source].sha256 == sha)
+            or (source in self.old_duplicates and self.old_duplicates[source].partition(":")[0] == sha))
+
+    def _read_again(self, source: str) -> bool:
+        return self.stale_html and is_html(source)
 
     def plan(self, progress: Progress | None, engine: Engine | None) -> list[Planned]:
         scan, report = self.scan, self.report
@@ -103,9 +111,9 @@ class _Planner:
             assert self.previous is not None  # live is empty without it
             doc = self.previous.document(source)
             self._admit(source, doc, None, len(self.previous.rows_of([doc.doc_id])))
-        elif source in self.old_skipped and self.old_skipped[source].sha256 == sha:
+        elif not self._read_again(source) and source in self.old_skipped and self.old_skipped[source].sha256 == sha:
             self.report.skipped[source] = self.old_skipped[source]  # same bad file as last time
-        elif same_duplicate(self.old_duplicates.get(source), sha, self.old_files, self.scan.hashes, self.planned):
+        elif not self._read_again(source) and same_duplicate(self.old_duplicates.get(source), sha, self.old_files, self.scan.hashes, self.planned):
             self.report.duplicates[source] = self.old_duplicates[source].partition(":")[2]
         elif source in self.parsed:  # cleaned and chunked by the engine
             outcome = self.parsed.pop(source)

@@ -14,12 +14,13 @@ from collections.abc import Callable
 
 from rag.errors import REBUILD, CorpusError, IndexCorruptError
 from rag.ingest.chunking import default_splitter
-from rag.ingest.corpus import ARTICLE_FORMATS, CorpusScan, scan_corpus
+from rag.ingest.corpus import ARTICLE_FORMATS, CorpusScan, is_html, scan_corpus
 from rag.ingest.embed import batch_texts, embed_on_engine, embed_with_cache, prune_cache
 from rag.ingest.engine import Engine
 from rag.ingest.plan import materialise, plan_ingest
 from rag.ingest.report import IngestReport, Progress
 from rag.ingest.spool import ArticleSpool
+from rag.ingest.webpage import HTML_READER
 from rag.models.embedding import Embedder
 from rag.settings import Settings
 from rag.store.bm25 import TermCounts
@@ -74,6 +75,8 @@ def _ingest(settings: Settings, embedder: Embedder, rebuild: bool, progress: Pro
             log.info("chunking settings changed: every file is re-chunked")
         elif previous is not None and not previous.has_links:
             log.info("the index was written before articles kept their url and author: every file is read again")
+        elif previous is not None and previous.manifest.html_reader != HTML_READER and any(map(is_html, scan.files)):
+            log.info("the index's .html articles were read by BeautifulSoup: they are read again, by trafilatura")
 
     try:
         with ArticleSpool(settings.index_dir) as spool:
@@ -134,6 +137,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
             and previous.manifest.skipped == {s: str(v) for s, v in report.skipped.items()}
             and previous.manifest.duplicates == duplicates
             and set(previous.manifest.files) == {p.source for p in plan}
+            and (previous.manifest.html_reader == HTML_READER or not any(map(is_html, scan.files)))
             and previous.has_bm25_file):  # else written again, with it
         remove_stale(settings.index_dir, keep=previous.path.name)  # leftovers of a killed ingest
         report.seconds = time.perf_counter() - t0
@@ -143,7 +147,7 @@ def _update(settings: Settings, embedder: Embedder, scan: CorpusScan, previous: 
         embedding_model=embedder.name, dim=embedder.dim, faiss_factory=factory,
         chunking=chunking, files={p.source: p.sha256 for p in plan},
         skipped={s: str(v) for s, v in report.skipped.items()}, duplicates=duplicates,
-        documents=len(plan), chunks=report.chunks, vector_store=str(store),
+        documents=len(plan), chunks=report.chunks, vector_store=str(store), html_reader=HTML_READER,
         created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     mark = time.time_ns()  # this ingest, in the cache's "used" column
     if engine is not None:  # the cache then holds every vector the writing below needs

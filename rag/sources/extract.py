@@ -1,25 +1,16 @@
-"""A fetched page's article: its main text and metadata, through trafilatura.
-
-A news page is mostly not the article: menus, cookie banners, "read also" links, share
-buttons, comments. trafilatura is the field's tool for finding the main text (tested on
-thousands of real sites, where a hand-written "take every <p>" keeps the furniture) and
-reads the metadata a page states: title, date (through htmldate), author, site name and
-canonical address. When trafilatura finds no date, htmldate is asked on its own (its
-wider search: the URL, the page's text).
+"""A fetched page's article: its main text and metadata, read by
+:func:`rag.ingest.webpage.read_page` (trafilatura, htmldate for the date: the same reader
+as an ``.html`` file of the corpus), and its canonical address.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Any
 
 from rag.errors import FetchError
-from rag.lang.dates import parse_date
+from rag.ingest.webpage import UnreadablePage, read_page
 from rag.sources.fetch import Fetched
 from rag.urls import canonical_url, web_url
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,23 +29,15 @@ class Extracted:
 def extract_article(page: Fetched) -> Extracted:
     """The article of ``page``; a :class:`FetchError` (``no-text``) when trafilatura finds
     no main text (a list of links, a page behind a paywall or built by scripts)."""
-    import trafilatura
-
-    doc: Any
     try:
-        doc = trafilatura.bare_extraction(page.body, url=page.final_url, with_metadata=True,
-                                          include_comments=False, include_tables=True, include_images=False)
-    except Exception as exc:  # trafilatura's parsers raise whatever lxml raises on a broken page
-        log.debug("trafilatura failed on %s", page.url, exc_info=True)
-        raise FetchError(page.url, f"the page cannot be read as an article ({type(exc).__name__}); skipped.",
-                         "no-text") from None
-    text = "\n\n".join(line.strip() for line in (getattr(doc, "text", None) or "").splitlines() if line.strip())
-    if doc is None or not text:
+        article = read_page(page.body, url=page.final_url)
+    except UnreadablePage as exc:
+        raise FetchError(page.url, f"the page cannot be read as an article ({exc}); skipped.", "no-text") from None
+    if article is None:
         raise FetchError(page.url, "no article text found on the page (a list of links, a paywall, a page "
                                    "built by scripts?); skipped.", "no-text")
-    date = _date(doc.date) or _htmldate(page)
-    return Extracted(url=page_url(page, doc.url), text=text, title=_plain(doc.title), date=date,
-                     author=_plain(doc.author), outlet=_plain(doc.sitename))
+    return Extracted(url=page_url(page, article.url), text=article.text, title=article.title, date=article.date,
+                     author=article.author, outlet=article.outlet)
 
 
 def page_url(page: Fetched, stated: str | None) -> str:
@@ -81,24 +64,3 @@ def _site(url: str) -> str:
 
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
-
-
-def _date(value: str | None) -> str | None:
-    """``YYYY-MM-DD`` (or ``YYYY-MM``) from what a page or htmldate says, None when it is not a date."""
-    return parse_date(value) if value else None
-
-
-def _htmldate(page: Fetched) -> str | None:
-    """htmldate's own search (the URL, the page's text), when trafilatura found no date."""
-    try:
-        from htmldate import find_date
-
-        return _date(find_date(page.body, url=page.final_url, original_date=True, extensive_search=True))
-    except Exception:  # htmldate on a page it cannot parse: no date, not a failure
-        log.debug("htmldate failed on %s", page.url, exc_info=True)
-        return None
-
-
-def _plain(value: str | None) -> str | None:
-    value = " ".join((value or "").split())
-    return value or None

@@ -45,6 +45,9 @@ class Manifest:
     collection: str = ""
     # the tokeniser of the generation's BM25 file (rag.store.bm25.TOKENIZER); "" before it had one
     bm25_tokenizer: str = ""
+    # what read the generation's .html articles (rag.ingest.webpage.HTML_READER); "" when
+    # BeautifulSoup did: those are read again once
+    html_reader: str = ""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False, sort_keys=True)

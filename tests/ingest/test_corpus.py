@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.extraction import LAYOUTS, stories
 from rag import Settings
 from rag.errors import CorpusError
-from rag.ingest.corpus import add_files, load_corpus, load_document, remove_file, scan_corpus
+from rag.ingest.chunking import chunk_document, default_splitter
+from rag.ingest.corpus import add_files, load_corpus, load_document, parse_document, remove_file, scan_corpus
 from rag.ingest.run import ingest
+from rag.ingest.webpage import HTML_READER
+from rag.store.generations import current_generation
+from rag.store.manifest import Manifest
 
 RT = "rt-premier-appel-poutine-biden.txt"
 SPUTNIK = "sputnik-kremlin-avantage-biden.txt"
@@ -223,6 +228,86 @@ def test_html_title_falls_back_to_h1(tmp_path: Path):
     (tmp_path / "page.htm").write_text(html, encoding="utf-8")
     (doc,), _ = load_corpus(tmp_path)
     assert doc.title == "Un titre h1 différent"
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_html_article_is_read_without_the_sites_furniture(layout: str):
+    """A shipped article inside a news site's page (benchmarks/extraction.py's layouts: menus,
+    cookie banners, share buttons, newsletter boxes, related links, comments, footers)."""
+    story = next(s for s in stories() if s.file == PESKOV)
+    outlet, page, furniture = LAYOUTS[layout](story)
+    doc = parse_document(page.encode(), "page.html")
+    kept = [f for f in furniture if f in doc.text]
+    # a page of <div>s keeps its byline's "updated on" line (benchmarks/README.md#html-article-extraction)
+    assert kept == (["Mis à jour le"] if layout == "<div> soup" else []), kept
+    positions = [doc.text.index(p) for p in story.paragraphs]  # every paragraph, in order
+    assert positions == sorted(positions)
+    assert (doc.title, doc.date) == (story.headline, story.day)
+    if layout != "<div> soup":  # which names its outlet nowhere but in its <title> and footer
+        assert (doc.outlet, doc.author) == (outlet, story.author)
+    chunks = chunk_document(doc, default_splitter(300, 50), 50)
+    assert chunks and all(doc.text[c.start:c.end] == c.text for c in chunks)  # offsets into the stored text
+
+
+def test_html_author_and_address_are_read(tmp_path: Path):
+    head = ('<meta name="author" content="Marie Dupont">'
+            '<link rel="canonical" href="https://news.example.org/arctique?id=3">')
+    (tmp_path / "page.html").write_text(HTML.replace("<head>", "<head>" + head), encoding="utf-8")
+    (tmp_path / "relative.html").write_text(HTML.replace("<head>", '<head><link rel="canonical" href="/x">')
+                                            .replace("glaces", "neiges"), encoding="utf-8")
+    (tmp_path / "scheme.html").write_text(HTML.replace("<head>", '<head><link rel="canonical" href="javascript:x">')
+                                          .replace("glaces", "banquises"), encoding="utf-8")
+    docs = {d.source: d for d in load_corpus(tmp_path)[0]}
+    assert (docs["page.html"].author, docs["page.html"].url) == ("Marie Dupont", "https://news.example.org/arctique?id=3")
+    assert docs["relative.html"].url is None and docs["scheme.html"].url is None  # http(s) addresses only
+
+
+def test_html_fragment_and_list_items(tmp_path: Path):
+    # a saved fragment: no <html> nor <body> (trafilatura alone refuses it as not a page)
+    (tmp_path / "fragment.html").write_text(f"<p>{ARTICLE}</p>", encoding="utf-8")
+    (tmp_path / "list.html").write_text(
+        "<html><body><article><h1>Les décisions du sommet</h1><ul>"
+        "<li>Un observatoire commun des glaces ouvrira ses portes en 2025 à Tromsø.</li>"
+        "<li>Les routes maritimes du Grand Nord seront surveillées par les garde-côtes des huit pays.</li>"
+        "</ul></article></body></html>", encoding="utf-8")
+    docs = {d.source: d for d in load_corpus(tmp_path)[0]}
+    assert docs["fragment.html"].text == ARTICLE
+    assert docs["list.html"].text.split("\n\n")[1:] == [  # the list's dashes are not the article's
+        "Un observatoire commun des glaces ouvrira ses portes en 2025 à Tromsø.",
+        "Les routes maritimes du Grand Nord seront surveillées par les garde-côtes des huit pays."]
+
+
+def test_html_page_without_article_text_is_skipped_saying_so(tmp_path: Path):
+    (tmp_path / "app.html").write_text("<html><head><title>Accueil</title></head><body><script>app()</script>"
+                                       "</body></html>", encoding="utf-8")
+    (tmp_path / "ok.txt").write_text(ARTICLE, encoding="utf-8")
+    docs, warnings = load_corpus(tmp_path)
+    assert [d.source for d in docs] == ["ok.txt"]
+    assert warnings == ["app.html: no article text found in the page (a list of links, a page built by scripts?); "
+                        "skipped."]
+
+
+def test_an_index_whose_html_articles_beautifulsoup_read_reads_them_again_once(tmp_path: Path, make_settings,
+                                                                             embedder, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    story = next(s for s in stories() if s.file == SPUTNIK)
+    (corpus / "page.html").write_text(LAYOUTS["tests' news site"](story)[1], encoding="utf-8")
+    (corpus / "note.txt").write_text(ARTICLE, encoding="utf-8")
+    settings = make_settings(corpus_dir=corpus)
+    assert ingest(settings, embedder).added == ["note.txt", "page.html"]
+    generation = current_generation(settings.index_dir)
+    assert generation is not None
+    manifest = Manifest.load(generation / "manifest.json")
+    assert manifest.html_reader == HTML_READER
+    manifest.html_reader = ""  # as written when BeautifulSoup read .html files
+    (generation / "manifest.json").write_text(manifest.to_json())
+    with caplog.at_level(logging.INFO, logger="rag.ingest.run"):
+        report = ingest(settings, embedder)
+    assert (report.changed, report.unchanged) == (["page.html"], ["note.txt"]) and report.wrote_index
+    assert "read by BeautifulSoup: they are read again" in caplog.text
+    again = ingest(settings, embedder)
+    assert again.changed == [] and not again.wrote_index
 
 
 def test_windows_1252_article_is_decoded(tmp_path: Path):

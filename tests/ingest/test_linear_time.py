@@ -13,7 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from rag.ingest.cleaning import clean_article
-from rag.ingest.corpus import html_to_text, markdown_to_text
+from rag.ingest.corpus import markdown_to_text, parse_document
+from rag.ingest.webpage import read_page
 from rag.text import sentence_spans
 
 
@@ -72,14 +73,29 @@ def test_html_parsing_of_deep_nesting_grows_linearly(tag):
     def make(n: int) -> str:
         return f"<{tag}>x " * n + f"</{tag}>" * n
 
-    small, large = grows_linearly(html_to_text, make, 1_500)
+    small, large = grows_linearly(read_page, make, 1_500)
     assert large < 8 * max(small, 1e-3), f"<{tag}> x4: {large / small:.1f}x the time"
 
 
+def test_html_pages_grow_linearly(corpus_docs):
+    paragraphs = [p for d in corpus_docs.values() for p in d.text.split("\n\n")]
+
+    def make(n: int) -> str:
+        body, size, k = [], 0, 0
+        while size < n:  # distinct paragraphs: a page's repeated ones are read once
+            body.append(f"<p>{k}. {paragraphs[k % len(paragraphs)]}</p>")
+            size += len(body[-1])
+            k += 1
+        return "<html><body><article>" + "\n".join(body) + "</article></body></html>"
+
+    small, large = grows_linearly(lambda h: parse_document(h.encode(), "page.html"), make, 100_000)
+    assert large < 8 * max(small, 1e-3), f"4x the page took {large / small:.1f}x the time"
+
+
 def test_nested_quotes_keep_their_text_once():
-    text, _ = html_to_text("<article><blockquote>q <blockquote>r</blockquote></blockquote>"
-                           "<ul><li>a <h3>b</h3></li><li><p>c</p></li></ul></article>")
-    assert text.split("\n\n") == ["q r", "a b", "c"]
+    page = read_page("<article><blockquote>q <blockquote>r</blockquote></blockquote>"
+                     "<ul><li>a <h3>b</h3></li><li><p>c</p></li></ul></article>")
+    assert page is not None and page.text.split("\n\n") == ["q r", "- a b", "- c"]
 
 
 @pytest.mark.parametrize("make", [lambda n: "[" * n, lambda n: "**" + "a" * n, lambda n: "![" * (n // 2),

@@ -43,6 +43,13 @@ def test_a_page_may_not_claim_another_sites_address(news_site):
     assert article.url == news_site.url("/articles/appel-ukraine")
 
 
+def test_the_site_name_is_kept_as_the_page_writes_it(news_site):
+    # trafilatura alone capitalises a name written in lower case ("Franceinfo")
+    page = fetched(news_site, "/articles/appel-ukraine")
+    body = page.body.replace(f'content="{news_site.outlet}"'.encode(), b'content="franceinfo"')
+    assert extract_article(Fetched(page.url, page.final_url, page.content_type, page.charset, body)).outlet == "franceinfo"
+
+
 def test_a_page_without_article_text_is_said():
     page = Fetched("http://a.example/", "http://a.example/", "text/html", "utf-8",
                    b"<html><head><title>Accueil</title></head><body><script>app()</script></body></html>")
