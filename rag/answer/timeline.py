@@ -54,7 +54,10 @@ def day_after(date: str) -> str:
     """The first period after ISO date ``date``, as precise as it (a day, a month, a year)."""
     parts = [int(x) for x in date.split("-")]
     if len(parts) == 3:
-        return (dt.date(*parts) + dt.timedelta(days=1)).isoformat()
+        try:
+            return (dt.date(*parts) + dt.timedelta(days=1)).isoformat()
+        except ValueError:  # "2021-02-30" written by hand: the month after, to be safe
+            parts = parts[:2]
     if len(parts) == 2:
         year, month = parts
         return f"{year + month // 12}-{month % 12 + 1:02d}"
@@ -138,11 +141,9 @@ def reframed(claim: Claim, language: str, first: bool) -> Claim:
     """``claim`` framed for its new place: a quote framed by
     :func:`rag.answer.framing.claim_for` ("According to…" first, "Also, according to…"
     after) is framed again; a claim in a model's own words is kept as it is."""
-    sentence = Sentence(claim.quote_start, claim.quote_end, 0.0)
-    variants = [claim_for(claim.passage, sentence, language, f, claim.translation) for f in (True, False)]
-    if any(v.template == claim.template for v in variants):
-        return variants[0] if first else variants[1]
-    return claim
+    if not _framed_quote(claim, language):
+        return claim
+    return claim_for(claim.passage, _sentence(claim), language, first, claim.translation)
 
 
 def dated(claims: list[Claim], language: str) -> list[Claim]:
@@ -161,10 +162,18 @@ def dated(claims: list[Claim], language: str) -> list[Claim]:
             out.append(c)
             continue
         era = "as_of" if date in newest else "earlier"
-        sentence = Sentence(c.quote_start, c.quote_end, 0.0)
-        framed = [claim_for(c.passage, sentence, language, first, c.translation) for first in (True, False)]
-        if any(f.template == c.template for f in framed):
-            out.append(claim_for(c.passage, sentence, language, i == 0, c.translation, era=era))
+        if _framed_quote(c, language):
+            out.append(claim_for(c.passage, _sentence(c), language, i == 0, c.translation, era=era))
         else:
             out.append(replace(c, template=date_lead(date, language, era) + c.template))
     return out
+
+
+def _framed_quote(claim: Claim, language: str) -> bool:
+    """Was ``claim`` framed by :func:`rag.answer.framing.claim_for` (a quote, first or not)?"""
+    return any(claim_for(claim.passage, _sentence(claim), language, first, claim.translation).template
+               == claim.template for first in (True, False))
+
+
+def _sentence(claim: Claim) -> Sentence:
+    return Sentence(claim.quote_start, claim.quote_end, 0.0)

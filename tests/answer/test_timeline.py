@@ -41,6 +41,7 @@ def test_dates_of_different_precision_are_not_ordered() -> None:
     assert not newer("2021-02-03", "2021-02") and not newer("2021-02", "2021-02-03")
     assert not newer(None, "2021") and not newer("2021", None)
     assert day_after("2021-12-31") == "2022-01-01" and day_after("2021-12") == "2022-01"
+    assert day_after("2021-02-30") == "2021-03"  # a date written by hand that no calendar has
 
 
 OLD = "Le traité New START expire le 5 février 2021. Les deux pays en discutent."
