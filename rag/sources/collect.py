@@ -1,10 +1,11 @@
 """Articles in from the web: pages and feeds fetched, read and stored in the corpus folder.
 
 One pass of ``rag add`` (or of the feeds of the sources file, before ``rag ingest``):
-each feed's entries, those its filter keeps, become pages to fetch; each page is fetched
-(:mod:`~rag.sources.fetch`), its article read (:mod:`~rag.sources.extract`) and stored
-(:mod:`~rag.sources.store`). A page that fails (down, slow, too big, not HTML, refused) is
-skipped with a message naming it; nothing stored before is touched. Indexing is the
+each feed's entries, those its filter keeps, become pages to fetch; each page (an HTML page,
+a PDF or a DOCX) is fetched (:mod:`~rag.sources.fetch`), its article read
+(:mod:`~rag.sources.extract`) and stored (:mod:`~rag.sources.store`). A page that fails (down,
+slow, too big, neither HTML nor a PDF or DOCX, unreadable, refused) is skipped with a message
+naming it; nothing stored before is touched. Indexing is the
 caller's (:meth:`rag.library.Library.add_urls`).
 """
 
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from rag.errors import FetchError
 from rag.ingest.frontmatter import FrontMatter
 from rag.settings import Settings
-from rag.sources.extract import extract_article
+from rag.sources.extract import extract_article, extract_document
 from rag.sources.feeds import FeedEntry, FeedSource, read_feed
 from rag.sources.fetch import Fetcher
 from rag.sources.store import ArticleStore, Saved
@@ -117,13 +118,14 @@ def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str | 
             continue
         seen.add(key)
         try:
-            article = extract_article(fetcher.page(url))
+            page = fetcher.page(url)
+            article = extract_document(page) if page.format in ("pdf", "docx") else extract_article(page)
         except FetchError as exc:
             report.failed.append(exc)
             say(f"[{n}/{len(pages)}] failed: {exc}")
             continue
         meta = FrontMatter(
-            title=article.title or (entry.title if entry else None),
+            title=article.title or (entry.title if entry else None) or article.headline,
             # a feed's publication date is stated metadata; a page's may be a guess from its text
             date=(entry.published if entry else None) or article.date,
             outlet=article.outlet,

@@ -1,4 +1,5 @@
-"""A fetched page's article: its main text and metadata, through trafilatura.
+"""A fetched page's article: its main text and metadata, through trafilatura; or a fetched
+PDF's or DOCX's, through the corpus folder's own readers (:func:`extract_document`).
 
 A news page is mostly not the article: menus, cookie banners, "read also" links, share
 buttons, comments. trafilatura is the field's tool for finding the main text (tested on
@@ -13,13 +14,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from rag.errors import FetchError
+from rag.errors import CorpusError, FetchError
 from rag.lang.dates import parse_date
 from rag.sources.fetch import Fetched
 from rag.urls import canonical_url, web_url
 
 log = logging.getLogger(__name__)
+
+#: A document's first line longer than this is a paragraph, not its headline.
+HEADLINE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class Extracted:
     date: str | None = None
     author: str | None = None
     outlet: str | None = None
+    #: A document's first line when it reads as a headline: its title when neither the file
+    #: nor the feed gives one.
+    headline: str | None = None
 
 
 def extract_article(page: Fetched) -> Extracted:
@@ -57,6 +65,40 @@ def extract_article(page: Fetched) -> Extracted:
                      author=_plain(doc.author), outlet=_plain(doc.sitename))
 
 
+def extract_document(page: Fetched) -> Extracted:
+    """The article of a fetched PDF or DOCX (``page.format``), read by
+    :func:`rag.ingest.formats.read_binary`, the reader of such files in the corpus folder
+    (one home: the same text whether a file was fetched or dropped there). Its title and
+    date are the file's own (PDF /Title and /CreationDate, DOCX properties or first
+    heading); its outlet the host that served it (what trafilatura says of a page that names
+    no site). An encrypted, scanned (no text layer) or damaged file is a :class:`FetchError`
+    (``unreadable``) naming the URL and saying why.
+
+    The article is stored as text in a ``.md`` file with front matter, like a page, not as
+    the original file: front matter is where the corpus folder keeps an article's address,
+    outlet and author (a PDF has no place for them), so the folder alone rebuilds the index
+    with every citation's link, and the store's checks (each article once by address and by
+    text) hold for documents too.
+    """
+    from rag.ingest.formats import read_binary
+
+    name = f"document.{page.format}"  # the reader goes by the suffix; its messages start with the name
+    try:
+        text, meta = read_binary(page.body, name)
+    except CorpusError as exc:
+        reason = str(exc).removeprefix(f"{name}: ")
+        raise FetchError(page.url, reason, "unreadable") from None
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
+    if not paragraphs:
+        raise FetchError(page.url, "no text in the document; skipped.", "unreadable")
+    first = paragraphs[0]
+    headline = first if len(first) <= HEADLINE_CHARS and not first.endswith((".", "!", "?", "…", ":")) else None
+    url = page_url(page, None)
+    host = urlsplit(url).hostname or ""
+    return Extracted(url=url, text="\n\n".join(paragraphs), title=_plain(meta.get("title")),
+                     date=_date(meta.get("date")), outlet=host.removeprefix("www.") or None, headline=headline)
+
+
 def page_url(page: Fetched, stated: str | None) -> str:
     """The page's canonical address: the one it states (``<link rel="canonical">``,
     ``og:url``) when it is on the same site as the address that answered (a page may not
@@ -77,8 +119,6 @@ def page_url(page: Fetched, stated: str | None) -> str:
 
 
 def _site(url: str) -> str:
-    from urllib.parse import urlsplit
-
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
 
