@@ -41,7 +41,8 @@ class FetchError(RagError):
     newsrag must not reach. The message names the URL and the reason; ``kind`` is the
     reason in one word (``down``, ``timeout``, ``too-big``, ``not-html``, ``not-a-feed``,
     ``robots``, ``private``, ``scheme``, ``redirects``, ``status``, ``no-text``,
-    ``unreadable``: an encrypted, scanned or damaged PDF or DOCX), for programs."""
+    ``unreadable``: an encrypted, scanned or damaged PDF or DOCX; ``tls``: an https server's
+    certificate refused), for programs."""
 
     def __init__(self, url: str, reason: str, kind: str) -> None:
         self.url, self.reason, self.kind = url, reason, kind

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -138,18 +139,22 @@ class Fetcher:
     """An HTTP client held to newsrag's rules (see the module): use one per run, so that
     each site's robots.txt is read once; close it (or use ``with``) when done.
 
-    ``resolve`` and ``transport`` are for tests (a fake resolver, ``httpx.MockTransport``).
+    ``verify``: what an https server's certificate is checked against, by default the
+    certificates ``certifi`` ships (a :class:`ssl.SSLContext` trusting a company's own
+    authority, say); never False outside a test. ``resolve`` and ``transport`` are for tests
+    (a fake resolver, ``httpx.MockTransport``).
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, allow_private: bool = False,
-                 resolve: Resolver = system_resolver, transport: httpx.BaseTransport | None = None) -> None:
+                 resolve: Resolver = system_resolver, transport: httpx.BaseTransport | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self._resolve = resolve
         self._robots: dict[str, RobotFileParser] = {}
         self._client = httpx.Client(
-            follow_redirects=False, trust_env=False, transport=transport,
+            follow_redirects=False, trust_env=False, transport=transport, verify=verify,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_keepalive_connections=0),  # a connection is never reused for another host
             headers={"User-Agent": USER_AGENT, "Accept-Language": "fr, en;q=0.9, *;q=0.5"})
@@ -311,6 +316,11 @@ class Fetcher:
         except httpx.TimeoutException:
             raise FetchError(url, what + self._slow(), "timeout") from None
         except httpx.TransportError as exc:
+            refused = _certificate_error(exc)
+            if refused is not None:
+                host = request.extensions.get("sni_hostname") or request.url.host
+                raise FetchError(url, f"{what}the server's TLS certificate is not accepted for {host} "
+                                      f"({refused}); not fetched.", "tls") from None
             raise FetchError(url, f"{what}the server cannot be reached ({short(exc)}); not fetched.", "down") from None
 
     def _first(self, url: str, chunks: Iterator[bytes]) -> bytes:
@@ -363,6 +373,20 @@ class Fetcher:
         said = f"{size / 1024 / 1024:,.1f} MB, " if size is not None else ""
         return (f"{said}over the {self.max_bytes / 1024 / 1024:.3g} MB limit for an article (raise it with "
                 "RAG_MAX_FILE_MB=…); skipped.")
+
+
+def _certificate_error(exc: BaseException) -> str | None:
+    """Why the server's certificate was refused, when that is what ``exc`` (httpx's error,
+    raised from httpcore's, raised from :mod:`ssl`'s) comes from: ``Hostname mismatch,
+    certificate is not valid for 'news.example'.``, ``self-signed certificate``…"""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or cause)[:160].rstrip(".")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _media_type(response: httpx.Response) -> str:
