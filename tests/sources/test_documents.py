@@ -69,7 +69,8 @@ def test_pdf_and_docx_urls_are_stored_indexed_and_cited_bad_ones_skipped(news_si
         report = pipeline.library.add_urls([urls["/download?id=7"]], feeds=[urls["/documents.xml"]],
                                            allow_private=True, notify=lines.append)
         said = "\n".join(lines)
-        assert report.summary().startswith("3 added, 0 updated, 0 unchanged, 3 failed")
+        assert report.summary() == (f"3 added, 0 updated, 0 unchanged, 3 failed; 6 pages in {report.seconds:.1f} s "
+                                    f"({6 / report.seconds:.1f}/s)")
         # the bad ones, each named with its reason
         failed = {e.url: (e.kind, e.reason) for e in report.failed}
         assert failed == {
