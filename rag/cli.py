@@ -832,7 +832,8 @@ def _add_add(sub: _Commands, common: argparse.ArgumentParser) -> None:
         description=_wrap("Fetch news articles from the web into the corpus folder, then bring the index "
                           "up to date. Each page's main text is kept (menus, banners and related links "
                           "left out) with its title, date, outlet, author and address, in a <slug>.md "
-                          "file whose front matter holds them; citations then link to the original."),
+                          "file whose front matter holds them; citations then link to the original. "
+                          "A PDF or DOCX at a URL is stored the same way, as its text."),
         epilog=textwrap.dedent("""\
             examples:
               rag add https://news.example.org/2021/06/16/geneva-summit
@@ -845,8 +846,9 @@ def _add_add(sub: _Commands, common: argparse.ArgumentParser) -> None:
             rewritten only when its text changed (then indexed again); the same text under
             another address is not stored twice (a warning names both). A page that is down,
             slower than RAG_FETCH_TIMEOUT seconds (default 20), bigger than RAG_MAX_FILE_MB
-            (default 5), not HTML, or refused by its site's robots.txt is skipped with a
-            message naming it; the articles already indexed stay. At most 5 redirects are
+            (default 5), neither HTML nor a PDF or DOCX, an encrypted, scanned or damaged
+            PDF, or refused by its site's robots.txt is skipped with a message naming it; the
+            articles already indexed stay. At most 5 redirects are
             followed, http and https only. Run by you, rag add may fetch from this machine
             and the local network; the web chat never does.
 

@@ -36,11 +36,13 @@ class IndexBusyError(RagError):
 
 
 class FetchError(RagError):
-    """A page or a feed could not be fetched or read: down, too slow, too big, not a web
-    page, refused by the site's robots.txt, or at an address newsrag must not reach. The
-    message names the URL and the reason; ``kind`` is the reason in one word (``down``,
-    ``timeout``, ``too-big``, ``not-html``, ``not-a-feed``, ``robots``, ``private``, ``scheme``,
-    ``redirects``, ``status``, ``no-text``), for programs."""
+    """A page or a feed could not be fetched or read: down, too slow, too big, neither a web
+    page nor a PDF or DOCX, unreadable, refused by the site's robots.txt, or at an address
+    newsrag must not reach. The message names the URL and the reason; ``kind`` is the
+    reason in one word (``down``, ``timeout``, ``too-big``, ``not-html``, ``not-a-feed``,
+    ``robots``, ``private``, ``scheme``, ``redirects``, ``status``, ``no-text``,
+    ``unreadable``: an encrypted, scanned or damaged PDF or DOCX; ``tls``: an https server's
+    certificate refused), for programs."""
 
     def __init__(self, url: str, reason: str, kind: str) -> None:
         self.url, self.reason, self.kind = url, reason, kind

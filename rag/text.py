@@ -78,3 +78,14 @@ def is_text(text: str) -> bool:
         return True  # empty: the caller says so in its own words
     bad = sum(1 for c in chars if c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn"))
     return bad <= MAX_NON_TEXT_SHARE * len(chars)
+
+
+def one_line(value: object) -> str | None:
+    r"""A metadata value (a title, an author, a site's name) on one line, its runs of spaces
+    and line breaks made one space; None when nothing is left.
+
+    >>> one_line("  Le  Monde\n"), one_line(""), one_line(None)
+    ('Le Monde', None, None)
+    """
+    text = " ".join(str(value or "").split())
+    return text or None

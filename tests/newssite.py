@@ -2,8 +2,8 @@
 ingest``'s feeds, the page's "Add from the web"): real HTTP (http.server in a thread),
 article pages built from the shipped articles with a real site's furniture around them
 (menu, cookie banner, byline, "read also" links, footer), an RSS and an Atom feed listing
-them, and the pages that go wrong (404, too slow, too big, not HTML, disallowed by
-robots.txt, redirected in a loop, to another host, to a ``file:`` URL).
+them, and the pages that go wrong (404, too slow, too big, not an article, a damaged PDF,
+disallowed by robots.txt, redirected in a loop, to another host, to a ``file:`` URL).
 
 What the site serves, and :func:`serve_news_site`; the ``news_site`` fixture (``conftest.py``)
 serves it for a test. Nothing leaves the machine. Tests import it as ``from newssite import …``.
@@ -63,6 +63,10 @@ class Site:
 
     def paths_seen(self) -> list[str]:
         return [path for _, path, _ in self.requests]
+
+    def rss(self, items: list[tuple[str, str, str | None, str | None]]) -> bytes:
+        """An RSS 2.0 feed of the site: (link, title, day, author) per item (see :func:`rss`)."""
+        return rss(self, items)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,6 +194,7 @@ def publish(site: Site) -> None:
                                     + b"</article></body></html>")
     routes["/articles/big-unannounced"] = Route(body=routes["/articles/big"].body, length=False)
     routes["/files/report.pdf"] = Route(body=b"%PDF-1.7\n" + b"\x00" * 2000, content_type="application/pdf")
+    routes["/files/photo.jpg"] = Route(body=b"\xff\xd8\xff\xe0" + b"\x00" * 2000, content_type="image/jpeg")
     routes["/private/memo"] = Route(body=routes["/articles/appel-ukraine"].body)
     for n in range(7):  # a redirect loop: /loop/0 -> /loop/1 -> ... -> /loop/6
         routes[f"/loop/{n}"] = Route(302, b"", headers={"Location": f"/loop/{n + 1}"})

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.lang.dates import parse_date
+from rag.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,14 @@ def read_page(html: str | bytes, url: str | None = None, *, favor_precision: boo
     text = "\n\n".join(line.strip() for line in (getattr(doc, "text", None) or "").splitlines() if line.strip())
     if doc is None or not text:
         return None
-    outlet = _stated_site(tree) or _plain(doc.sitename)
-    return PageArticle(text=text, title=_plain(doc.title), date=_date(doc.date) or _htmldate(tree, url),
-                       author=_plain(doc.author), outlet=outlet, url=_plain(doc.url))
+    outlet = _stated_site(tree) or one_line(doc.sitename)
+    return PageArticle(text=text, title=one_line(doc.title), date=_date(doc.date) or _htmldate(tree, url),
+                       author=one_line(doc.author), outlet=outlet, url=one_line(doc.url))
 
 
 def _stated_site(tree: Any) -> str | None:
     for value in tree.xpath('//meta[@property="og:site_name" or @name="og:site_name"]/@content'):
-        if plain := _plain(str(value)):
+        if plain := one_line(str(value)):
             return plain
     return None
 
@@ -114,8 +115,3 @@ def _htmldate(tree: Any, url: str | None) -> str | None:
     except Exception:  # htmldate on a page it cannot parse: no date, not a failure
         log.debug("htmldate failed on %s", url or "a page", exc_info=True)
         return None
-
-
-def _plain(value: str | None) -> str | None:
-    value = " ".join((value or "").split())
-    return value or None

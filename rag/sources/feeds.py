@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 from rag.errors import FetchError
 from rag.sources.fetch import Fetched
+from rag.text import one_line
 from rag.urls import canonical_url, web_url
 
 # markup in a summary (feedparser keeps the HTML it allows): dropped, so a filter reads the words
@@ -96,13 +97,13 @@ def read_feed(fetched: Fetched, max_entries: int) -> Feed:
         problem = parsed.get("bozo_exception")
         why = f" ({type(problem).__name__})" if problem else ""
         raise FetchError(fetched.url, f"not an RSS or Atom feed{why}; nothing added.", "not-a-feed")
-    feed = Feed(url=fetched.url, title=_plain(parsed.feed.get("title")))
+    feed = Feed(url=fetched.url, title=one_line(parsed.feed.get("title")))
     seen: set[str] = set()
     for n, entry in enumerate(parsed.entries, 1):
         raw = _link(entry)
         link = web_url(urljoin(fetched.final_url, raw)) if raw else None
         if link is None:
-            feed.skipped.append(f"{fetched.url}: entry {n} ({_plain(entry.get('title')) or 'untitled'}) has no "
+            feed.skipped.append(f"{fetched.url}: entry {n} ({one_line(entry.get('title')) or 'untitled'}) has no "
                                 f"http(s) link{f' ({raw[:80]})' if raw else ''}; skipped.")
             continue
         key = canonical_url(link)
@@ -113,8 +114,8 @@ def read_feed(fetched: Fetched, max_entries: int) -> Feed:
             feed.skipped.append(f"{fetched.url}: more than {max_entries} entries; the first {max_entries} are read "
                                 "(RAG_MAX_FEED_ENTRIES).")
             break
-        feed.entries.append(FeedEntry(link=link, title=_plain(entry.get("title")), published=_day(entry),
-                                      author=_plain(entry.get("author")), summary=_summary(entry)))
+        feed.entries.append(FeedEntry(link=link, title=one_line(entry.get("title")), published=_day(entry),
+                                      author=one_line(entry.get("author")), summary=_summary(entry)))
     return feed
 
 
@@ -141,9 +142,4 @@ def _day(entry: Any) -> str | None:
 def _summary(entry: Any) -> str | None:
     """The entry's summary (RSS ``description``, Atom ``summary``) as plain text."""
     raw = entry.get("summary")
-    return _plain(html.unescape(_TAG.sub(" ", str(raw)))) if raw else None
-
-
-def _plain(value: Any) -> str | None:
-    text = " ".join(str(value or "").split())
-    return text or None
+    return one_line(html.unescape(_TAG.sub(" ", str(raw)))) if raw else None

@@ -21,6 +21,9 @@ every fetch is bounded and checked:
 * a **time limit** for the whole fetch (``Settings.fetch_timeout``: connecting, waiting and
   reading, so a page that trickles is cut too) and a **size limit** (``Settings.max_file_mb``,
   checked on the announced length, then on the bytes as they come, decompressed);
+* an article is an HTML page, a PDF or a DOCX, by its media type or, when the server says
+  nothing useful (``application/octet-stream``), by its first bytes or its address's suffix
+  (:func:`article_format`); a feed is any XML or text type;
 * a ``User-Agent`` naming newsrag and where to read about it (:data:`USER_AGENT`).
 
 Every failure is a :class:`~rag.errors.FetchError` naming the URL and the reason.
@@ -31,12 +34,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
-from urllib.parse import urljoin
+from pathlib import PurePosixPath
+from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
@@ -66,6 +71,15 @@ MAX_REDIRECTS = 5
 MAX_ROBOTS_BYTES = 512 * 1024
 #: What an article page may be served as.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: What an article in a PDF may be served as.
+PDF_TYPES = ("application/pdf", "application/x-pdf")
+#: What an article in a DOCX (Word) file may be served as.
+DOCX_TYPES = ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",)
+#: Media types that say nothing of what a file is: its first bytes decide, else its address's suffix.
+GENERIC_TYPES = ("application/octet-stream", "binary/octet-stream", "application/zip", "application/x-zip-compressed")
+#: The ``Accept`` header of an article's fetch: a page first, a PDF or DOCX taken too.
+ARTICLE_ACCEPT = (f"text/html,application/xhtml+xml;q=0.9,application/pdf;q=0.8,{DOCX_TYPES[0]};q=0.8,"
+                  "*/*;q=0.1")
 _REDIRECTS = (301, 302, 303, 307, 308)
 #: Resolves a host name and port to its IP addresses (tests give their own).
 Resolver = Callable[[str, int], list[str]]
@@ -110,31 +124,38 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 @dataclass(frozen=True)
 class Fetched:
     """A fetched page or feed: the address asked for, the one that answered (after
-    redirects), its media type (lower case, no parameters), charset and bytes."""
+    redirects), its media type (lower case, no parameters), charset and bytes; for an
+    article (:meth:`Fetcher.page`), its ``format``: ``html``, ``pdf`` or ``docx``
+    (:func:`article_format`)."""
 
     url: str
     final_url: str
     content_type: str
     charset: str | None
     body: bytes
+    format: str | None = None
 
 
 class Fetcher:
     """An HTTP client held to newsrag's rules (see the module): use one per run, so that
     each site's robots.txt is read once; close it (or use ``with``) when done.
 
-    ``resolve`` and ``transport`` are for tests (a fake resolver, ``httpx.MockTransport``).
+    ``verify``: what an https server's certificate is checked against, by default the
+    certificates ``certifi`` ships (a :class:`ssl.SSLContext` trusting a company's own
+    authority, say); never False outside a test. ``resolve`` and ``transport`` are for tests
+    (a fake resolver, ``httpx.MockTransport``).
     """
 
     def __init__(self, *, timeout: float, max_bytes: int, allow_private: bool = False,
-                 resolve: Resolver = system_resolver, transport: httpx.BaseTransport | None = None) -> None:
+                 resolve: Resolver = system_resolver, transport: httpx.BaseTransport | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self._resolve = resolve
         self._robots: dict[str, RobotFileParser] = {}
         self._client = httpx.Client(
-            follow_redirects=False, trust_env=False, transport=transport,
+            follow_redirects=False, trust_env=False, transport=transport, verify=verify,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_keepalive_connections=0),  # a connection is never reused for another host
             headers={"User-Agent": USER_AGENT, "Accept-Language": "fr, en;q=0.9, *;q=0.5"})
@@ -156,9 +177,14 @@ class Fetcher:
     # ------------------------------------------------------------------ public
 
     def page(self, url: str) -> Fetched:
-        """An article page: HTML, under the size limit, allowed by robots.txt."""
-        return self.fetch(url, accept=_is_html, what="a web page",
-                          accept_header="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+        """An article: an HTML page, a PDF or a DOCX (:func:`article_format` tells which, and
+        sets ``format``), under the size limit, allowed by robots.txt."""
+        fetched = self.fetch(url, accept=_may_be_article, what=ARTICLE_WHAT, accept_header=ARTICLE_ACCEPT)
+        found = article_format(fetched.content_type, fetched.body, fetched.final_url)
+        if found is None:  # a zip that holds no Word document, say
+            raise FetchError(url, f"not {ARTICLE_WHAT} ({fetched.content_type or 'no content type'}); skipped.",
+                             "not-html")
+        return replace(fetched, format=found)
 
     def feed(self, url: str) -> Fetched:
         """An RSS or Atom feed (any XML or text media type: feeds are often mislabelled)."""
@@ -166,10 +192,11 @@ class Fetcher:
                           accept_header="application/rss+xml,application/atom+xml,application/xml;q=0.9,"
                                         "text/xml;q=0.9,*/*;q=0.1")
 
-    def fetch(self, url: str, *, accept: Callable[[str, bytes], bool], what: str,
+    def fetch(self, url: str, *, accept: Callable[[str, bytes, str], bool], what: str,
               accept_header: str = "*/*") -> Fetched:
         """``url``'s body, after the robots.txt of every site on the way allowed it, when
-        ``accept(media type, first bytes)`` takes it; :class:`FetchError` otherwise."""
+        ``accept(media type, first bytes, address that answered)`` takes it (asked first
+        without bytes); :class:`FetchError` otherwise."""
         deadline = time.monotonic() + self.timeout
         with self._open(url, deadline, robots=True, accept_header=accept_header) as (final, response):
             if response.status_code >= 400:
@@ -181,10 +208,10 @@ class Fetcher:
                 raise FetchError(url, self._too_big(int(length)), "too-big")
             chunks = response.iter_bytes()
             head = b""
-            if not accept(media, b""):
+            if not accept(media, b"", final):
                 head = self._first(url, chunks)
-                if not accept(media, head[:1024]):
-                    kind = "not-html" if what == "a web page" else "not-a-feed"
+                if not accept(media, head, final):
+                    kind = "not-a-feed" if what == "a feed" else "not-html"
                     hint = " (a feed? add it with --feed)" if kind == "not-html" and "xml" in media else ""
                     raise FetchError(url, f"not {what} ({media or 'no content type'}){hint}; skipped.", kind)
                 if len(head) > self.max_bytes:
@@ -290,6 +317,11 @@ class Fetcher:
         except httpx.TimeoutException:
             raise FetchError(url, what + self._slow(), "timeout") from None
         except httpx.TransportError as exc:
+            refused = _certificate_error(exc)
+            if refused is not None:
+                host = request.extensions.get("sni_hostname") or request.url.host
+                raise FetchError(url, f"{what}the server's TLS certificate is not accepted for {host} "
+                                      f"({refused}); not fetched.", "tls") from None
             raise FetchError(url, f"{what}the server cannot be reached ({short(exc)}); not fetched.", "down") from None
 
     def _first(self, url: str, chunks: Iterator[bytes]) -> bytes:
@@ -344,23 +376,87 @@ class Fetcher:
                 "RAG_MAX_FILE_MB=…); skipped.")
 
 
+def _certificate_error(exc: BaseException) -> str | None:
+    """Why the server's certificate was refused, when that is what ``exc`` (httpx's error,
+    raised from httpcore's, raised from :mod:`ssl`'s) comes from: ``Hostname mismatch,
+    certificate is not valid for 'news.example'.``, ``self-signed certificate``…"""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or cause.reason or cause)[:160].rstrip(".")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _media_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def _is_html(media: str, head: bytes) -> bool:
-    """An HTML page: said by its media type or, without one, by its first bytes."""
+#: What an article's fetch is called in its messages.
+ARTICLE_WHAT = "a web page, PDF or DOCX"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def article_format(media: str, data: bytes, url: str) -> str | None:
+    """What an article served as ``media`` from ``url`` is: ``"html"``, ``"pdf"`` or
+    ``"docx"``, or None (not an article). Its media type says so; one that says nothing (none,
+    or one of :data:`GENERIC_TYPES`, ``application/octet-stream``…) leaves it to its bytes
+    (``%PDF-`` within the first KiB, a zip holding ``word/``, ``<html``), then to the
+    address's suffix (``.pdf``, ``.docx``). A file that is not what it says is then refused
+    by its reader, naming the URL.
+
+    >>> article_format("application/pdf", b"", "https://a.example/x")
+    'pdf'
+    >>> article_format("application/octet-stream", b"PK\\x03\\x04 word/document.xml", "https://a.example/?id=3")
+    'docx'
+    >>> article_format("application/octet-stream", b"", "https://a.example/files/report.PDF")
+    'pdf'
+    >>> article_format("", b"<!DOCTYPE html><html>", "https://a.example/")
+    'html'
+    >>> article_format("image/png", b"", "https://a.example/a.pdf") is None
+    True
+    """
     if media in HTML_TYPES:
+        return "html"
+    if media in PDF_TYPES:
+        return "pdf"
+    if media in DOCX_TYPES:
+        return "docx"
+    if media and media not in GENERIC_TYPES:
+        return None
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data.startswith(_ZIP_MAGIC) and b"word/" in data:
+        return "docx"
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    if suffix in (".pdf", ".docx"):
+        return suffix[1:]
+    if not media and _is_html(data):
+        return "html"
+    return None
+
+
+def _may_be_article(media: str, head: bytes, url: str) -> bool:
+    """Whether to read the body of what ``url`` serves as an article: :func:`article_format`
+    knows it from what came so far, or it is a zip served as nothing in particular (its
+    ``word/`` parts may come later: :meth:`Fetcher.page` asks again on the whole body)."""
+    if article_format(media, head, url) is not None:
         return True
-    if media:
-        return False
+    return (not media or media in GENERIC_TYPES) and head.startswith(_ZIP_MAGIC)
+
+
+def _is_html(head: bytes) -> bool:
+    """An HTML page by its first bytes."""
     start = head.lstrip()[:64].lower()
     return start.startswith((b"<!doctype html", b"<html"))
 
 
-def _is_feed_type(media: str, head: bytes) -> bool:
+def _is_feed_type(media: str, head: bytes, url: str) -> bool:
     """What a feed may be served as: XML of any kind, or text (feedparser then decides)."""
     return not media or "xml" in media or media.startswith("text/")
 
 
-__all__ = ["HTML_TYPES", "MAX_REDIRECTS", "USER_AGENT", "Fetched", "Fetcher", "refused_address", "system_resolver"]
+__all__ = ["ARTICLE_ACCEPT", "DOCX_TYPES", "GENERIC_TYPES", "HTML_TYPES", "MAX_REDIRECTS", "PDF_TYPES", "USER_AGENT",
+           "Fetched", "Fetcher", "article_format", "refused_address", "system_resolver"]

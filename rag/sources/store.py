@@ -2,8 +2,9 @@
 
 The corpus folder stays the one source of truth: a fetched article is a file like any
 other (readable, editable, removable by hand), its title, date, outlet, author and url in
-its front matter (:mod:`rag.ingest.frontmatter`), its text as trafilatura read it. The
-index is built from the folder as always.
+its front matter (:mod:`rag.ingest.frontmatter`), its text as trafilatura read it from its
+page (or :mod:`rag.ingest.formats` from a PDF or DOCX). The index is built from the folder
+as always.
 
 Each article is stored once:
 

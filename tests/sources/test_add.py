@@ -30,7 +30,7 @@ BAD = {
     "/articles/slow": "no complete answer within 1 s",
     "/articles/big": "over the 0.05 MB limit for an article",
     "/articles/big-unannounced": "over the 0.05 MB limit for an article",
-    "/files/report.pdf": "not a web page (application/pdf)",
+    "/files/report.pdf": "not a readable PDF (",
     "/private/memo": "refused by the site's robots.txt",
     "/loop/0": "more than 5 redirects",
     "/go/file": "redirected to file:///etc/passwd: only http and https addresses are fetched",

@@ -1,12 +1,17 @@
 """rag.sources.fetch against a real HTTP server on 127.0.0.1 (the ``news_site`` fixture):
-limits (time, size, redirects), what is refused (schemes, robots.txt, non-HTML) and the
+limits (time, size, redirects), what is taken (HTML, PDF, DOCX: by type, bytes or address),
+what is refused (schemes, robots.txt, anything else) and the
 SSRF guard — private addresses refused unless allowed, at every hop, every address of a
 host checked, the connection made to the address checked."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import httpx
 import pytest
+from documents import docx_bytes
 from helpers import free_port
 
 from rag.errors import FetchError, RagError
@@ -42,7 +47,7 @@ def test_a_page_is_fetched_with_newsrags_user_agent_after_robots_txt(news_site):
     ("/articles/missing", "status", "the server answered 404 Not Found"),
     ("/articles/big", "too-big", "MB, over the 0.0477 MB limit for an article (raise it with RAG_MAX_FILE_MB=…)"),
     ("/articles/big-unannounced", "too-big", "over the 0.0477 MB limit"),
-    ("/files/report.pdf", "not-html", "not a web page (application/pdf)"),
+    ("/files/photo.jpg", "not-html", "not a web page, PDF or DOCX (image/jpeg); skipped."),
     ("/private/memo", "robots", "refused by the site's robots.txt"),
     ("/loop/0", "redirects", f"more than {MAX_REDIRECTS} redirects"),
     ("/go/file", "scheme", "redirected to file:///etc/passwd: only http and https addresses are fetched"),
@@ -109,6 +114,53 @@ def test_a_page_without_content_type_is_taken_for_html_only_by_its_first_bytes(n
     with fetcher() as f:
         assert f.page(news_site.url("/bare")).content_type == ""
         assert failure(f, news_site.url("/bare-binary")).kind == "not-html"
+
+
+def _zip(names: list[str]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name in names:
+            z.writestr(name, "x")
+    return out.getvalue()
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+OCTET = "application/octet-stream"
+
+
+@pytest.mark.parametrize("path, content_type, body, taken", [
+    ("/doc/a.pdf", "application/pdf", b"%PDF-1.4 ...", "pdf"),
+    ("/doc/a", DOCX, b"PK\x03\x04...", "docx"),  # the reader refuses what is not one, naming the URL
+    ("/doc/get?id=1", OCTET, b"%PDF-1.7\n...", "pdf"),  # said by its first bytes
+    ("/doc/get?id=2", OCTET, docx_bytes(["Un paragraphe."]), "docx"),  # a zip holding word/
+    ("/doc/get?id=3", None, docx_bytes(["Un paragraphe."]), "docx"),
+    ("/doc/notes.PDF", OCTET, b"...", "pdf"),  # said by its address
+    ("/doc/report.docx", "binary/octet-stream", b"...", "docx"),
+    ("/doc/get?id=4", OCTET, _zip(["a.txt", "b/c.xml"]), "not a web page, PDF or DOCX (application/octet-stream)"),
+    ("/doc/get?id=5", OCTET, b"\x00\x01 data", "not a web page, PDF or DOCX (application/octet-stream)"),
+    ("/doc/b.pdf", "image/png", b"\x89PNG", "not a web page, PDF or DOCX (image/png)"),
+])
+def test_pdf_and_docx_are_taken_by_their_type_their_bytes_or_their_address(news_site, path, content_type, body,
+                                                                            taken):
+    news_site.routes[path] = type(news_site.routes["/robots.txt"])(body=body, content_type=content_type)
+    with fetcher() as f:
+        if taken in ("pdf", "docx"):
+            page = f.page(news_site.url(path))
+            assert (page.format, page.body) == (taken, body)
+        else:
+            error = failure(f, news_site.url(path))
+            assert error.kind == "not-html" and error.reason == f"{taken}; skipped."
+
+
+def test_the_size_limit_holds_for_a_pdf(news_site):
+    route = type(news_site.routes["/robots.txt"])
+    news_site.routes["/doc/big.pdf"] = route(body=b"%PDF-1.7\n" + b"0" * LIMIT, content_type="application/pdf")
+    news_site.routes["/doc/big-unannounced"] = route(body=news_site.routes["/doc/big.pdf"].body,
+                                                     content_type=OCTET, length=False)
+    with fetcher() as f:
+        for path in ("/doc/big.pdf", "/doc/big-unannounced"):
+            error = failure(f, news_site.url(path))
+            assert error.kind == "too-big" and "over the 0.0477 MB limit for an article" in error.reason
 
 
 # --------------------------------------------------------------------------- the SSRF guard
@@ -197,4 +249,5 @@ def test_robots_txt_answers_are_read_as_robotparser_does():
 def test_a_feed_given_as_a_page_is_said_to_be_one(news_site):
     with fetcher() as f:
         error = failure(f, news_site.url("/feed.xml"))
-    assert error.kind == "not-html" and "not a web page (application/rss+xml) (a feed? add it with --feed)" in error.reason
+    assert error.kind == "not-html" and error.reason == ("not a web page, PDF or DOCX (application/rss+xml) "
+                                                         "(a feed? add it with --feed); skipped.")

@@ -50,7 +50,7 @@ def test_this_machines_addresses_are_refused_saying_how_the_operator_allows_them
     message = result.message()
     assert "127.0.0.1 is a loopback address" in message and "RAG\\_ALLOW\\_PRIVATE\\_URLS=1" not in message
     assert "`RAG_ALLOW_PRIVATE_URLS=1`" in message and "`rag serve --allow-private-urls`" in message
-    assert message.startswith("**From the web:** 0 added, 0 updated, 0 unchanged, 1 failed.")
+    assert message.startswith("**From the web:** 0 added, 0 updated, 0 unchanged, 1 failed; 1 page in ")
     assert any("failed" in line and url in line for line in said)  # the progress heard each page
     # a feed there is refused the same way, before anything is read from it
     feed = add_from_web(private, Access(None), None, "", news_site.url("/feed.xml"))
