@@ -7,6 +7,7 @@ refuses this machine's addresses (the SSRF guard); the operator's CLI may fetch 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import jsonschema
@@ -118,6 +119,13 @@ def test_rag_add_feeds_stores_indexes_skips_and_cites(news_site, make_settings, 
     data = answer.to_dict()
     jsonschema.validate(data, answer_schema)
     assert data["citations"][0]["url"] == top.url and data["citations"][0]["author"] == top.author
+
+    # and `rag ask` says so too, as a user would ask after `rag add --feed`
+    assert main(["--corpus", str(corpus), "--index", str(settings.index_dir), "ask", "--json",
+                 "When was New START extended?"]) == 0
+    asked = json.loads(capsys.readouterr().out)
+    jsonschema.validate(asked, answer_schema)
+    assert asked["citations"][0]["url"] == top.url and asked["citations"][0]["doc_id"] in files
 
 
 def test_the_library_refuses_this_machines_addresses_unless_allowed(news_site, tmp_path, settings):
