@@ -419,7 +419,7 @@ def test_removed_folder_keeps_the_latest_files(corpus_copy: Path):
 @pytest.mark.slow
 def test_page_api_offers_its_own_functions_and_a_removal_needs_its_confirmation(
         corpus_copy: Path, make_settings, embedder, capfd):
-    """The page's API lists /ask and the editors' /add_article and /remove_article; its
+    """The page's API lists /ask and the editors' /add_article, /add_url and /remove_article; its
     other events (the browser's) cannot be called by name, and run by function index as
     the browser does, a removal without its confirmation removes nothing, and None for
     every input of every event gives a message, never a traceback in the server's log."""
@@ -436,7 +436,7 @@ def test_page_api_offers_its_own_functions_and_a_removal_needs_its_confirmation(
     try:
         client = Client(url + "/", verbose=False)
         api = client.view_api(return_format="dict", print_info=False)
-        assert sorted(api["named_endpoints"]) == ["/add_article", "/ask", "/remove_article"]
+        assert sorted(api["named_endpoints"]) == ["/add_article", "/add_url", "/ask", "/remove_article"]
         assert not api["unnamed_endpoints"]
         with pytest.raises(ValueError):
             client.predict(CORPUS_FILES[0], [], api_name="/do_remove")
@@ -448,7 +448,7 @@ def test_page_api_offers_its_own_functions_and_a_removal_needs_its_confirmation(
             if dep.get("api_name") and dep.get("backend_fn") is not False:
                 done = page_event(url, dep["api_name"], [None] * len(dep["inputs"]))
                 # the API's own functions say why as an error; the page's events as a message
-                assert done["success"] or dep["api_name"] in ("ask", "add_article", "remove_article"), done
+                assert done["success"] or dep["api_name"] in ("ask", "add_article", "add_url", "remove_article"), done
         assert sorted(os.listdir(corpus_copy)) == sorted(CORPUS_FILES)
     finally:
         app.close()
