@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.news_pages import REYKJAVIK_ARTICLE, REYKJAVIK_HTML, STORY_FURNITURE, STORY_OUTLET, story_page
 from rag.errors import CorpusError
 from rag.ingest.cleaning import clean_article
 from rag.ingest.corpus import load_document, parse_document
@@ -93,28 +94,7 @@ class Score:
 
 # --------------------------------------------------------------------------- the tests' inputs
 
-_TEST_ARTICLE = ("Les ministres se sont réunis à Reykjavik le 3 mars 2023 pour parler de la fonte des glaces "
-                 "arctiques et de la navigation dans le Grand Nord, a indiqué le communiqué final.")
-#: tests/ingest/test_corpus.py's HTML (test_html_article_through_a_real_parser)
-_CORPUS_TEST_HTML = """<!doctype html>
-<html><head>
-  <title>Page title | Le Site</title>
-  <meta property="og:title" content="Sommet arctique à Reykjavik">
-  <meta property="article:published_time" content="2023-03-03T09:30:00+01:00">
-  <meta property="og:site_name" content="Le Monde">
-  <style>.menu { color: red } body { font-family: SECRETSTYLE; }</style>
-  <script>var tracker = "SECRETSCRIPT"; window.dataLayer = [];</script>
-</head><body>
-  <nav><ul><li>Accueil SECRETNAV</li><li>International</li></ul></nav>
-  <article>
-    <h1>Un titre h1 différent</h1>
-    <p>{article}</p>
-    <p>Selon le texte, un observatoire commun des glaces ouvrira ses portes en 2025 à Tromsø.</p>
-    <script>document.write("SECRETINLINE")</script>
-  </article>
-  <footer><p>© Le Site SECRETFOOTER — tous droits réservés, mentions légales et contact.</p></footer>
-</body></html>
-""".replace("{article}", _TEST_ARTICLE)
+_TEST_ARTICLE, _CORPUS_TEST_HTML = REYKJAVIK_ARTICLE, REYKJAVIK_HTML  # tests/ingest/test_corpus.py's
 _HARBIN = ("Le festival de sculpture sur glace de Harbin s'est ouvert le 5 janvier 2023 dans le nord-est de la "
            "Chine, avec des palais de glace.")
 _HARBIN_UI = [("Le festival international de sculpture sur glace de Harbin s'est ouvert le 5 janvier 2023 dans le "
@@ -231,40 +211,11 @@ def _links(titles: Sequence[str], slug: str = "/articles/") -> str:
 
 
 def tests_site(s: Story) -> tuple[str, str, tuple[str, ...]]:
-    """tests/sources/conftest.py's ``article_page``: its menu, cookie banner, byline, share
-    links, "À lire aussi" and footer."""
-    outlet, e = "Le Test Quotidien", html.escape
-    page = f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
-<title>{e(s.headline)} | {outlet}</title>
-<meta property="og:site_name" content="{outlet}">
-<meta property="og:title" content="{e(s.headline)}">
-<meta name="author" content="{e(s.author)}">
-<meta property="article:published_time" content="{s.day}T09:30:00+01:00">
-<link rel="canonical" href="https://test-quotidien.example/articles/{s.file[:-4]}">
-<script>window.dataLayer = [{{"page": "article"}}];</script>
-</head><body>
-<header class="site-header"><a class="logo" href="/">{outlet}</a>
-<nav class="menu"><ul><li><a href="/">Accueil</a></li><li><a href="/monde">Monde</a></li>
-<li><a href="/economie">Économie</a></li><li><a href="/culture">Culture</a></li><li><a href="/sport">Sport</a></li></ul></nav>
-</header>
-<div id="cookie-banner" class="cookie-consent"><p>Nous utilisons des cookies pour vous offrir la meilleure
-expérience sur notre site. En poursuivant votre navigation, vous acceptez leur utilisation.</p>
-<button>Tout accepter</button><button>Paramétrer</button></div>
-<main><article class="story">
-<h1>{e(s.headline)}</h1>
-<p class="byline">Par <span class="author">{e(s.author)}</span> — publié le {s.day}</p>
-{_ps(s.paragraphs)}
-<div class="share">Partager : <a href="#">Facebook</a> <a href="#">Twitter</a> <a href="#">E-mail</a></div>
-</article>
-<aside class="related"><h2>À lire aussi</h2><ul>{_links(RELATED[:3])}</ul></aside></main>
-<footer><p>© 2022 {outlet} — Tous droits réservés.</p><a href="/mentions">Mentions légales</a>
-<a href="/contact">Contact</a><a href="/abonnement">S'abonner</a></footer>
-</body></html>"""
-    furniture = ("Accueil", "Économie", "Culture", "Nous utilisons des cookies", "Tout accepter", "Paramétrer",
-                 "Partager", "Facebook", "À lire aussi", *RELATED[:3], "Tous droits réservés", "Mentions légales",
-                 "S'abonner", "dataLayer")
-    return outlet, page, furniture
+    """The tests' news site's page (:func:`benchmarks.news_pages.story_page`): its menu,
+    cookie banner, byline, share links, "À lire aussi" and footer."""
+    page = story_page(s.headline, s.paragraphs, s.day, s.author,
+                      f"https://test-quotidien.example/articles/{s.file[:-4]}")
+    return STORY_OUTLET, page, STORY_FURNITURE
 
 
 def article_site(s: Story) -> tuple[str, str, tuple[str, ...]]:

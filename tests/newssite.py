@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from helpers import CORPUS_DIR
 
+from benchmarks.news_pages import STORY_OUTLET
+from benchmarks.news_pages import story_page as news_story_page
 from rag.ingest.corpus import load_document
 
 #: The shipped articles the site publishes: slug, file, publication day, author.
@@ -32,7 +34,7 @@ ARTICLES = (
     ("premier-appel", "rt-premier-appel-poutine-biden.txt", "2021-01-26", "Claire Petit"),
     ("kremlin-avantage", "sputnik-kremlin-avantage-biden.txt", "2022-02-14", "Paul Bernard"),
 )
-OUTLET = "Le Test Quotidien"
+OUTLET = STORY_OUTLET
 #: Seconds the slow page waits before answering (the tests' fetch limit is below it).
 SLOW_SECONDS = 3.0
 
@@ -113,42 +115,9 @@ def article_page(slug: str, file: str, day: str, author: str, port: int, text: s
 
 
 def story_page(slug: str, title: str, paragraphs: list[str], day: str, author: str, port: int) -> str:
-    """An article as a news site serves it at ``/articles/{slug}``: its paragraphs in
-    <article>, around it a menu, a cookie banner, a byline, "read also" links and a footer;
-    metadata in <head>."""
-    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-    e = html.escape
-    return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
-<title>{e(title)} | {OUTLET}</title>
-<meta property="og:site_name" content="{OUTLET}">
-<meta property="og:title" content="{e(title)}">
-<meta name="author" content="{e(author)}">
-<meta property="article:published_time" content="{day}T09:30:00+01:00">
-<link rel="canonical" href="http://127.0.0.1:{port}/articles/{slug}">
-<script>window.dataLayer = [{{"page": "article"}}];</script>
-</head><body>
-<header class="site-header"><a class="logo" href="/">{OUTLET}</a>
-<nav class="menu"><ul><li><a href="/">Accueil</a></li><li><a href="/monde">Monde</a></li>
-<li><a href="/economie">Économie</a></li><li><a href="/culture">Culture</a></li><li><a href="/sport">Sport</a></li></ul></nav>
-</header>
-<div id="cookie-banner" class="cookie-consent"><p>Nous utilisons des cookies pour vous offrir la meilleure
-expérience sur notre site. En poursuivant votre navigation, vous acceptez leur utilisation.</p>
-<button>Tout accepter</button><button>Paramétrer</button></div>
-<main><article class="story">
-<h1>{e(title)}</h1>
-<p class="byline">Par <span class="author">{e(author)}</span> — publié le {day}</p>
-{body}
-<div class="share">Partager : <a href="#">Facebook</a> <a href="#">Twitter</a> <a href="#">E-mail</a></div>
-</article>
-<aside class="related"><h2>À lire aussi</h2><ul>
-<li><a href="/articles/sommet-geneve">Sommet de Genève : ce qu'il faut retenir de la rencontre</a></li>
-<li><a href="/articles/sanctions">Les nouvelles sanctions américaines expliquées en cinq points</a></li>
-<li><a href="/articles/otan">L'OTAN et la Russie : chronologie d'une relation tendue</a></li>
-</ul></aside></main>
-<footer><p>© 2022 {OUTLET} — Tous droits réservés.</p><a href="/mentions">Mentions légales</a>
-<a href="/contact">Contact</a><a href="/abonnement">S'abonner</a></footer>
-</body></html>"""
+    """An article as the site serves it at ``/articles/{slug}``
+    (:func:`benchmarks.news_pages.story_page`: the extraction benchmark reads the same page)."""
+    return news_story_page(title, paragraphs, day, author, f"http://127.0.0.1:{port}/articles/{slug}", OUTLET)
 
 
 def _rfc822(day: str) -> str:

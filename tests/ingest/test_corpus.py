@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.extraction import LAYOUTS, stories
+from benchmarks.news_pages import REYKJAVIK_ARTICLE, REYKJAVIK_HTML
 from rag import Settings
 from rag.errors import CorpusError
 from rag.ingest.chunking import chunk_document, default_splitter
@@ -167,28 +168,7 @@ def test_outlets(corpus_docs):
 # --------------------------------------------------------------------------- loader, made-up files
 
 
-ARTICLE = ("Les ministres se sont réunis à Reykjavik le 3 mars 2023 pour parler de la fonte des glaces "
-           "arctiques et de la navigation dans le Grand Nord, a indiqué le communiqué final.")
-
-HTML = """<!doctype html>
-<html><head>
-  <title>Page title | Le Site</title>
-  <meta property="og:title" content="Sommet arctique à Reykjavik">
-  <meta property="article:published_time" content="2023-03-03T09:30:00+01:00">
-  <meta property="og:site_name" content="Le Monde">
-  <style>.menu { color: red } body { font-family: SECRETSTYLE; }</style>
-  <script>var tracker = "SECRETSCRIPT"; window.dataLayer = [];</script>
-</head><body>
-  <nav><ul><li>Accueil SECRETNAV</li><li>International</li></ul></nav>
-  <article>
-    <h1>Un titre h1 différent</h1>
-    <p>{article}</p>
-    <p>Selon le texte, un observatoire commun des glaces ouvrira ses portes en 2025 à Tromsø.</p>
-    <script>document.write("SECRETINLINE")</script>
-  </article>
-  <footer><p>© Le Site SECRETFOOTER — tous droits réservés, mentions légales et contact.</p></footer>
-</body></html>
-""".replace("{article}", ARTICLE)
+ARTICLE, HTML = REYKJAVIK_ARTICLE, REYKJAVIK_HTML
 
 
 def test_markdown_article(tmp_path: Path):
