@@ -42,7 +42,8 @@ class FetchError(RagError):
     reason in one word (``down``, ``timeout``, ``too-big``, ``not-html``, ``not-a-feed``,
     ``robots``, ``private``, ``scheme``, ``redirects``, ``status``, ``no-text``,
     ``unreadable``: an encrypted, scanned or damaged PDF or DOCX; ``tls``: an https server's
-    certificate refused), for programs."""
+    certificate refused; ``too-costly``: an article from the page longer to index than an
+    upload may be), for programs."""
 
     def __init__(self, url: str, reason: str, kind: str) -> None:
         self.url, self.reason, self.kind = url, reason, kind

@@ -73,17 +73,19 @@ class Library:
     def add_urls(self, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
                  allow_private: bool = False,
                  notify: Notify | None = None, progress: Progress | None = None,
-                 fetcher: Fetcher | None = None, max_entries: int | None = None) -> AddReport:
+                 fetcher: Fetcher | None = None, max_entries: int | None = None,
+                 bounded: bool = False) -> AddReport:
         """Fetch article pages (``urls``) and the pages a feed lists (``feeds``) into the
         corpus folder, then ingest them (see :func:`add_urls`). ``allow_private`` stays
         False for anything a user on the network asked for (the page passes its operator's
         ``Settings.allow_private_urls``). ``max_entries``: each feed's articles read at most,
-        fewer than ``Settings.max_feed_entries`` (a request from the page is held to a few)."""
+        fewer than ``Settings.max_feed_entries`` (a request from the page is held to a few);
+        ``bounded``: an article costlier to index than an upload may be is not stored (the page's)."""
         settings = self.settings
         if max_entries is not None:
             settings = settings.replace(max_feed_entries=min(max_entries, settings.max_feed_entries))
         return add_urls(settings, urls, feeds=feeds, allow_private=allow_private, notify=notify,
-                        fetcher=fetcher, reindex=lambda: self.ingest(progress=progress))
+                        fetcher=fetcher, reindex=lambda: self.ingest(progress=progress), bounded=bounded)
 
     def poll_sources(self, *, allow_private: bool = False, notify: Notify | None = None,
                      progress: Progress | None = None, fetcher: Fetcher | None = None) -> AddReport:
@@ -102,7 +104,7 @@ class Library:
 def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[str | FeedSource] = (),
              allow_private: bool = False, notify: Notify | None = None, progress: Progress | None = None,
              fetcher: Fetcher | None = None, reindex: Callable[[], IngestReport] | None = None,
-             index: bool = True) -> AddReport:
+             index: bool = True, bounded: bool = False) -> AddReport:
     """Fetch article pages and feeds (addresses, or :class:`~rag.sources.feeds.FeedSource`
     with a name and a filter) into ``settings.corpus_dir`` (:func:`rag.sources.collect.collect`),
     then bring the index up to date: ``reindex``, by default an incremental ingest with the
@@ -114,7 +116,8 @@ def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[st
     ``allow_private``: fetch from loopback and private addresses too (the operator's own
     ``rag add``; never for a request from the network unless the operator allowed it,
     ``settings.allow_private_urls``). ``fetcher``: one of the caller's (kept open), else one
-    made from ``settings``.
+    made from ``settings``. ``bounded``: as :func:`rag.sources.collect.collect` says (an
+    article costlier to index than an upload may be is not stored).
     """
     from rag.sources.collect import AddReport, collect
     from rag.sources.fetch import Fetcher
@@ -124,7 +127,7 @@ def add_urls(settings: Settings, urls: Sequence[str] = (), *, feeds: Sequence[st
     with contextlib.ExitStack() as stack:
         if fetcher is None:
             fetcher = stack.enter_context(Fetcher.from_settings(settings, allow_private=allow_private))
-        report = collect(settings, urls, feeds, fetcher=fetcher, notify=notify)
+        report = collect(settings, urls, feeds, fetcher=fetcher, notify=notify, bounded=bounded)
     if not index:
         return report
     try:

@@ -16,12 +16,18 @@ def upload_work(doc: Document, settings: Settings) -> tuple[int, int]:
     return len(chunks), sum(1 for c in chunks for _ in sentence_spans(doc.text, c.start, c.end))
 
 
-def check_upload(doc: Document, settings: Settings) -> None:
-    """Refuse (:class:`CorpusError`, naming the file and why) an uploaded article whose
-    indexing would cost more than ``settings.max_upload_texts`` embedded texts."""
+#: What a refused upload may do instead.
+SPLIT_OR_INGEST = "Split it into articles, or copy it into the corpus folder and run rag ingest."
+
+
+def check_upload(doc: Document, settings: Settings, *, what: str = "an upload",
+                 instead: str = SPLIT_OR_INGEST) -> None:
+    """Refuse (:class:`CorpusError`, naming the file and why, then what to do ``instead``)
+    an uploaded article (or ``what`` else: a page fetched for the page) whose indexing would
+    cost more than ``settings.max_upload_texts`` embedded texts."""
     passages, sentences = upload_work(doc, settings)
     if passages + sentences > settings.max_upload_texts:
         raise CorpusError(
             f"{doc.source}: {passages:,} passages and {sentences:,} sentences to index, over the "
-            f"{settings.max_upload_texts:,} an upload may hold (RAG_MAX_UPLOAD_TEXTS): indexing it would "
-            "take minutes. Split it into articles, or copy it into the corpus folder and run rag ingest.")
+            f"{settings.max_upload_texts:,} {what} may hold (RAG_MAX_UPLOAD_TEXTS): indexing it would "
+            f"take minutes. {instead}")

@@ -17,8 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rag.errors import FetchError
-from rag.ingest.frontmatter import FrontMatter
+from rag.errors import CorpusError, FetchError
+from rag.ingest.corpus import parse_document
+from rag.ingest.frontmatter import FrontMatter, format_front_matter
+from rag.ingest.uploads import check_upload
 from rag.settings import Settings
 from rag.sources.extract import extract_article, extract_document
 from rag.sources.feeds import FeedEntry, FeedSource, read_feed
@@ -99,10 +101,13 @@ class AddReport:
 
 
 def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str | FeedSource] = (), *,
-            fetcher: Fetcher, notify: Notify | None = None) -> AddReport:
+            fetcher: Fetcher, notify: Notify | None = None, bounded: bool = False) -> AddReport:
     """Fetch the pages ``urls`` and the entries of the feeds ``feeds`` (addresses, or
     :class:`FeedSource` with a name and a filter) into ``settings.corpus_dir`` (see the
-    module); returns what happened to each. A feed that fails is skipped, named."""
+    module); returns what happened to each. A feed that fails is skipped, named.
+    ``bounded``: an article whose indexing would cost more than an upload may
+    (``settings.max_upload_texts``, :func:`rag.ingest.uploads.check_upload`) is not stored,
+    a failure of kind ``too-costly`` (what a request from the network asked for)."""
     started = time.perf_counter()
     say = notify or log.info
     report = AddReport()
@@ -150,6 +155,13 @@ def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str | 
             outlet=article.outlet,
             author=article.author or (entry.author if entry else None),
             url=article.url)
+        if bounded:
+            try:
+                check_cost(settings, meta, article.text)
+            except FetchError as exc:
+                report.failed.append(exc)
+                say(f"[{n}/{len(pages)}] failed: {exc}")
+                continue
         saved = store.save(meta, article.text)
         if saved.status == "duplicate":
             report.duplicates.append(saved)
@@ -164,3 +176,20 @@ def collect(settings: Settings, urls: Sequence[str] = (), feeds: Sequence[str | 
         say(f"[{n}/{len(pages)}] {saved.status}: {url} -> {saved.source}")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_cost(settings: Settings, meta: FrontMatter, text: str) -> None:
+    """Refuse (:class:`FetchError`, ``too-costly``) an article whose indexing would cost more
+    than an upload may: the file as it would be stored, read as the ingest will read it (one
+    it cannot read is left to the ingest, which says why)."""
+    assert meta.url
+    content = format_front_matter(meta) + "\n" + text.strip() + "\n"
+    try:
+        doc = parse_document(content.encode("utf-8"), "article.md")
+    except CorpusError:
+        return
+    try:
+        check_upload(doc, settings, what="an article added from the page",
+                     instead="The server's operator can add it with rag add.")
+    except CorpusError as exc:
+        raise FetchError(meta.url, str(exc).removeprefix("article.md: "), "too-costly") from None

@@ -644,7 +644,8 @@ def add_from_web(pipeline: Pipeline, access: Access, user: str | None, urls: obj
     the corpus, and for addresses as :func:`web_addresses` says, before anything is fetched.
     Then :meth:`rag.library.Library.add_urls`, which never fetches from a loopback or private
     address unless the operator allowed it (``Settings.allow_private_urls``): such a page
-    fails, named, with how the operator allows it (the others still go in). ``progress``
+    fails, named, with how the operator allows it (the others still go in); so does an article
+    longer to index than an upload may be (``Settings.max_upload_texts``). ``progress``
     hears each page's line, then the ingest's steps.
     """
     access.check_edit(user)
@@ -660,7 +661,7 @@ def add_from_web(pipeline: Pipeline, access: Access, user: str | None, urls: obj
     if progress:
         progress(0, 0, f"fetching {len(pages) + (feed_url is not None)} address(es)")
     report = pipeline.library.add_urls(pages, feeds=[feed_url] if feed_url else [], allow_private=allow_private,
-                                       notify=notify, progress=progress, max_entries=MAX_WEB_URLS)
+                                       notify=notify, progress=progress, max_entries=MAX_WEB_URLS, bounded=True)
     log.info("%s added from the web: %s", user or "the local user", report.summary())
     return WebAddResult(lines, report, allow_private)
 

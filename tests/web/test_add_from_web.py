@@ -82,14 +82,28 @@ def test_the_library_is_asked_with_the_operators_allowance_and_a_feed_held_to_a_
     import rag.library
     from rag.sources.collect import AddReport
 
-    asked: list[tuple[list[str], list[str], bool, int]] = []
+    asked: list[tuple[list[str], list[str], bool, int, object]] = []
 
-    def add_urls(settings, urls, *, feeds, allow_private, **_: object) -> AddReport:
-        asked.append((list(urls), list(feeds), allow_private, settings.max_feed_entries))
+    def add_urls(settings, urls, *, feeds, allow_private, bounded=False, **_: object) -> AddReport:
+        asked.append((list(urls), list(feeds), allow_private, settings.max_feed_entries, bounded))
         return AddReport()
 
     monkeypatch.setattr(rag.library, "add_urls", add_urls)  # what Library.add_urls calls
     page = Pipeline(private.settings.replace(allow_private_urls=allowed), private.embedder, private.store)
     result = add_from_web(page, Access(None), None, "https://a.example/1", "https://a.example/rss.xml")
-    assert asked == [(["https://a.example/1"], ["https://a.example/rss.xml"], allowed, MAX_WEB_URLS)]
+    assert asked == [(["https://a.example/1"], ["https://a.example/rss.xml"], allowed, MAX_WEB_URLS, True)]
     assert result.ok and result.message() == "**From the web:** 0 added, 0 updated, 0 unchanged, 0 failed."
+
+
+def test_an_article_longer_to_index_than_an_upload_may_be_is_not_stored(news_site, private: Pipeline):
+    """What the page fetches is held to what an upload may cost (RAG_MAX_UPLOAD_TEXTS); the
+    operator's own rag add is not."""
+    settings = private.settings.replace(allow_private_urls=True, max_upload_texts=5)
+    page = Pipeline(settings, private.embedder, private.store)
+    url = news_site.url(ARTICLE)
+    result = add_from_web(page, Access(None), None, url)
+    assert not result.ok and [(e.url, e.kind) for e in result.report.failed] == [(url, "too-costly")]
+    said = str(result.report.failed[0])
+    assert "over the 5 an article added from the page may hold (RAG_MAX_UPLOAD_TEXTS)" in said, said
+    assert said.endswith("The server's operator can add it with rag add.")
+    assert not list(settings.corpus_dir.glob("*.md")) and result.report.ingest is None
