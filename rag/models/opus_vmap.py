@@ -10,8 +10,9 @@ the line whose source is empty lists the pieces always allowed.
 :func:`build_vmap` builds one from the model alone, no text needed:
 
 - always allowed: the ``always`` most likely pieces of the target language's sentencepiece
-  model (its unigram scores: frequent words, affixes, short fragments), and every piece of
-  digits or punctuation;
+  model (its unigram scores: frequent words, affixes), its pieces of at most ``short``
+  characters (the fragments rare names are spelt with), every piece of digits or punctuation,
+  and the other forms of all these (with or without the word mark, other endings);
 - for each word piece of the source language (a ``▁``-initial piece of letters in the source
   sentencepiece model): the pieces of the model's ``hypotheses`` best translations of that
   word alone (beam search), so that "tortue" allows "turtle" and "tortoise";
@@ -54,17 +55,21 @@ def translate_words(translator: Any, words: list[str], *, hypotheses: int, beams
 
 
 def build_vmap(forward: dict[str, list[list[str]]], backward: dict[str, list[list[str]]], *,
-               source: Any, target: Any, vocabulary: list[str], always: int) -> list[str]:
+               source: Any, target: Any, vocabulary: list[str], always: int, short: int) -> list[str]:
     """The lines of the vocabulary map of one direction, sorted.
 
     ``forward``: the source language's word pieces translated alone by this direction's
     model (:func:`translate_words`); ``backward``: the target language's word pieces
     translated alone by the other direction's model; ``source``/``target``: this direction's
-    sentencepiece models; ``vocabulary``: the CTranslate2 model's pieces."""
+    sentencepiece models; ``vocabulary``: the CTranslate2 model's pieces; ``always``: how many
+    of the likeliest target pieces are always allowed, with every target piece of at most
+    ``short`` characters (the fragments a rare name is spelt with: "▁A rgy ros")."""
     known = set(vocabulary)
     by_score = sorted(range(target.get_piece_size()), key=lambda i: -target.get_score(i))
     fixed = set([p for p in (target.id_to_piece(i) for i in by_score) if p in known][:always])
     fixed |= {p for p in known if SYMBOLS.fullmatch(p)} | {"</s>"}
+    fixed |= {p for p in (target.id_to_piece(i) for i in range(target.get_piece_size()))
+              if p in known and len(p.removeprefix("▁")) <= short}
     allowed: dict[str, set[str]] = {}
 
     def allow(key: list[str], pieces: Iterable[str]) -> None:
@@ -142,7 +147,7 @@ def write_vmap(lines: Iterable[str], path: Path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def build_all(directory: Path, out: Path, *, always: int, hypotheses: int, beams: int,
+def build_all(directory: Path, out: Path, *, always: int, short: int, hypotheses: int, beams: int,
               threads: int = 1) -> dict[str, int]:
     """Build both directions' maps from the models in ``directory`` into
     ``out/opus-mt-{pair}.vmap.gz``; the lines of each. Translates ~20k words a direction
@@ -168,7 +173,7 @@ def build_all(directory: Path, out: Path, *, always: int, hypotheses: int, beams
     for pair, m in models.items():
         other = "-".join(reversed(pair.split("-")))
         lines = build_vmap(words[pair], words[other], source=m["source"], target=m["target"],
-                           vocabulary=m["vocabulary"], always=always)
+                           vocabulary=m["vocabulary"], always=always, short=short)
         write_vmap(lines, out / shipped_vmap(pair).name)
         counts[pair] = len(lines)
     return counts
@@ -177,16 +182,18 @@ def build_all(directory: Path, out: Path, *, always: int, hypotheses: int, beams
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from rag.models.opus import BEAMS, VMAP_ALWAYS, VMAP_DATA, VMAP_HYPOTHESES, default_dir
+    from rag.models.opus import BEAMS, VMAP_ALWAYS, VMAP_DATA, VMAP_HYPOTHESES, VMAP_SHORT, default_dir
 
     parser = argparse.ArgumentParser(description="Build the opus-mt vocabulary maps from the installed models "
                                                  "(make install-translator first).")
     parser.add_argument("--models", type=Path, default=default_dir(), help="the opus-mt folder (default %(default)s)")
     parser.add_argument("--out", type=Path, default=VMAP_DATA, help="where the .vmap.gz go (default: the package's)")
     parser.add_argument("--always", type=int, default=VMAP_ALWAYS)
+    parser.add_argument("--short", type=int, default=VMAP_SHORT)
     parser.add_argument("--hypotheses", type=int, default=VMAP_HYPOTHESES)
     args = parser.parse_args(argv)
-    print(build_all(args.models, args.out, always=args.always, hypotheses=args.hypotheses, beams=BEAMS))
+    print(build_all(args.models, args.out, always=args.always, short=args.short, hypotheses=args.hypotheses,
+                    beams=BEAMS))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ class Pieces:
 FRENCH = Pieces(["▁la", "▁tortue", "▁empoisonn", "ement", "▁Ri", "ab", "kov", "▁'", "emp", "ois", "onnement"],
                 {"empoisonnement": ["▁empoisonn", "ement"], "'empoisonnement": ["▁'", "emp", "ois", "onnement"],
                  "Riabkov": ["▁Ri", "ab", "kov"], "'Riabkov": ["▁'", "Ri", "ab", "kov"]})
-ENGLISH = Pieces(["▁the", ",", "▁turtle", "▁tortoise", "▁poisoning", "▁Riabkov", "▁poison", "▁2026"], {})
+ENGLISH = Pieces(["▁the", ",", "▁turtle", "▁tortoise", "▁poisoning", "▁Riabkov", "▁poison", "▁2026", "▁a", "y"], {})
 VOCABULARY = sorted({*FRENCH.pieces, *ENGLISH.pieces, "Ri", "</s>", "▁poisoned", "▁turtles", "turtle",
                      "▁Riab"})
 
@@ -49,10 +49,10 @@ def rules(lines: list[str]) -> dict[str, set[str]]:
 
 def test_a_map_allows_frequent_pieces_and_what_each_source_word_translates_into():
     lines = build_vmap({"▁tortue": [["▁turtle"], ["▁tortoise"]]}, {"▁poisoning": [["▁empoisonn", "ement"]]},
-                       source=FRENCH, target=ENGLISH, vocabulary=VOCABULARY, always=2)
+                       source=FRENCH, target=ENGLISH, vocabulary=VOCABULARY, always=2, short=1)
     got = rules(lines)
     assert lines[0].startswith("\t") and got[""] >= {"▁the", ",", "▁2026", "</s>"}  # the 2 likeliest, numbers
-    assert "▁turtle" not in got[""]
+    assert {"▁a", "y"} <= got[""] and "▁turtle" not in got[""]  # short pieces: what rare names are spelt with
     # a word translated alone, and the other forms of what it allows ("pro-Russian": no word mark)
     assert got["▁tortue"] >= {"▁turtle", "▁tortoise", "▁turtles", "turtle"}
     # an English word translated into French: its French cut allows it, alone or glued ("l'empoisonnement")
