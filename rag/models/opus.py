@@ -75,12 +75,6 @@ USE_VMAP = True
 #: Texts shorter than this, in pieces (the check's name look-ups: one word), are decoded over
 #: the whole vocabulary: their few steps cost little, and a name must come through as it is.
 VMAP_MIN_PIECES = 8
-#: A translation over the map that the check refuses is decoded again over the whole
-#: vocabulary when it adds a name this close (difflib ratio) to a word of the quote but not
-#: that word ("Agyrus" for "Argyrus"): the mark of a piece the map lacked. On PIAF dev EN
-#: this retried 16 of 106 refused quotes and got back both translations the map had cost;
-#: retrying every refused one got back the same two at twice the time of each refused quote.
-VMAP_RETRY_SIMILARITY = 0.75
 
 
 def default_dir() -> Path:

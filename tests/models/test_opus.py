@@ -141,10 +141,10 @@ def test_quotes_are_decoded_over_the_vocabulary_map_and_keep_their_facts(models_
     assert french is not None and detect_language(french) == "fr" and "Peskov" in french and "31 janvier" in french
 
 
-def test_a_name_the_map_misspells_is_decoded_again_over_the_whole_vocabulary(models_with_vmaps, tmp_path):
+def test_a_translation_the_check_refuses_is_decoded_again_over_the_whole_vocabulary(models_with_vmaps, tmp_path):
     """A map without the pieces holding "rg" cannot spell "Argyrus": the translation over it
-    writes "Agyrus", the check refuses the near miss, and the translation over the whole
-    vocabulary is the one kept, and shown."""
+    writes "Agyrus", the check refuses it, and the translation over the whole vocabulary is the
+    one kept, and shown."""
     quote = "Le catépan Argyrus quitta Bari en 1051 pour rejoindre Constantinople."
     tiny = tmp_path / "opus-mt"
     (tiny / "fr-en" / CT2).mkdir(parents=True)
