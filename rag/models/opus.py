@@ -75,6 +75,10 @@ USE_VMAP = True
 #: Texts shorter than this, in pieces (the check's name look-ups: one word), are decoded over
 #: the whole vocabulary: their few steps cost little, and a name must come through as it is.
 VMAP_MIN_PIECES = 8
+#: Whether a translation over the map that the two-way check refuses is decoded again over the
+#: whole vocabulary (the one kept): the map then never costs a shown translation, and a refused
+#: quote takes both decodings' time (MarianTranslator(retry=...); the benchmark's --no-retry).
+VMAP_RETRY = True
 
 
 def default_dir() -> Path:

@@ -164,3 +164,4 @@ def test_a_translation_the_check_refuses_is_decoded_again_over_the_whole_vocabul
     [(translation, problems)] = mapped.translate_checked([quote], "fr", "en")
     assert problems == [] and translation is not None and "Argyrus" in translation and "1051" in translation
     assert mapped.checked(quote, "fr", "en") == translation
+    assert MarianTranslator(tiny, retry=False).translate_checked([quote], "fr", "en")[0][0] == first

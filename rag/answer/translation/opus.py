@@ -24,6 +24,7 @@ from rag.models.opus import (
     THREADS,
     USE_VMAP,
     VMAP_MIN_PIECES,
+    VMAP_RETRY,
     WEIGHTS,
     ct2_ready,
     default_dir,
@@ -37,14 +38,17 @@ class MarianTranslator(Translator):
     ``DIR/en-fr``), loaded on first use; a direction without a model gives no translation.
     ``engine`` says what runs them: ``ctranslate2`` or ``pytorch`` (the log says it too).
     ``vmap``: decode quotes with the vocabulary map of their direction where one is installed
-    (CTranslate2 only; :data:`rag.models.opus.USE_VMAP`)."""
+    (CTranslate2 only; :data:`rag.models.opus.USE_VMAP`); ``retry``: decode a quote whose
+    translation over the map the check refuses again over the whole vocabulary
+    (:data:`rag.models.opus.VMAP_RETRY`)."""
 
     def __init__(self, directory: str | Path | None = None, name: str = "marian", threads: int = THREADS,
-                 vmap: bool = USE_VMAP) -> None:
+                 vmap: bool = USE_VMAP, retry: bool = VMAP_RETRY) -> None:
         self.directory = Path(directory or default_dir())
         self.name = name
         self.threads = threads
         self.vmap = vmap
+        self.retry = retry
         self._full_vocabulary = False  # set while refused translations are decoded again
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
@@ -134,7 +138,7 @@ class MarianTranslator(Translator):
         translations to a phrasing the check refuses (benchmarks/README.md#the-vocabulary-map)."""
         out = super().translate_checked(quotes, source, target)
         again = [i for i, (translation, problems) in enumerate(out) if problems or translation is None]
-        if again and self._uses_vmap(f"{source}-{target}"):
+        if again and self.retry and self._uses_vmap(f"{source}-{target}"):
             self._full_vocabulary = True
             try:
                 redone = super().translate_checked([quotes[i] for i in again], source, target)
