@@ -33,6 +33,7 @@ from rag.models.opus import (
 
 log = logging.getLogger(__name__)
 
+
 class MarianTranslator(Translator):
     """Translates quotes with the opus-mt model of each direction (``DIR/fr-en``,
     ``DIR/en-fr``), loaded on first use; a direction without a model gives no translation.
@@ -49,7 +50,6 @@ class MarianTranslator(Translator):
         self.threads = threads
         self.vmap = vmap
         self.retry = retry
-        self._full_vocabulary = False  # set while refused translations are decoded again
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
         if not any((self.directory / pair / WEIGHTS).is_file() for pair in MODELS):
@@ -109,6 +109,10 @@ class MarianTranslator(Translator):
     def translate_many(self, texts: list[str], source: str, target: str) -> list[str | None]:
         """All of ``texts`` decoded as one batch (the quote and its name look-ups, the claims
         of one answer)."""
+        return self._translate(texts, source, target, vmap=True)
+
+    def _translate(self, texts: list[str], source: str, target: str, *, vmap: bool) -> list[str | None]:
+        """:meth:`translate_many`, over the vocabulary map where ``vmap`` and one is installed."""
         if not texts:
             return []
         with self._lock:
@@ -118,8 +122,8 @@ class MarianTranslator(Translator):
                     return [None] * len(texts)
                 tokenizer, model = loaded
                 if self.engine == "ctranslate2":
-                    outs = self._ctranslate2_batch(tokenizer, model, texts, self._uses_vmap(f"{source}-{target}")
-                                                   and not self._full_vocabulary)
+                    outs = self._ctranslate2_batch(tokenizer, model, texts,
+                                                   vmap and self._uses_vmap(f"{source}-{target}"))
                 else:
                     outs = self._pytorch_batch(tokenizer, model, texts, self.threads)
                 return [o.strip() or None for o in outs]
@@ -139,14 +143,10 @@ class MarianTranslator(Translator):
         out = super().translate_checked(quotes, source, target)
         again = [i for i, (translation, problems) in enumerate(out) if problems or translation is None]
         if again and self.retry and self._uses_vmap(f"{source}-{target}"):
-            self._full_vocabulary = True
-            try:
-                redone = super().translate_checked([quotes[i] for i in again], source, target)
-            finally:
-                self._full_vocabulary = False
+            redone = self._translate([quotes[i] for i in again], source, target, vmap=False)
             out = list(out)
-            for i, result in zip(again, redone):
-                out[i] = result
+            for i, translation in zip(again, redone):
+                out[i] = (translation, self.check(quotes[i], translation, source, target) if translation is not None else [])
         return out
 
     @staticmethod
