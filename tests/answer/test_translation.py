@@ -67,6 +67,20 @@ def test_a_flagged_name_is_cleared_only_by_its_own_translation_found_in_the_othe
         "the translation adds name denmark", "the translation adds year 1999", "the translation lacks name danemark"]
 
 
+def test_translate_checked_gives_each_translation_with_what_breaks_its_check():
+    """What checked_many shows and the translation benchmark reports: the translation and its
+    problems side by side (none: shown; no translation: nothing to check)."""
+    quote = "Le traité a été signé par Vladimir Poutine le 29 janvier."
+    t = translator("The treaty was signed by Vladimir Putin on 29 January.", "The treaty was signed on 29 January.")
+    assert t.translate_checked([quote, quote], "fr", "en") == [
+        ("The treaty was signed by Vladimir Putin on 29 January.", []),
+        ("The treaty was signed on 29 January.", ["the translation lacks name poutine",
+                                                  "the translation lacks name vladimir"])]
+    broken = ChatModelTranslator(Failing(messages=iter([])), name="broken")
+    assert broken.translate_checked([quote], "fr", "en") == [(None, [])]
+    assert broken.checked_many([quote], "fr", "en") == [None]
+
+
 def test_roman_numerals_are_numbers_and_one_of_is_not_a_count():
     assert mismatches("Au XIe siècle, Louis XIV régnait déjà.", "In the 11th century, Louis XIV was already reigning.") == []
     assert mismatches("C'est au XIe siècle.", "It was in the 12th century.") == [

@@ -101,9 +101,14 @@ class Translator:
     def checked_many(self, quotes: list[str], source: str, target: str) -> list[str | None]:
         """:meth:`checked` for several quotes of one language, translated as one batch."""
         out: list[str | None] = []
-        for quote, translation in zip(quotes, self.translate_many(quotes, source, target)):
-            problems = self.check(quote, translation, source, target) if translation is not None else []
+        for translation, problems in self.translate_checked(quotes, source, target):
             if problems:
                 log.info("translation %r not shown: %s", translation, "; ".join(problems))
             out.append(None if problems else translation)
         return out
+
+    def translate_checked(self, quotes: list[str], source: str, target: str) -> list[tuple[str | None, list[str]]]:
+        """Each quote's translation (None: none came) and what breaks its check (:meth:`check`;
+        empty: shown), the quotes translated as one batch."""
+        return [(translation, self.check(quote, translation, source, target) if translation is not None else [])
+                for quote, translation in zip(quotes, self.translate_many(quotes, source, target))]

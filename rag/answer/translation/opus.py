@@ -1,6 +1,9 @@
 """The offline translator: opus-mt (MarianMT), through CTranslate2 when its conversion
 and the ``ctranslate2`` package are there, else PyTorch through ``transformers``; the same
-tokenizer (sentencepiece) and beam either way. The model files: :mod:`rag.models.opus`."""
+tokenizer (sentencepiece) and beam either way. With CTranslate2, a quote is decoded over the
+output pieces its vocabulary map allows when one is installed (``vmap``), and a translation
+the two-way check refuses is decoded again over the whole vocabulary. The model files:
+:mod:`rag.models.opus`."""
 
 from __future__ import annotations
 
@@ -19,9 +22,13 @@ from rag.models.opus import (
     MAX_TOKENS,
     MODELS,
     THREADS,
+    USE_VMAP,
+    VMAP_MIN_PIECES,
+    VMAP_RETRY,
     WEIGHTS,
     ct2_ready,
     default_dir,
+    vmap_ready,
 )
 
 log = logging.getLogger(__name__)
@@ -30,12 +37,19 @@ log = logging.getLogger(__name__)
 class MarianTranslator(Translator):
     """Translates quotes with the opus-mt model of each direction (``DIR/fr-en``,
     ``DIR/en-fr``), loaded on first use; a direction without a model gives no translation.
-    ``engine`` says what runs them: ``ctranslate2`` or ``pytorch`` (the log says it too)."""
+    ``engine`` says what runs them: ``ctranslate2`` or ``pytorch`` (the log says it too).
+    ``vmap``: decode quotes with the vocabulary map of their direction where one is installed
+    (CTranslate2 only; :data:`rag.models.opus.USE_VMAP`); ``retry``: decode a quote whose
+    translation over the map the check refuses again over the whole vocabulary
+    (:data:`rag.models.opus.VMAP_RETRY`)."""
 
-    def __init__(self, directory: str | Path | None = None, name: str = "marian", threads: int = THREADS) -> None:
+    def __init__(self, directory: str | Path | None = None, name: str = "marian", threads: int = THREADS,
+                 vmap: bool = USE_VMAP, retry: bool = VMAP_RETRY) -> None:
         self.directory = Path(directory or default_dir())
         self.name = name
         self.threads = threads
+        self.vmap = vmap
+        self.retry = retry
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
         if not any((self.directory / pair / WEIGHTS).is_file() for pair in MODELS):
@@ -44,8 +58,9 @@ class MarianTranslator(Translator):
         self.engine = "ctranslate2" if self._ctranslate2() else "pytorch"
 
     @classmethod
-    def from_argument(cls, argument: str) -> MarianTranslator:
-        return cls(argument or None, f"marian:{argument}" if argument else "marian")
+    def from_argument(cls, argument: str, *, vmap: bool = USE_VMAP) -> MarianTranslator:
+        kind = "marian-vmap" if vmap else "marian"
+        return cls(argument or None, f"{kind}:{argument}" if argument else kind, vmap=vmap)
 
     def _ctranslate2(self) -> bool:
         from importlib.util import find_spec
@@ -75,7 +90,8 @@ class MarianTranslator(Translator):
                     from transformers import MarianMTModel
 
                     model = MarianMTModel.from_pretrained(str(folder), use_safetensors=True).eval()
-                log.info("opus-mt %s runs on %s, %d thread(s), beam %d", pair, self.engine, self.threads, BEAMS)
+                log.info("opus-mt %s runs on %s, %d thread(s), beam %d%s", pair, self.engine, self.threads, BEAMS,
+                         ", vocabulary map" if self._uses_vmap(pair) else "")
                 self._models[pair] = (tokenizer, model)
         return self._models[pair]
 
@@ -94,6 +110,10 @@ class MarianTranslator(Translator):
     def translate_many(self, texts: list[str], source: str, target: str) -> list[str | None]:
         """All of ``texts`` decoded as one batch (the quote and its name look-ups, the claims
         of one answer)."""
+        return self._translate(texts, source, target, vmap=True)
+
+    def _translate(self, texts: list[str], source: str, target: str, *, vmap: bool) -> list[str | None]:
+        """:meth:`translate_many`, over the vocabulary map where ``vmap`` and one is installed."""
         if not texts:
             return []
         with self._lock:
@@ -103,7 +123,8 @@ class MarianTranslator(Translator):
                     return [None] * len(texts)
                 tokenizer, model = loaded
                 if self.engine == "ctranslate2":
-                    outs = self._ctranslate2_batch(tokenizer, model, texts)
+                    outs = self._ctranslate2_batch(tokenizer, model, texts,
+                                                   vmap and self._uses_vmap(f"{source}-{target}"))
                 else:
                     outs = self._pytorch_batch(tokenizer, model, texts, self.threads)
                 return [o.strip() or None for o in outs]
@@ -111,11 +132,31 @@ class MarianTranslator(Translator):
                 log.warning("the %s translator failed (%s)", self.name, exc)
                 return [None] * len(texts)
 
+    def _uses_vmap(self, pair: str) -> bool:
+        return self.vmap and self.engine == "ctranslate2" and vmap_ready(self.directory / pair)
+
+    def translate_checked(self, quotes: list[str], source: str, target: str) -> list[tuple[str | None, list[str]]]:
+        """:meth:`Translator.translate_checked`; with a vocabulary map, the quotes whose
+        translation the check refuses are decoded again over the whole vocabulary, and that
+        translation is the one kept: the map never costs a shown translation. Retrying only
+        the refusals that look like the map's doing (a misspelt name) lost one of the team's
+        translations to a phrasing the check refuses (benchmarks/README.md#the-vocabulary-map)."""
+        out = super().translate_checked(quotes, source, target)
+        again = [i for i, (translation, problems) in enumerate(out) if problems or translation is None]
+        if again and self.retry and self._uses_vmap(f"{source}-{target}"):
+            redone = self._translate([quotes[i] for i in again], source, target, vmap=False)
+            out = list(out)
+            for i, translation in zip(again, redone):
+                out[i] = (translation, self.check(quotes[i], translation, source, target) if translation is not None else [])
+        return out
+
     @staticmethod
-    def _ctranslate2_batch(tokenizer: Any, model: Any, texts: list[str]) -> list[str]:
+    def _ctranslate2_batch(tokenizer: Any, model: Any, texts: list[str], vmap: bool = False) -> list[str]:
         pieces = [tokenizer.convert_ids_to_tokens(tokenizer.encode(t, truncation=True, max_length=MAX_TOKENS))
                   for t in texts]
-        results = model.translate_batch(pieces, beam_size=BEAMS, max_decoding_length=MAX_TOKENS)
+        # the vocabulary map for quotes, not for one-word name look-ups (rag.models.opus.VMAP_MIN_PIECES)
+        results = model.translate_batch(pieces, beam_size=BEAMS, max_decoding_length=MAX_TOKENS,
+                                        use_vmap=vmap and max(map(len, pieces)) >= VMAP_MIN_PIECES)
         return [tokenizer.decode(tokenizer.convert_tokens_to_ids(r.hypotheses[0]), skip_special_tokens=True)
                 for r in results]
 
