@@ -81,7 +81,7 @@ def extract_document(page: Fetched) -> Extracted:
     url = page_url(page, None)
     host = urlsplit(url).hostname or ""
     return Extracted(url=url, text="\n\n".join(paragraphs), title=one_line(meta.get("title")),
-                     date=_date(meta.get("date")), outlet=host.removeprefix("www.") or None, headline=headline)
+                     date=parse_date(stated) if (stated := meta.get("date")) else None, outlet=host.removeprefix("www.") or None, headline=headline)
 
 
 def page_url(page: Fetched, stated: str | None) -> str:
@@ -106,8 +106,3 @@ def page_url(page: Fetched, stated: str | None) -> str:
 def _site(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
-
-
-def _date(value: str | None) -> str | None:
-    """``YYYY-MM-DD`` (or ``YYYY-MM``) from what a document's properties say, None when it is not a date."""
-    return parse_date(value) if value else None
