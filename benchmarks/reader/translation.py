@@ -38,18 +38,16 @@ def main() -> None:
     parser.add_argument("--engine", choices=("ctranslate2", "pytorch"),
                         help="the opus-mt translator's engine (default: CTranslate2 when installed)")
     parser.add_argument("--no-vmap", action="store_true",
-                        help="the opus-mt translator decodes over its whole vocabulary (no vocabulary map)")
-    parser.add_argument("--no-retry", action="store_true",
-                        help="a translation over the vocabulary map that the check refuses is not decoded again")
+                        help="the opus-mt translator decodes over its whole vocabulary (not the target language's)")
     args = parser.parse_args()
     pipeline = Pipeline.from_settings(Settings.from_env(index_dir=args.index), ingest_if_missing=False)
     plain = pipeline.with_translator(None)
     translator = load_translator(args.translator)
+    translator.cache_size = 0  # every quote translated afresh, repeats too: what a translation costs
     if isinstance(translator, MarianTranslator):
         translator.threads = args.threads or translator.threads
         translator.engine = args.engine or translator.engine
         translator.vmap = translator.vmap and not args.no_vmap
-        translator.retry = translator.retry and not args.no_retry
     rows = []
     for q in load_questions(args.questions):
         query = plain.query(q["q"], q.get("history") or None)
@@ -72,7 +70,6 @@ def main() -> None:
     summary = {"questions": args.questions.name, "translator": translator.name,
                "engine": getattr(translator, "engine", None), "threads": getattr(translator, "threads", None),
                "vmap": getattr(translator, "vmap", None) and getattr(translator, "engine", None) == "ctranslate2",
-               "retry": getattr(translator, "retry", None),
                "date": time.strftime("%Y-%m-%d %H:%M"), "load_average": [round(x, 1) for x in os.getloadavg()],
                "cross_language_quotes": len(rows),
                "shown": sum(r["shown"] for r in rows),

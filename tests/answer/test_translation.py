@@ -71,14 +71,44 @@ def test_translate_checked_gives_each_translation_with_what_breaks_its_check():
     """What checked_many shows and the translation benchmark reports: the translation and its
     problems side by side (none: shown; no translation: nothing to check)."""
     quote = "Le traité a été signé par Vladimir Poutine le 29 janvier."
+    other = "Le traité a été signé par Vladimir Poutine à Moscou le 29 janvier."
     t = translator("The treaty was signed by Vladimir Putin on 29 January.", "The treaty was signed on 29 January.")
-    assert t.translate_checked([quote, quote], "fr", "en") == [
+    assert t.translate_checked([quote, other], "fr", "en") == [
         ("The treaty was signed by Vladimir Putin on 29 January.", []),
-        ("The treaty was signed on 29 January.", ["the translation lacks name poutine",
+        ("The treaty was signed on 29 January.", ["the translation lacks name moscou", "the translation lacks name poutine",
                                                   "the translation lacks name vladimir"])]
     broken = ChatModelTranslator(Failing(messages=iter([])), name="broken")
     assert broken.translate_checked([quote], "fr", "en") == [(None, [])]
     assert broken.checked_many([quote], "fr", "en") == [None]
+
+
+def test_a_quote_translated_before_is_not_translated_again():
+    """The fake has one reply: a second translation of the quote would get none."""
+    quote = "Le traité a été signé par Vladimir Poutine le 29 janvier."
+    english = "The treaty was signed by Vladimir Putin on 29 January."
+    t = translator(english)
+    assert t.translate_checked([quote], "fr", "en") == [(english, [])]
+    assert t.translate_checked([quote, quote], "fr", "en") == [(english, []), (english, [])]
+    assert t.checked(quote, "fr", "en") == english
+    assert t.translate_checked([quote], "en", "fr") == [(None, [])]  # another direction: translated anew
+
+
+def test_the_cache_keeps_the_latest_quotes_and_no_failure():
+    first, second = "Vladimir Poutine a signé le 29 janvier.", "Joe Biden a signé le 3 février."
+    t = translator("Vladimir Putin signed on 29 January.", "Joe Biden signed on 3 February.",
+                   "Vladimir Putin signed it on 29 January.")
+    t.cache_size = 1
+    t.translate_checked([first], "fr", "en")
+    t.translate_checked([second], "fr", "en")  # the first quote leaves the cache
+    assert t.translate_checked([second, first], "fr", "en") == [
+        ("Joe Biden signed on 3 February.", []), ("Vladimir Putin signed it on 29 January.", [])]
+    broken = ChatModelTranslator(Failing(messages=iter([])), name="broken")
+    broken.translate_checked([first], "fr", "en")
+    assert broken._cache()[0] == {}  # a model that failed may answer next time
+    off = translator("Vladimir Putin signed on 29 January.")
+    off.cache_size = 0
+    off.translate_checked([first], "fr", "en")
+    assert off.translate_checked([first], "fr", "en") == [(None, [])]
 
 
 def test_roman_numerals_are_numbers_and_one_of_is_not_a_count():

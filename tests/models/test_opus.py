@@ -22,7 +22,7 @@ from rag.answer.translation.base import Translator, mismatches
 from rag.answer.translation.opus import MarianTranslator
 from rag.answer.translation.registry import load_translator
 from rag.lang import detect_language
-from rag.models.opus import CT2, MODELS, SHIPPED, STAMP, VMAP, WEIGHTS, default_dir, install_vmap, ready
+from rag.models.opus import CT2, MODELS, SHIPPED, STAMP, VMAP, WEIGHTS, default_dir, ready
 
 MISSING = None if ready() else f"the opus-mt models are not in {default_dir()}: make install-translator"
 if MISSING and os.environ.get("RAG_REQUIRE_LLM") == "1":
@@ -110,14 +110,11 @@ def test_warm_loads_both_directions_before_the_first_question():
     assert all(fresh._models.get(pair) is not None for pair in MODELS)
 
 
-@pytest.fixture(scope="module")
-def models_with_vmaps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The installed models seen through links, with the shipped vocabulary maps installed
-    beside their CTranslate2 conversion as make install-translator does (the installed
-    folder itself is left as it is)."""
+def link_models(root: Path) -> Path:
+    """The installed models seen through links in ``root``, their CTranslate2 folder without
+    its vocabulary map (the installed folder itself is left as it is)."""
     if not all((default_dir() / pair / CT2 / "model.bin").is_file() for pair in MODELS):
         pytest.skip("no CTranslate2 conversion: make install-translator")
-    root = tmp_path_factory.mktemp("opus-mt")
     for pair in MODELS:
         (root / pair / CT2).mkdir(parents=True)
         for f in (default_dir() / pair).iterdir():
@@ -126,50 +123,44 @@ def models_with_vmaps(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for f in (default_dir() / pair / CT2).iterdir():
             if f.name != VMAP:
                 (root / pair / CT2 / f.name).symlink_to(f)
-    assert sorted(install_vmap(root)) == sorted(MODELS)
     return root
 
 
-def test_quotes_are_decoded_over_the_vocabulary_map_and_keep_their_facts(models_with_vmaps: Path):
-    mapped = MarianTranslator(models_with_vmaps, vmap=True)
-    assert mapped.engine == "ctranslate2" and mapped._uses_vmap("fr-en") and mapped._uses_vmap("en-fr")
-    assert not MarianTranslator(models_with_vmaps, vmap=False)._uses_vmap("fr-en")
+@pytest.fixture(scope="module")
+def linked_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return link_models(tmp_path_factory.mktemp("opus-mt"))
+
+
+def test_quotes_are_decoded_over_the_target_languages_pieces_and_keep_their_facts(linked_models: Path):
+    """A folder converted before the map existed gets it as the model loads."""
+    mapped = MarianTranslator(linked_models)
+    assert mapped.vmap and mapped.engine == "ctranslate2" and not (linked_models / "fr-en" / CT2 / VMAP).exists()
     english = mapped.translate(NEW_START, "fr", "en")
+    assert mapped._uses_vmap("fr-en") and mapped._uses_vmap("en-fr")
     assert english is not None and mismatches(NEW_START, english) == [], english
     assert "Putin" in english and "29 January" in english and "5 February 2026" in english
     french = mapped.translate("The Kremlin spokesman Dmitry Peskov spoke on 31 January.", "en", "fr")
     assert french is not None and detect_language(french) == "fr" and "Peskov" in french and "31 janvier" in french
+    import sentencepiece as spm
+
+    for pair in MODELS:
+        allowed = set((linked_models / pair / CT2 / VMAP).read_text(encoding="utf-8").split())
+        target = spm.SentencePieceProcessor(model_file=str(linked_models / pair / "target.spm"))
+        assert 30_000 < len(allowed) <= target.get_piece_size() + 3  # 32k of the 59k both languages share
+    assert "▁empoisonnement" not in allowed  # a French piece: never an English output
 
 
-def test_a_translation_the_check_refuses_is_decoded_again_over_the_whole_vocabulary(models_with_vmaps, tmp_path):
-    """A map without the pieces holding "rg" cannot spell "Argyrus": the translation over it
-    writes "Agyrus", the check refuses it, and the translation over the whole vocabulary is the
-    one kept, and shown."""
-    quote = "Le catépan Argyrus quitta Bari en 1051 pour rejoindre Constantinople."
-    tiny = tmp_path / "opus-mt"
-    (tiny / "fr-en" / CT2).mkdir(parents=True)
-    for f in models_with_vmaps.joinpath("fr-en").iterdir():
-        if f.name != CT2:
-            (tiny / "fr-en" / f.name).symlink_to(f.resolve())
-    for f in models_with_vmaps.joinpath("fr-en", CT2).iterdir():
-        if f.name != VMAP:
-            (tiny / "fr-en" / CT2 / f.name).symlink_to(f.resolve())
-    always = (models_with_vmaps / "fr-en" / CT2 / VMAP).read_text(encoding="utf-8").split("\n", 1)[0].split()
-    (tiny / "fr-en" / CT2 / VMAP).write_text("\t" + " ".join(p for p in always if "rg" not in p) + "\n")
-    mapped = MarianTranslator(tiny, vmap=True)
-    assert mapped._uses_vmap("fr-en")
-    first = mapped.translate(quote, "fr", "en")  # over the map alone
-    assert first is not None and "Argyrus" not in first
-    assert "the translation adds name agyrus" in mapped.check(quote, first, "fr", "en"), first
-    [(translation, problems)] = mapped.translate_checked([quote], "fr", "en")
-    assert problems == [] and translation is not None and "Argyrus" in translation and "1051" in translation
-    assert mapped.checked(quote, "fr", "en") == translation
-    assert MarianTranslator(tiny, vmap=True, retry=False).translate_checked([quote], "fr", "en")[0][0] == first
+def test_without_the_map_quotes_are_decoded_over_the_whole_vocabulary(linked_models: Path):
+    whole = MarianTranslator(linked_models, vmap=False)
+    english = whole.translate(NEW_START, "fr", "en")
+    assert not whole._uses_vmap("fr-en") and english is not None and "5 February 2026" in english
 
 
-def test_the_vocabulary_map_is_the_marian_vmap_translators_not_the_defaults():
-    from rag.answer.translation.registry import load_translator
-
-    plain, mapped = load_translator("marian"), load_translator("marian-vmap")
-    assert (plain.name, plain.vmap) == ("marian", False)
-    assert (mapped.name, mapped.vmap) == ("marian-vmap", True)
+def test_a_folder_the_map_cannot_be_written_in_is_decoded_over_the_whole_vocabulary(tmp_path):
+    models = link_models(tmp_path / "opus-mt")
+    for pair in MODELS:  # where the map is written first: a folder, so the write fails (even as root)
+        (models / pair / CT2 / f".{VMAP}.part").mkdir()
+    translator = MarianTranslator(models)
+    english = translator.translate(NEW_START, "fr", "en")
+    assert english is not None and "29 January" in english
+    assert not translator._uses_vmap("fr-en") and not (models / "fr-en" / CT2 / VMAP).exists()

@@ -1,8 +1,7 @@
 """The offline translator: opus-mt (MarianMT), through CTranslate2 when its conversion
 and the ``ctranslate2`` package are there, else PyTorch through ``transformers``; the same
-tokenizer (sentencepiece) and beam either way. With CTranslate2, a quote is decoded over the
-output pieces its vocabulary map allows when one is installed (``vmap``), and a translation
-the two-way check refuses is decoded again over the whole vocabulary. The model files:
+tokenizer (sentencepiece) and beam either way. With CTranslate2, the decoder scores only the
+pieces of the target language (the vocabulary map, ``vmap``). The model files:
 :mod:`rag.models.opus`."""
 
 from __future__ import annotations
@@ -24,10 +23,10 @@ from rag.models.opus import (
     THREADS,
     USE_VMAP,
     VMAP_MIN_PIECES,
-    VMAP_RETRY,
     WEIGHTS,
     ct2_ready,
     default_dir,
+    install_vmap,
     vmap_ready,
 )
 
@@ -38,19 +37,18 @@ class MarianTranslator(Translator):
     """Translates quotes with the opus-mt model of each direction (``DIR/fr-en``,
     ``DIR/en-fr``), loaded on first use; a direction without a model gives no translation.
     ``engine`` says what runs them: ``ctranslate2`` or ``pytorch`` (the log says it too).
-    ``vmap``: decode quotes with the vocabulary map of their direction where one is installed
-    (CTranslate2 only; :data:`rag.models.opus.USE_VMAP`); ``retry``: decode a quote whose
-    translation over the map the check refuses again over the whole vocabulary
-    (:data:`rag.models.opus.VMAP_RETRY`)."""
+    ``vmap``: decode over the pieces of the target language alone (CTranslate2 only;
+    :data:`rag.models.opus.USE_VMAP`); the map is written beside the conversion as the model
+    loads, when it is not there yet (:func:`rag.models.opus.install_vmap`)."""
 
     def __init__(self, directory: str | Path | None = None, name: str = "marian", threads: int = THREADS,
-                 vmap: bool = USE_VMAP, retry: bool = VMAP_RETRY) -> None:
+                 vmap: bool = USE_VMAP) -> None:
         self.directory = Path(directory or default_dir())
         self.name = name
         self.threads = threads
         self.vmap = vmap
-        self.retry = retry
         self._models: dict[str, Any] = {}
+        self._vmap_installed: bool | None = None
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
         if not any((self.directory / pair / WEIGHTS).is_file() for pair in MODELS):
             raise RagError(f"No opus-mt model in {self.directory} (expected fr-en/ and en-fr/ there): "
@@ -58,9 +56,8 @@ class MarianTranslator(Translator):
         self.engine = "ctranslate2" if self._ctranslate2() else "pytorch"
 
     @classmethod
-    def from_argument(cls, argument: str, *, vmap: bool = USE_VMAP) -> MarianTranslator:
-        kind = "marian-vmap" if vmap else "marian"
-        return cls(argument or None, f"{kind}:{argument}" if argument else kind, vmap=vmap)
+    def from_argument(cls, argument: str) -> MarianTranslator:
+        return cls(argument or None, f"marian:{argument}" if argument else "marian")
 
     def _ctranslate2(self) -> bool:
         from importlib.util import find_spec
@@ -84,6 +81,8 @@ class MarianTranslator(Translator):
                 if self.engine == "ctranslate2":
                     import ctranslate2
 
+                    if self.vmap and self._vmap_installed is None:  # read by the model as it loads
+                        self._vmap_installed = self._install_vmap()
                     model: Any = ctranslate2.Translator(str(folder / CT2), device="cpu", compute_type=CT2_QUANTIZATION,
                                                         intra_threads=self.threads, inter_threads=1)
                 else:
@@ -110,10 +109,6 @@ class MarianTranslator(Translator):
     def translate_many(self, texts: list[str], source: str, target: str) -> list[str | None]:
         """All of ``texts`` decoded as one batch (the quote and its name look-ups, the claims
         of one answer)."""
-        return self._translate(texts, source, target, vmap=True)
-
-    def _translate(self, texts: list[str], source: str, target: str, *, vmap: bool) -> list[str | None]:
-        """:meth:`translate_many`, over the vocabulary map where ``vmap`` and one is installed."""
         if not texts:
             return []
         with self._lock:
@@ -123,8 +118,7 @@ class MarianTranslator(Translator):
                     return [None] * len(texts)
                 tokenizer, model = loaded
                 if self.engine == "ctranslate2":
-                    outs = self._ctranslate2_batch(tokenizer, model, texts,
-                                                   vmap and self._uses_vmap(f"{source}-{target}"))
+                    outs = self._ctranslate2_batch(tokenizer, model, texts, self._uses_vmap(f"{source}-{target}"))
                 else:
                     outs = self._pytorch_batch(tokenizer, model, texts, self.threads)
                 return [o.strip() or None for o in outs]
@@ -132,29 +126,24 @@ class MarianTranslator(Translator):
                 log.warning("the %s translator failed (%s)", self.name, exc)
                 return [None] * len(texts)
 
-    def _uses_vmap(self, pair: str) -> bool:
-        return self.vmap and self.engine == "ctranslate2" and vmap_ready(self.directory / pair)
+    def _install_vmap(self) -> bool:
+        try:
+            install_vmap(self.directory)
+            return True
+        except Exception as exc:  # noqa: BLE001 — a read-only folder: the whole vocabulary, slower
+            log.warning("the vocabulary map could not be written in %s (%s): decoding over the whole "
+                        "vocabulary", self.directory, exc)
+            return False
 
-    def translate_checked(self, quotes: list[str], source: str, target: str) -> list[tuple[str | None, list[str]]]:
-        """:meth:`Translator.translate_checked`; with a vocabulary map, the quotes whose
-        translation the check refuses are decoded again over the whole vocabulary, and that
-        translation is the one kept: the map never costs a shown translation. Retrying only
-        the refusals that look like the map's doing (a misspelt name) lost one of the team's
-        translations to a phrasing the check refuses (benchmarks/README.md#the-vocabulary-map)."""
-        out = super().translate_checked(quotes, source, target)
-        again = [i for i, (translation, problems) in enumerate(out) if problems or translation is None]
-        if again and self.retry and self._uses_vmap(f"{source}-{target}"):
-            redone = self._translate([quotes[i] for i in again], source, target, vmap=False)
-            out = list(out)
-            for i, translation in zip(again, redone):
-                out[i] = (translation, self.check(quotes[i], translation, source, target) if translation is not None else [])
-        return out
+    def _uses_vmap(self, pair: str) -> bool:
+        return (self.vmap and self.engine == "ctranslate2" and bool(self._vmap_installed)
+                and vmap_ready(self.directory / pair))
 
     @staticmethod
     def _ctranslate2_batch(tokenizer: Any, model: Any, texts: list[str], vmap: bool = False) -> list[str]:
         pieces = [tokenizer.convert_ids_to_tokens(tokenizer.encode(t, truncation=True, max_length=MAX_TOKENS))
                   for t in texts]
-        # the vocabulary map for quotes, not for one-word name look-ups (rag.models.opus.VMAP_MIN_PIECES)
+        # the map for quotes, not for one-word name look-ups (rag.models.opus.VMAP_MIN_PIECES)
         results = model.translate_batch(pieces, beam_size=BEAMS, max_decoding_length=MAX_TOKENS,
                                         use_vmap=vmap and max(map(len, pieces)) >= VMAP_MIN_PIECES)
         return [tokenizer.decode(tokenizer.convert_tokens_to_ids(r.hypotheses[0]), skip_special_tokens=True)

@@ -31,12 +31,6 @@ def _marian(argument: str) -> Translator:
     return MarianTranslator.from_argument(argument)
 
 
-def _marian_vmap(argument: str) -> Translator:
-    from rag.answer.translation.opus import MarianTranslator
-
-    return MarianTranslator.from_argument(argument, vmap=True)
-
-
 def _chat_model(kind: str) -> TranslatorFactory:
     def make(argument: str) -> Translator:
         from rag.answer.translation.chat_model import ChatModelTranslator
@@ -71,8 +65,6 @@ def unregister_translator(kind: str) -> None:
 
 
 register_translator("marian", _marian, usage="marian[:DIR] (the offline opus-mt models; make install-translator)")
-register_translator("marian-vmap", _marian_vmap,
-                    usage="marian-vmap[:DIR] (the same, decoding over vocabulary maps: faster, rare words worse)")
 register_translator("llamacpp", _chat_model("llamacpp"), usage="llamacpp:PATH.gguf")
 register_translator("ollama", _chat_model("ollama"), usage="ollama:MODEL[@URL]")
 register_translator("openai", _chat_model("openai"), usage="openai:MODEL@BASE_URL")
