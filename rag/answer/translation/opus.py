@@ -48,7 +48,7 @@ class MarianTranslator(Translator):
         self.threads = threads
         self.vmap = vmap
         self._models: dict[str, Any] = {}
-        self._vmap_installed: bool | None = None
+        self._mapped: set[str] = set()  # the directions decoded over their map, decided as each loads
         self._lock = threading.Lock()  # one translation at a time: the models are not reentrant
         if not any((self.directory / pair / WEIGHTS).is_file() for pair in MODELS):
             raise RagError(f"No opus-mt model in {self.directory} (expected fr-en/ and en-fr/ there): "
@@ -81,8 +81,8 @@ class MarianTranslator(Translator):
                 if self.engine == "ctranslate2":
                     import ctranslate2
 
-                    if self.vmap and self._vmap_installed is None:  # read by the model as it loads
-                        self._vmap_installed = self._install_vmap()
+                    if self.vmap and self._install_vmap() and vmap_ready(folder):  # read by the model as it loads
+                        self._mapped.add(pair)
                     model: Any = ctranslate2.Translator(str(folder / CT2), device="cpu", compute_type=CT2_QUANTIZATION,
                                                         intra_threads=self.threads, inter_threads=1)
                 else:
@@ -136,8 +136,7 @@ class MarianTranslator(Translator):
             return False
 
     def _uses_vmap(self, pair: str) -> bool:
-        return (self.vmap and self.engine == "ctranslate2" and bool(self._vmap_installed)
-                and vmap_ready(self.directory / pair))
+        return pair in self._mapped
 
     @staticmethod
     def _ctranslate2_batch(tokenizer: Any, model: Any, texts: list[str], vmap: bool = False) -> list[str]:
