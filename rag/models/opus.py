@@ -205,19 +205,19 @@ def target_vmap(target_pieces: Iterable[str], vocabulary: Iterable[str]) -> str:
     return "\t" + " ".join(sorted(allowed)) + "\n"
 
 
-def install_vmap(directory: str | Path | None = None) -> list[str]:
-    """Write each converted direction's vocabulary map (:func:`target_vmap`, from its
-    ``target.spm`` and the conversion's vocabulary) as ``ct2/vmap.txt``, what
+def install_vmap(directory: str | Path | None = None, pairs: Iterable[str] = tuple(MODELS)) -> list[str]:
+    """Write the vocabulary map of each converted direction of ``pairs`` (:func:`target_vmap`,
+    from its ``target.spm`` and the conversion's vocabulary) as ``ct2/vmap.txt``, what
     ``translate_batch(use_vmap=True)`` reads; the directions it (re)wrote. Idempotent, and
-    cheap (~0.1 s): the translator calls it as it loads a model, so that a folder converted
-    before the map existed, or holding another map, gets this one."""
+    cheap (~0.1 s a direction): the translator calls it for a direction as it loads its model,
+    so that a folder converted before the map existed, or holding another map, gets this one."""
     import json
 
     import sentencepiece as spm
 
     directory = Path(directory or default_dir())
     written = []
-    for pair in MODELS:
+    for pair in pairs:
         folder = directory / pair
         if not (ct2_ready(folder) and (folder / "target.spm").is_file()):
             continue

@@ -38,7 +38,8 @@ def toy_models(root: Path) -> Path:
 
 def test_the_map_allows_the_target_languages_pieces_and_is_written_once(tmp_path):
     models = toy_models(tmp_path / "opus-mt")
-    assert install_vmap(models) == ["fr-en"] and install_vmap(models) == []  # en-fr: no target model
+    assert install_vmap(models, ["en-fr"]) == []  # no target model
+    assert install_vmap(models) == ["fr-en"] and install_vmap(models) == []
     [line] = (models / "fr-en" / CT2 / VMAP).read_text(encoding="utf-8").splitlines()
     source, tab, allowed = line.partition("\t")
     assert (source, tab) == ("", "\t")  # whatever the source

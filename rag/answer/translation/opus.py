@@ -81,7 +81,7 @@ class MarianTranslator(Translator):
                 if self.engine == "ctranslate2":
                     import ctranslate2
 
-                    if self.vmap and self._install_vmap() and vmap_ready(folder):  # read by the model as it loads
+                    if self.vmap and self._install_vmap(pair) and vmap_ready(folder):  # read by the model as it loads
                         self._mapped.add(pair)
                     model: Any = ctranslate2.Translator(str(folder / CT2), device="cpu", compute_type=CT2_QUANTIZATION,
                                                         intra_threads=self.threads, inter_threads=1)
@@ -126,9 +126,9 @@ class MarianTranslator(Translator):
                 log.warning("the %s translator failed (%s)", self.name, exc)
                 return [None] * len(texts)
 
-    def _install_vmap(self) -> bool:
+    def _install_vmap(self, pair: str) -> bool:
         try:
-            install_vmap(self.directory)
+            install_vmap(self.directory, (pair,))
             return True
         except Exception as exc:  # noqa: BLE001 — a read-only folder: the whole vocabulary, slower
             log.warning("the vocabulary map could not be written in %s (%s): decoding over the whole "
