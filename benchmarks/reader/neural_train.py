@@ -114,22 +114,100 @@ def load_base(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return config, state
 
 
-def batches(data: Data, questions: list[int], per_batch: int, negatives: int, rng: random.Random):
-    """Lists of (question, its sampled candidates): every positive, up to ``negatives`` negatives."""
+def batches(data: Data, questions: list[int], per_batch: int, negatives: int, hard: float, rng: random.Random):
+    """Lists of (question, its sampled candidates): every positive and up to ``negatives``
+    negatives, the share ``hard`` of them the learned reader's most probable (the ones the
+    reader must beat), the rest at random."""
     order = questions[:]
     rng.shuffle(order)
+    learned = data.c["learned"]
     for i in range(0, len(order), per_batch):
         group = []
         for qi in order[i:i + per_batch]:
             cands = list(data.candidates(qi))
             pos = [j for j in cands if data.c["label"][j]]
-            neg = [j for j in cands if not data.c["label"][j]]
-            rng.shuffle(neg)
-            chosen = pos + neg[:negatives]
+            neg = sorted((j for j in cands if not data.c["label"][j]), key=lambda j: -float(learned[j]))
+            top = int(round(hard * negatives))
+            rest = neg[top:]
+            rng.shuffle(rest)
+            chosen = pos + neg[:top] + rest[:negatives - top]
             if chosen:
                 group.append((qi, chosen))
         if group:
             yield group
+
+
+class LowerStates:
+    """The frozen lower layers' token states of every question and candidate text, computed
+    once (split variants: only the upper layers run while training and scoring)."""
+
+    def __init__(self, model: ce.CrossEncoder, data: Data, questions: list[int], layout: ce.Layout,
+                 device: str, batch: int = 128) -> None:
+        self.data, self.device = data, device
+        sp = data.specials
+        q_keys = sorted({int(data.q["text"][qi]) for qi in questions})
+        c_keys = sorted({self.key(j) for qi in questions for j in data.candidates(qi)})
+        q_rows = {k: ce.question_ids(data.text(k), layout, sp["bos"], sp["eos"]) for k in q_keys}
+        c_rows = {k: ce.candidate_ids(data.text(k[0]), data.text(k[1]), data.text(k[2]), layout,
+                                      sp["bos"], sp["eos"], sp["sep"]) for k in c_keys}
+        t0 = time.time()
+        self.q = self._run(model, q_rows, batch)
+        self.c = self._run(model, c_rows, batch)
+        print(f"lower states of {len(self.q)} questions and {len(self.c)} candidates "
+              f"({time.time() - t0:.0f} s)", flush=True)
+
+    def key(self, j: int) -> tuple[int, int, int]:
+        c = self.data.c
+        return int(c["sentence"][j]), int(c["title"][j]), int(c["prev"][j])
+
+    @torch.no_grad()
+    def _run(self, model: ce.CrossEncoder, rows: dict, batch: int) -> dict:
+        model.eval()
+        keys = sorted(rows, key=lambda k: len(rows[k]))
+        out = {}
+        for i in range(0, len(keys), batch):
+            part = keys[i:i + batch]
+            ids, mask = ce.pad_batch([rows[k] for k in part], self.data.specials["pad"])
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.device.startswith("cuda")):
+                states = model.lower(ids.to(self.device), mask.to(self.device)).float()
+            for n, k in enumerate(part):
+                out[k] = states[n, :len(rows[k])].clone()
+        model.train()
+        return out
+
+    def length(self, j: int) -> int:
+        return len(self.q[int(self.data.q["text"][int(self.data.c["question"][j])])]) + len(self.c[self.key(j)])
+
+    def pairs(self, cands: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Joined lower states (question's, then candidate's, no padding between: the upper
+        layers add no positions), their mask and the candidate's tokens, one row per candidate."""
+        qs = [self.q[int(self.data.q["text"][int(self.data.c["question"][j])])] for j in cands]
+        cs = [self.c[self.key(j)] for j in cands]
+        width = max(len(q) + len(c) for q, c in zip(qs, cs, strict=True))
+        states = torch.zeros(len(cands), width, qs[0].shape[1], device=self.device)
+        mask = torch.zeros(len(cands), width, dtype=torch.long, device=self.device)
+        candidate = torch.zeros_like(mask)
+        for n, (q, c) in enumerate(zip(qs, cs, strict=True)):
+            states[n, :len(q)], states[n, len(q):len(q) + len(c)] = q, c
+            mask[n, :len(q) + len(c)] = 1
+            candidate[n, len(q):len(q) + len(c)] = 1
+        return states, mask, candidate
+
+
+def logits_of(model: ce.CrossEncoder, data: Data, cands: list[int], layout: ce.Layout, device: str,
+              lower: LowerStates | None, micro: int = 32) -> torch.Tensor:
+    """The model's logits for candidates ``cands``; split variants run the upper layers over
+    the cached lower states, by pieces of similar length (less padding on CPU)."""
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        if lower is None:
+            ids, mask = ce.pad_batch(data.inputs(cands, layout), data.specials["pad"])
+            return model(ids.to(device), mask.to(device)).float()
+        if device.startswith("cuda"):
+            micro = len(cands)
+        order = sorted(range(len(cands)), key=lambda n: lower.length(cands[n]))
+        pieces = [model.upper(*lower.pairs([cands[n] for n in order[i:i + micro]])).float()
+                  for i in range(0, len(order), micro)]
+        return torch.cat(pieces)[torch.as_tensor(np.argsort(order), device=device)]
 
 
 def loss_of(logits: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> torch.Tensor:
@@ -146,15 +224,13 @@ def loss_of(logits: torch.Tensor, labels: torch.Tensor, sizes: list[int]) -> tor
 
 @torch.no_grad()
 def score(model: ce.CrossEncoder, data: Data, questions: list[int], layout: ce.Layout, device: str,
-          batch: int = 512) -> dict[int, np.ndarray]:
+          lower: LowerStates | None = None, batch: int = 256) -> dict[int, np.ndarray]:
     """Logits of every candidate of ``questions``."""
     model.eval()
-    flat = [(qi, j) for qi in questions for j in data.candidates(qi)]
+    flat = [j for qi in questions for j in data.candidates(qi)]
     logits = np.zeros(len(flat), np.float32)
     for i in range(0, len(flat), batch):
-        ids, mask = ce.pad_batch(data.inputs([j for _, j in flat[i:i + batch]], layout), data.specials["pad"])
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-            logits[i:i + batch] = model(ids.to(device), mask.to(device)).float().cpu().numpy()
+        logits[i:i + batch] = logits_of(model, data, flat[i:i + batch], layout, device, lower).cpu().numpy()
     out: dict[int, np.ndarray] = {}
     pos = 0
     for qi in questions:
@@ -209,18 +285,24 @@ def evaluate(data: Data, sets: dict[str, list[int]], logits: dict[int, np.ndarra
     return out
 
 
-def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers: int, rank: int,
+def variant_name(layers: int, rank: int, split: int, head: str) -> str:
+    return f"L{layers}r{rank}" + (f"s{split}" if split else "") + ("c" if head == "compare" else "")
+
+
+def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers: int, rank: int, split: int,
                   args: argparse.Namespace, log: dict) -> tuple[float, ce.CrossEncoder, dict, ce.AdapterConfig]:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     device = args.device
     config, state = base
-    model = ce.CrossEncoder(ce.bert_from_state(config, state, layers))
+    model = ce.CrossEncoder(ce.bert_from_state(config, state, layers), split, args.head)
     model.add_adapters(rank, 2.0 * rank)
     model.to(device).train()
     layout = ce.Layout()
-    fit = [qi for qs in data.questions("fit").values() for qi in qs]
+    fit = [qi for name, qs in data.questions("fit").items() for qi in qs
+           if not args.fit_sets or any(part in name for part in args.fit_sets.split(","))]
     dev = data.questions("dev")
+    lower = LowerStates(model, data, fit + [qi for qs in dev.values() for qi in qs], layout, device) if split else None
     params = [p for p in model.parameters() if p.requires_grad]
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("head.")]
     rest = [p for p in params if all(p is not h for h in head)]
@@ -230,17 +312,15 @@ def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers
     warm = max(1, steps // 16)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm)))
-    name = f"L{layers}r{rank}"
+    name = variant_name(layers, rank, split, args.head)
     best: tuple[float, dict | None, dict] = (-1.0, None, {})
     step, t0 = 0, time.time()
     for epoch in range(args.epochs):
         losses = []
-        for group in batches(data, fit, args.questions_per_batch, args.negatives, rng):
+        for group in batches(data, fit, args.questions_per_batch, args.negatives, args.hard_negatives, rng):
             cands = [j for _, js in group for j in js]
-            ids, mask = ce.pad_batch(data.inputs(cands, layout), data.specials["pad"])
             labels = torch.tensor([float(data.c["label"][j]) for j in cands], device=device)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                logits = model(ids.to(device), mask.to(device)).float()
+            logits = logits_of(model, data, cands, layout, device, lower)
             loss = loss_of(logits, labels, [len(js) for _, js in group])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -252,7 +332,7 @@ def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers
             if step % args.log_every == 0:
                 print(f"{name} epoch {epoch} step {step}/{steps} loss {np.mean(losses[-args.log_every:]):.4f} "
                       f"({time.time() - t0:.0f} s)", flush=True)
-        dev_logits = score(model, data, [qi for qs in dev.values() for qi in qs], layout, device)
+        dev_logits = score(model, data, [qi for qs in dev.values() for qi in qs], layout, device, lower)
         figures = evaluate(data, dev, dev_logits, 3, 0, 0.0)
         entry = {"variant": name, "epoch": epoch, "loss": round(float(np.mean(losses)), 4),
                  "seconds": round(time.time() - t0, 1), "dev": figures}
@@ -263,7 +343,8 @@ def train_variant(data: Data, base: tuple[dict, dict[str, torch.Tensor]], layers
                     dev_logits)
     assert best[1] is not None, "no epoch was trained"  # the first epoch's figures beat -1.0
     model.load_state_dict(best[1], strict=False)
-    adapter = ce.AdapterConfig(layers=layers, rank=rank, alpha=2.0 * rank, layout=layout)
+    adapter = ce.AdapterConfig(layers=layers, rank=rank, alpha=2.0 * rank, layout=layout, split=split,
+                               head=args.head)
     return best[0], model, best[2], adapter
 
 
@@ -285,11 +366,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--variants", default="12:16", help="LAYERS:RANK,… (first layers kept, LoRA rank)")
+    parser.add_argument("--variants", default="12:16",
+                        help="LAYERS:RANK[@SPLIT],… (first layers kept, LoRA rank or 0 for whole layers, "
+                             "layers reading question and candidate apart)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--questions-per-batch", type=int, default=16)
     parser.add_argument("--negatives", type=int, default=15, help="negatives sampled per question and step")
+    parser.add_argument("--head", default="mean", choices=ce.HEADS, help="'compare' needs a split (@SPLIT)")
+    parser.add_argument("--fit-sets", default="", help="fit only on sets whose name holds one of these (a,b,…)")
+    parser.add_argument("--hard-negatives", type=float, default=0.0,
+                        help="share of the negatives taken among the learned reader's most probable")
     parser.add_argument("--max-false-abstention", type=float, default=0.04)
     parser.add_argument("--limit", type=int, default=0, help="questions per set (smoke runs)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -307,12 +394,14 @@ def main() -> None:
         "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}
     results = []
     for spec in args.variants.split(","):
-        layers, rank = (int(x) for x in spec.split(":"))
-        top1, model, logits, adapter = train_variant(data, base, layers, rank, args, log)
+        shape, _, cut = spec.partition("@")
+        layers, rank = (int(x) for x in shape.split(":"))
+        split = int(cut or 0)
+        top1, model, logits, adapter = train_variant(data, base, layers, rank, split, args, log)
         choice = choose(data, logits, args.max_false_abstention, log)
         adapter = replace(adapter, threshold=choice["dev"]["threshold"], passages=choice["passages"],
                           candidates=choice["candidates"], learned_weight=choice["learned_weight"])
-        path = args.out / f"neural-L{layers}r{rank}.safetensors"
+        path = args.out / f"neural-{variant_name(layers, rank, split, args.head)}.safetensors"
         ce.save_adapter(model, adapter, path)
         results.append({"variant": spec, "path": path.name, "dev_top1_epoch": top1, "choice": choice})
         print(json.dumps(results[-1]), flush=True)

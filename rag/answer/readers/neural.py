@@ -98,16 +98,14 @@ class NeuralReader(LearnedReader):
         """The cross-encoder's logit for each (sentence, previous sentence, title)."""
         import torch
 
-        from rag.answer.readers.cross_encoder import encode_pair, pad_batch
+        from rag.answer.readers.cross_encoder import candidate_logits
 
-        rows = [encode_pair(self.tokenizer, question, s, title, prev, self.adapter.layout, self.specials)
-                for s, prev, title in candidates]
-        ids, mask = pad_batch(rows, self.specials.pad)
         with self._lock, torch.inference_mode():
             before = torch.get_num_threads()
             torch.set_num_threads(self.config.neural_threads)
             try:
-                return self.model(ids, mask).numpy().astype(np.float64)
+                return candidate_logits(self.model, self.tokenizer, question, candidates, self.adapter,
+                                        self.specials).numpy().astype(np.float64)
             finally:
                 torch.set_num_threads(before)
 

@@ -29,6 +29,7 @@ from rag.answer.readers.cross_encoder import (
     Specials,
     adapted_model,
     encode_pair,
+    pad_batch,
     read_adapter,
     save_adapter,
 )
@@ -101,6 +102,78 @@ def test_adapter_file_round_trip_gives_the_trained_model(tmp_path):
     assert torch.allclose(merged(ids, mask), expected, atol=2e-2)  # the file holds fp16
 
 
+def split_tiny(rank: int, head: str = "mean") -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
+    from rag.answer.readers.cross_encoder import bert_from_state
+
+    config, state = tiny_bert()
+    model = CrossEncoder(bert_from_state(config, state, 2), split=1, head=head)
+    model.add_adapters(rank, 2.0 * rank)
+    return config, state, model
+
+
+QUESTION = (torch.tensor([[0, 5, 6, 2]]), torch.ones(1, 4, dtype=torch.long))
+CANDIDATES = (torch.tensor([[0, 7, 8, 9, 2, 10, 4, 11, 2], [0, 12, 2, 4, 2, 1, 1, 1, 1]]),
+              torch.tensor([[1] * 9, [1] * 5 + [0] * 4]))
+
+
+@pytest.mark.parametrize("rank", [0, 4])
+def test_a_split_model_trains_only_the_layers_that_read_both_parts(rank):
+    config, state, model = split_tiny(rank)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("bert.encoder.layer.1.", "head.")) for n in trainable)
+    assert set(model.trained_state()) == trainable
+    if rank:  # adapters start at zero: the model starts as the base
+        from rag.answer.readers.cross_encoder import bert_from_state
+
+        plain = CrossEncoder(bert_from_state(config, state, 2), split=1)
+        plain.head.load_state_dict(model.head.state_dict())
+        assert torch.allclose(model.eval().score_split(QUESTION, CANDIDATES),
+                              plain.eval().score_split(QUESTION, CANDIDATES), atol=1e-6)
+
+
+def test_a_split_model_scores_each_candidate_as_if_alone():
+    model = split_tiny(4)[2].eval()
+    both = model.score_split(QUESTION, CANDIDATES)
+    for i, n in enumerate((9, 5)):
+        alone = model.score_split(QUESTION, (CANDIDATES[0][i:i + 1, :n], CANDIDATES[1][i:i + 1, :n]))
+        assert torch.allclose(both[i], alone[0], atol=1e-5)  # padding and the shared question change nothing
+    other = (torch.tensor([[0, 13, 14, 15, 2]]), torch.ones(1, 5, dtype=torch.long))
+    assert not torch.allclose(model.score_split(other, CANDIDATES), both)  # the upper layer reads the question
+
+
+@pytest.mark.parametrize(("rank", "head"), [(0, "mean"), (4, "compare")])
+def test_a_split_adapter_file_round_trip_gives_the_trained_model(tmp_path, rank, head):
+    config, state, model = split_tiny(rank, head)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.1 * torch.randn_like(p))
+    expected = model.eval().score_split(QUESTION, CANDIDATES)
+    adapter = AdapterConfig(layers=2, rank=rank, alpha=2.0 * rank, split=1, head=head, threshold=0.3)
+    path = tmp_path / "neural.safetensors"
+    save_adapter(model, adapter, path)
+    read, trained = read_adapter(path)
+    assert read == adapter
+    merged = adapted_model(config, state, read, trained)
+    assert torch.allclose(merged.score_split(QUESTION, CANDIDATES), expected, atol=2e-2)  # the file holds fp16
+
+
+def test_the_compare_head_starts_as_a_scaled_cosine_of_the_two_parts():
+    from rag.answer.readers.cross_encoder import COMPARE_CENTRE, COMPARE_SCALE, bert_from_state
+
+    config, state = tiny_bert()
+    model = CrossEncoder(bert_from_state(config, state, 2), split=1, head="compare").eval()
+    q_states, c_states = model.lower(*QUESTION), model.lower(*CANDIDATES)
+    for i, n in enumerate((9, 5)):
+        joined = torch.cat([q_states[0], c_states[i, :n]])[None]
+        out = model.run_layers(joined, torch.ones(1, joined.shape[1], dtype=torch.long), slice(1, None))[0]
+        cos = torch.nn.functional.cosine_similarity(out[:4].mean(0), out[4:].mean(0), dim=0)
+        expected = COMPARE_SCALE * (cos - COMPARE_CENTRE)
+        assert torch.allclose(model.score_split(QUESTION, CANDIDATES)[i], expected, atol=1e-4)
+    with pytest.raises(ValueError, match="needs a split"):
+        CrossEncoder(bert_from_state(config, state, 2), head="compare")
+
+
 def test_a_file_that_is_not_an_adapter_is_refused(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(2)}, str(path))
@@ -131,6 +204,7 @@ class Overlap(torch.nn.Module):
         super().__init__()
         self.ignore = ignore
         self.seen = 0
+        self.split_calls = 0
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         out = []
@@ -141,6 +215,14 @@ class Overlap(torch.nn.Module):
             out.append(4.0 * len(question & sentence) / max(len(question), 1) - 2.0)
         self.seen += len(out)
         return torch.tensor(out)
+
+    def score_split(self, question: tuple[torch.Tensor, torch.Tensor],
+                    candidates: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """A split model's entry: the question's part once, the candidates' parts below it."""
+        self.split_calls += 1
+        q = [t for t in question[0][0].tolist() if t != 1]
+        rows = [q + [t for t in row if t != 1][1:] for row in candidates[0].tolist()]
+        return self.forward(*pad_batch(rows, 1))
 
 
 def neural(adapter: AdapterConfig | None = None, config: ReaderConfig | None = None) -> NeuralReader:
@@ -171,6 +253,13 @@ def test_the_model_reads_only_the_learned_readers_shortlist():
     reader = neural(AdapterConfig(candidates=2))
     ask(reader, "Qui a signé le projet de loi de prorogation ?", [passage(ARTICLE, COS)])
     assert reader.model.seen == 2
+
+
+def test_a_split_adapter_reads_the_question_once_for_its_candidates():
+    joint, split = neural(AdapterConfig(passages=5)), neural(AdapterConfig(passages=5, split=10))
+    question = "Qui a signé le projet de loi de prorogation ?"
+    assert ask(split, question, [passage(ARTICLE, COS)]) == ask(joint, question, [passage(ARTICLE, COS)])
+    assert split.model.split_calls == 1 and joint.model.split_calls == 0
 
 
 def test_the_learned_logit_is_mixed_in_with_its_weight():

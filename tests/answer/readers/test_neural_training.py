@@ -56,3 +56,31 @@ def test_train_on_cpu_then_answer_with_the_adapter(tmp_path: Path, settings, ing
     data = json.loads(answer)
     assert data["generator"] == "neural" and not data["abstained"]
     assert data["citations"] and all(c["quote"] in c["passage"] for c in data["citations"])
+
+
+def test_a_split_model_trains_on_cpu_then_answers(tmp_path: Path, settings, ingest_report):
+    """The CPU-sized variant: e5's lower layer read apart and cached, the upper one trained
+    whole under the compare head; its file answers through ``rag ask``."""
+    cands = tmp_path / "team.cands.jsonl"
+    run("benchmarks/reader/neural_data.py", "extract", "--index", str(settings.index_dir),
+        "--questions", str(QUESTIONS_FILE), "--out", str(cands), "-k", "4")
+    carry = tmp_path / "carry"
+    run("benchmarks/reader/neural_data.py", "pack", "--out", str(carry), "--set", f"fit:{cands}",
+        "--set", f"dev:{cands}")
+    out = tmp_path / "out"
+    log = run("benchmarks/reader/neural_train.py", "--data", str(carry), "--out", str(out), "--variants", "2:0@1",
+              "--head", "compare", "--limit", "6", "--questions-per-batch", "3", "--negatives", "3",
+              "--hard-negatives", "0.5", "--epochs", "6", "--lr", "1e-3", "--device", "cpu", "--threads", "1")
+    epochs = [json.loads(line) for line in log.splitlines() if line.startswith('{"variant": "L2r0s1c", "epoch"')]
+    assert len(epochs) == 6 and epochs[-1]["loss"] < epochs[0]["loss"]
+    adapter = out / "neural-L2r0s1c.safetensors"
+    config, tensors = read_adapter(adapter)
+    assert (config.split, config.head, config.rank) == (1, "compare", 0)
+    assert all(k.startswith(("bert.encoder.layer.1.", "head.")) for k in tensors)
+    answer = run("-m", "rag.cli", "--reader", f"neural:{adapter}", "--translator", "none", "--index",
+                 str(settings.index_dir), "--corpus", str(settings.corpus_dir), "ask",
+                 "Quand le traité New START a-t-il été prolongé ?", "--json",
+                 env=clean_env(RAG_READER_NEURAL_MIN_ANSWERABLE="0"))
+    data = json.loads(answer)
+    assert data["generator"] == "neural" and not data["abstained"]
+    assert data["citations"] and all(c["quote"] in c["passage"] for c in data["citations"])
