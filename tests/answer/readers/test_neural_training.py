@@ -28,59 +28,60 @@ def run(*args: str, cwd: Path = REPO_ROOT, timeout: int = 600, env: dict[str, st
     return done.stdout
 
 
-def test_train_on_cpu_then_answer_with_the_adapter(tmp_path: Path, settings, ingest_report):
-    cands = tmp_path / "team.cands.jsonl"
+@pytest.fixture(scope="module")
+def carry(tmp_path_factory, settings, ingest_report) -> Path:
+    """The team's questions' candidates from the real index, packed as a GPU machine gets them."""
+    folder = tmp_path_factory.mktemp("neural")
+    cands = folder / "team.cands.jsonl"
     run("benchmarks/reader/neural_data.py", "extract", "--index", str(settings.index_dir),
         "--questions", str(QUESTIONS_FILE), "--out", str(cands), "-k", "4")
     rows = [json.loads(line) for line in cands.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 86 and all(r["cands"] for r in rows if r["answerable"])
     assert sum(c["y"] for r in rows for c in r["cands"]) > 40  # answers are found among the candidates
-    carry = tmp_path / "carry"
-    run("benchmarks/reader/neural_data.py", "pack", "--out", str(carry), "--set", f"fit:{cands}",
+    run("benchmarks/reader/neural_data.py", "pack", "--out", str(folder / "carry"), "--set", f"fit:{cands}",
         "--set", f"dev:{cands}")
+    return folder / "carry"
+
+
+def train(carry: Path, out: Path, *args: str) -> list[dict]:
+    """A few epochs on a slice of the packed data; each epoch's log line."""
+    log = run("benchmarks/reader/neural_train.py", "--data", str(carry), "--out", str(out), "--limit", "6",
+              "--questions-per-batch", "3", "--negatives", "3", "--epochs", "6", "--device", "cpu",
+              "--threads", "1", *args)
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return [d for d in lines if "epoch" in d]
+
+
+def assert_answers_with(adapter: Path, settings) -> None:
+    """The adapter file answers through ``rag ask --reader neural:FILE``, citing real passages."""
+    answer = run("-m", "rag.cli", "--reader", f"neural:{adapter}", "--translator", "none", "--index",
+                 str(settings.index_dir), "--corpus", str(settings.corpus_dir), "ask",
+                 "Quand le traité New START a-t-il été prolongé ?", "--json",
+                 env=clean_env(RAG_READER_NEURAL_MIN_ANSWERABLE="0"))
+    data = json.loads(answer)
+    assert data["generator"] == "neural" and not data["abstained"]
+    assert data["citations"] and all(c["quote"] in c["passage"] for c in data["citations"])
+
+
+def test_train_on_cpu_then_answer_with_the_adapter(tmp_path: Path, carry: Path, settings):
     assert (carry / "base.safetensors").stat().st_size < 40 * 2**20  # fits what a GPU machine is sent
-    out = tmp_path / "out"
-    log = run("benchmarks/reader/neural_train.py", "--data", str(carry), "--out", str(out), "--variants", "2:4",
-              "--limit", "6", "--questions-per-batch", "3", "--negatives", "3", "--epochs", "6", "--lr", "2e-3",
-              "--device", "cpu", "--threads", "1")
-    epochs = [json.loads(line) for line in log.splitlines() if line.startswith('{"variant": "L2r4", "epoch"')]
+    epochs = train(carry, tmp_path, "--variants", "2:4", "--lr", "2e-3")
     assert len(epochs) == 6 and epochs[-1]["loss"] < epochs[0]["loss"]
-    adapter = out / "neural-L2r4.safetensors"
+    adapter = tmp_path / "neural-L2r4.safetensors"
     config, tensors = read_adapter(adapter)
     assert config.layers == 2 and config.rank == 4 and 0 < config.threshold < 1
     assert adapter.stat().st_size < 2**20
-    answer = run("-m", "rag.cli", "--reader", f"neural:{adapter}", "--translator", "none", "--index",
-                 str(settings.index_dir), "--corpus", str(settings.corpus_dir), "ask",
-                 "Quand le traité New START a-t-il été prolongé ?", "--json",
-                 env=clean_env(RAG_READER_NEURAL_MIN_ANSWERABLE="0"))
-    data = json.loads(answer)
-    assert data["generator"] == "neural" and not data["abstained"]
-    assert data["citations"] and all(c["quote"] in c["passage"] for c in data["citations"])
+    assert_answers_with(adapter, settings)
 
 
-def test_a_split_model_trains_on_cpu_then_answers(tmp_path: Path, settings, ingest_report):
+def test_a_split_model_trains_on_cpu_then_answers(tmp_path: Path, carry: Path, settings):
     """The CPU-sized variant: e5's lower layer read apart and cached, the upper one trained
     whole under the compare head; its file answers through ``rag ask``."""
-    cands = tmp_path / "team.cands.jsonl"
-    run("benchmarks/reader/neural_data.py", "extract", "--index", str(settings.index_dir),
-        "--questions", str(QUESTIONS_FILE), "--out", str(cands), "-k", "4")
-    carry = tmp_path / "carry"
-    run("benchmarks/reader/neural_data.py", "pack", "--out", str(carry), "--set", f"fit:{cands}",
-        "--set", f"dev:{cands}")
-    out = tmp_path / "out"
-    log = run("benchmarks/reader/neural_train.py", "--data", str(carry), "--out", str(out), "--variants", "2:0@1",
-              "--head", "compare", "--limit", "6", "--questions-per-batch", "3", "--negatives", "3",
-              "--hard-negatives", "0.5", "--epochs", "6", "--lr", "1e-3", "--device", "cpu", "--threads", "1")
-    epochs = [json.loads(line) for line in log.splitlines() if line.startswith('{"variant": "L2r0s1c", "epoch"')]
+    epochs = train(carry, tmp_path, "--variants", "2:0@1", "--head", "compare", "--hard-negatives", "0.5",
+                   "--lr", "1e-3")
     assert len(epochs) == 6 and epochs[-1]["loss"] < epochs[0]["loss"]
-    adapter = out / "neural-L2r0s1c.safetensors"
+    adapter = tmp_path / "neural-L2r0s1c.safetensors"
     config, tensors = read_adapter(adapter)
     assert (config.split, config.head, config.rank) == (1, "compare", 0)
     assert all(k.startswith(("bert.encoder.layer.1.", "head.")) for k in tensors)
-    answer = run("-m", "rag.cli", "--reader", f"neural:{adapter}", "--translator", "none", "--index",
-                 str(settings.index_dir), "--corpus", str(settings.corpus_dir), "ask",
-                 "Quand le traité New START a-t-il été prolongé ?", "--json",
-                 env=clean_env(RAG_READER_NEURAL_MIN_ANSWERABLE="0"))
-    data = json.loads(answer)
-    assert data["generator"] == "neural" and not data["abstained"]
-    assert data["citations"] and all(c["quote"] in c["passage"] for c in data["citations"])
+    assert_answers_with(adapter, settings)
