@@ -175,14 +175,17 @@ class LowerStates:
         model.train()
         return out
 
+    def parts(self, j: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidate ``j``'s question states and its own."""
+        return self.q[int(self.data.q["text"][int(self.data.c["question"][j])])], self.c[self.key(j)]
+
     def length(self, j: int) -> int:
-        return len(self.q[int(self.data.q["text"][int(self.data.c["question"][j])])]) + len(self.c[self.key(j)])
+        return sum(len(x) for x in self.parts(j))
 
     def pairs(self, cands: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Joined lower states (question's, then candidate's, no padding between: the upper
         layers add no positions), their mask and the candidate's tokens, one row per candidate."""
-        qs = [self.q[int(self.data.q["text"][int(self.data.c["question"][j])])] for j in cands]
-        cs = [self.c[self.key(j)] for j in cands]
+        qs, cs = zip(*(self.parts(j) for j in cands), strict=True)
         width = max(len(q) + len(c) for q, c in zip(qs, cs, strict=True))
         states = torch.zeros(len(cands), width, qs[0].shape[1], device=self.device)
         mask = torch.zeros(len(cands), width, dtype=torch.long, device=self.device)

@@ -49,17 +49,28 @@ def tiny_bert() -> tuple[dict, dict[str, torch.Tensor]]:
     return config, {k: v.clone() for k, v in state.items()}
 
 
-def trained_tiny(rank: int = 4) -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
+def tiny_model(rank: int, split: int = 0, head: str = "mean") -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
+    """The tiny BERT's base weights and a cross-encoder over them, ready to train."""
     from rag.answer.readers.cross_encoder import bert_from_state
 
     config, state = tiny_bert()
-    model = CrossEncoder(bert_from_state(config, state, 2))
+    model = CrossEncoder(bert_from_state(config, state, 2), split=split, head=head)
     model.add_adapters(rank, 2.0 * rank)
-    with torch.no_grad():  # as if trained: adapters, LayerNorms and head away from their start
+    return config, state, model
+
+
+def as_trained(model: CrossEncoder) -> CrossEncoder:
+    """The model as if trained: what it trains moved away from its start; in eval mode."""
+    with torch.no_grad():
         for p in model.parameters():
             if p.requires_grad:
                 p.add_(0.1 * torch.randn_like(p))
-    return config, state, model.eval()
+    return model.eval()
+
+
+def trained_tiny(rank: int = 4) -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
+    config, state, model = tiny_model(rank)
+    return config, state, as_trained(model)
 
 
 def test_lora_merged_layer_computes_the_adapted_one():
@@ -102,15 +113,6 @@ def test_adapter_file_round_trip_gives_the_trained_model(tmp_path):
     assert torch.allclose(merged(ids, mask), expected, atol=2e-2)  # the file holds fp16
 
 
-def split_tiny(rank: int, head: str = "mean") -> tuple[dict, dict[str, torch.Tensor], CrossEncoder]:
-    from rag.answer.readers.cross_encoder import bert_from_state
-
-    config, state = tiny_bert()
-    model = CrossEncoder(bert_from_state(config, state, 2), split=1, head=head)
-    model.add_adapters(rank, 2.0 * rank)
-    return config, state, model
-
-
 QUESTION = (torch.tensor([[0, 5, 6, 2]]), torch.ones(1, 4, dtype=torch.long))
 CANDIDATES = (torch.tensor([[0, 7, 8, 9, 2, 10, 4, 11, 2], [0, 12, 2, 4, 2, 1, 1, 1, 1]]),
               torch.tensor([[1] * 9, [1] * 5 + [0] * 4]))
@@ -118,7 +120,7 @@ CANDIDATES = (torch.tensor([[0, 7, 8, 9, 2, 10, 4, 11, 2], [0, 12, 2, 4, 2, 1, 1
 
 @pytest.mark.parametrize("rank", [0, 4])
 def test_a_split_model_trains_only_the_layers_that_read_both_parts(rank):
-    config, state, model = split_tiny(rank)
+    config, state, model = tiny_model(rank, split=1)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith(("bert.encoder.layer.1.", "head.")) for n in trainable)
     assert set(model.trained_state()) == trainable
@@ -132,7 +134,7 @@ def test_a_split_model_trains_only_the_layers_that_read_both_parts(rank):
 
 
 def test_a_split_model_scores_each_candidate_as_if_alone():
-    model = split_tiny(4)[2].eval()
+    model = tiny_model(4, split=1)[2].eval()
     both = model.score_split(QUESTION, CANDIDATES)
     for i, n in enumerate((9, 5)):
         alone = model.score_split(QUESTION, (CANDIDATES[0][i:i + 1, :n], CANDIDATES[1][i:i + 1, :n]))
@@ -143,12 +145,8 @@ def test_a_split_model_scores_each_candidate_as_if_alone():
 
 @pytest.mark.parametrize(("rank", "head"), [(0, "mean"), (4, "compare")])
 def test_a_split_adapter_file_round_trip_gives_the_trained_model(tmp_path, rank, head):
-    config, state, model = split_tiny(rank, head)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.1 * torch.randn_like(p))
-    expected = model.eval().score_split(QUESTION, CANDIDATES)
+    config, state, model = tiny_model(rank, split=1, head=head)
+    expected = as_trained(model).score_split(QUESTION, CANDIDATES)
     adapter = AdapterConfig(layers=2, rank=rank, alpha=2.0 * rank, split=1, head=head, threshold=0.3)
     path = tmp_path / "neural.safetensors"
     save_adapter(model, adapter, path)
